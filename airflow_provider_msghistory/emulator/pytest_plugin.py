@@ -1,0 +1,1 @@
+"""Pytest plugin for the emulator (filled in by the emulator work)."""

@@ -1,0 +1,33 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_msghistory import __version__
+
+_PKG = "airflow_provider_msghistory"
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-msghistory",
+        "name": "Message History (CPaaS exports)",
+        "description": "Export sent-message history, delivery reports and contacts from CPaaS platforms "
+        "(Agile Telecom Qlara first) into your own storage.",
+        "versions": [__version__],
+        "connection-types": [
+            {"connection-type": "msghistory", "hook-class-name": f"{_PKG}.hooks.msghistory.MsgHistoryHook"}
+        ],
+        "hooks": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.hooks.msghistory"]}],
+        "operators": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.operators.export"]}],
+        "triggers": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.triggers.export"]}],
+        "sensors": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.sensors.export"]}],
+        "transfers": [
+            {
+                "source-integration-name": "Message History",
+                "target-integration-name": "Object Storage",
+                "python-module": f"{_PKG}.transfers.export_to_storage",
+            }
+        ],
+    }
