@@ -1,0 +1,128 @@
+"""Sensor waiting for an existing export (submitted elsewhere) to become downloadable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    conf,
+)
+
+from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
+from airflow_provider_msghistory.operators.export import raise_for_event
+
+if TYPE_CHECKING:
+    from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+
+class MsgHistoryExportSensor(BaseSensorOperator):
+    """Wait until an export is completed and available for download, by poking or in the triggerer.
+
+    Shares the status logic of the export operator and trigger
+    (:func:`airflow_provider_msghistory.client.waiting.decide`): an expired link is regenerated (at most
+    ``max_regenerations`` times), FAILED or an unknown id fails the task, and 5xx/429/network errors only
+    make a poke return ``False``.
+
+    Returns (XCom) ``{"export_id", "status"}``.
+
+    ``poke_interval`` defaults to 10 s and ``timeout`` to 3600 s (an export takes seconds to minutes).
+
+    :param export_id: the export to wait for. Templated.
+    :param msghistory_conn_id: Airflow connection of the API.
+    :param deferrable: wait in the triggerer instead of poking from a worker.
+    :param max_regenerations: how many times an expired download link is regenerated while waiting.
+    """
+
+    template_fields: Sequence[str] = ("export_id",)
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        export_id: str,
+        msghistory_conn_id: str = "msghistory_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        max_regenerations: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 10)
+        kwargs.setdefault("timeout", 3600)
+        super().__init__(**kwargs)
+        if export_id is None or export_id == "" or isinstance(export_id, bool):
+            raise ValueError(f"export_id: expected an export id such as 'exp_123'; got {export_id!r}")
+        if float(self.poke_interval) <= 0:
+            raise ValueError(f"poke_interval: expected seconds > 0, e.g. 10; got {self.poke_interval!r}")
+        self.export_id = export_id  # may be a template or an XComArg until rendered
+        self.msghistory_conn_id = msghistory_conn_id
+        self.deferrable = deferrable
+        self.max_regenerations = max_regenerations
+        self._waiter: ExportWaiter | None = None
+
+    @cached_property
+    def hook(self) -> MsgHistoryHook:
+        from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+        return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
+
+        timeout = float(self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else self.timeout)
+        self.defer(
+            trigger=MsgHistoryExportTrigger(
+                export_id=str(self.export_id),
+                msghistory_conn_id=self.msghistory_conn_id,
+                poll_interval=float(self.poke_interval),
+                end_time=time.time() + timeout,
+                max_regenerations=self.max_regenerations,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=timeout + 5 * float(self.poke_interval) + 60),
+        )
+
+    def poke(self, context: Any) -> Any:
+        from airflow.providers.common.compat.sdk import PokeReturnValue
+
+        waiter = self._waiter
+        if waiter is None:  # kept across pokes for the page hint and the regeneration count
+            waiter = self._waiter = ExportWaiter(
+                str(self.export_id), float(self.poke_interval), float("inf"), self.max_regenerations
+            )
+        client = self.hook.get_client()
+        try:
+            job, page = client.find_export(
+                waiter.export_id, start_page=waiter.page_hint, page_size=LIST_PAGE_SIZE
+            )
+            decision = waiter.observe(job, page)
+            if decision.action == "regenerate":
+                client.regenerate_download_link(waiter.export_id)
+                waiter.regenerated()
+        except Exception as error:
+            if waiter.on_error(error) is None:
+                raise
+            self.log.warning("Export %s: transient failure (%s); poking again later", self.export_id, error)
+            return False
+        if decision.action == "fail":
+            raise AirflowException(f"export {self.export_id}: {decision.reason}")
+        self.log.info("Export %s: %s", self.export_id, decision.reason)
+        if decision.action != "done" or job is None:
+            return False
+        return PokeReturnValue(
+            is_done=True, xcom_value={"export_id": waiter.export_id, "status": job.status.value}
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: the XCom, or the trigger's cause as the failure."""
+        if event and event.get("status") == "timeout":
+            raise AirflowSensorTimeout(f"export {self.export_id}: {event.get('message')}")
+        export_id = raise_for_event(event)
+        return {"export_id": export_id, "status": str(event.get("export_status") or "COMPLETED")}
