@@ -1,0 +1,392 @@
+"""ExportClient (sync) and AsyncExportClient: a dialect speaking over a transport.
+
+The clients hold no vendor knowledge: requests come from the dialect, bytes go through the transport, and
+error statuses become the dialect's typed errors (with secrets scrubbed from the server's text).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.datetimes import parse_aware
+from airflow_provider_msghistory.client.dialects import Dialect, get_dialect
+from airflow_provider_msghistory.client.dialects.base import ApiRequest
+from airflow_provider_msghistory.client.errors import ApiError, NotFoundError
+from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
+from airflow_provider_msghistory.client.retry import RetryPolicy
+from airflow_provider_msghistory.client.transport import (
+    AsyncDownloadResponse,
+    AsyncTransport,
+    DownloadResponse,
+    RawResponse,
+    SyncTransport,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_LIST_PAGES = 10_000  # a server that ignores ``page`` must not keep a scan going forever
+
+
+class _ClientCore:
+    """What both clients share: request building, response checking, pagination bookkeeping."""
+
+    def __init__(self, config: ClientConfig, dialect: Dialect | None) -> None:
+        self.config = config
+        self.dialect = dialect or get_dialect(config.vendor)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
+
+    def _checked(self, request: ApiRequest, response: RawResponse) -> Any:
+        if response.status_code < 300:
+            return response.body
+        error = self.dialect.error_for(
+            request.endpoint, response.status_code, response.headers, response.body, response.text
+        )
+        raise self._scrubbed(error)
+
+    def _scrubbed(self, error: ApiError) -> ApiError:
+        for secret in self.config.secrets:
+            if secret in error.message:
+                error.message = error.message.replace(secret, "***")
+                error.args = tuple(str(a).replace(secret, "***") for a in error.args)
+        return error
+
+    @staticmethod
+    def _page_size(value: int, param: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{param}: must be a positive integer, e.g. 50")
+        return value
+
+    def _history_bounds(self, start: datetime | str, end: datetime | str) -> tuple[datetime, datetime]:
+        start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
+        if end_dt < start_dt:
+            raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
+        return start_dt, end_dt
+
+    def _not_found(self, export_id: str) -> NotFoundError:
+        return NotFoundError(None, f"export {export_id!r} is not in the account's export list", "get_export")
+
+
+class _FindState:
+    """Bookkeeping of one ``find_export`` scan: which pages to read, and when to stop."""
+
+    def __init__(self, start_page: int, page_size: int) -> None:
+        self.first = max(int(start_page) - 1, 0)
+        self.page_size = page_size
+        self._previous: list[str] | None = None
+
+    def pages(self) -> Iterator[int]:
+        """Forward from the hint; then, if the hint skipped pages, the ones before it."""
+        yield from range(self.first, self.first + MAX_LIST_PAGES)
+
+    def is_last(self, jobs: list[ExportJob]) -> bool:
+        ids = [job.export_id for job in jobs]
+        repeated = ids and ids == self._previous
+        if repeated:
+            log.warning("The export list served the same page twice; the server may ignore 'page'")
+        self._previous = ids
+        return len(jobs) < self.page_size or bool(repeated)
+
+
+class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
+    """Synchronous client of a CPaaS export API.
+
+    :param config: where and how to connect.
+    :param dialect: vendor dialect (default: ``config.vendor``'s).
+    :param policy: retry policy (default: from ``config``).
+    :param sleep: wait function between retries (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        dialect: Dialect | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(config, dialect)
+        extra = {"sleep": sleep} if sleep is not None else {}
+        self._transport = SyncTransport(config, self.dialect, policy=policy, **extra)
+
+    def _call(self, request: ApiRequest) -> Any:
+        return self._checked(request, self._transport.send(request))
+
+    # --- submissions ----------------------------------------------------------------------------------
+    def submit_export(self, request: ExportRequest) -> str:
+        """Create an export; returns its id (always a string)."""
+        api_request = self.dialect.submit_export(request)
+        export_id = self.dialect.parse_export_id(self._call(api_request))
+        log.info("Submitted %s export %s", request.kind.value, export_id)
+        return export_id
+
+    def submit_message_history_export(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        sender: str | None = None,
+        recipient: str | None = None,
+    ) -> str:
+        """Export the message history of ``[start, end]`` (inclusive), optionally filtered."""
+        return self.submit_export(
+            ExportRequest.build(ExportKind.MESSAGE_HISTORY, start, end, sender=sender, recipient=recipient)
+        )
+
+    def submit_contacts_export(self, list_ids: Any = None, contact_ids: Any = None) -> str:
+        """Export contacts of ``list_ids``, or ``contact_ids``, or (neither) every contact."""
+        return self.submit_export(
+            ExportRequest.build(ExportKind.CONTACTS, list_ids=list_ids, contact_ids=contact_ids)
+        )
+
+    def submit_delivery_reports_export(
+        self,
+        campaign_id: str | int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> str:
+        """Export delivery reports of a campaign or of ``[start, end]``."""
+        return self.submit_export(
+            ExportRequest.build(ExportKind.DELIVERY_REPORTS, start, end, campaign_id=campaign_id)
+        )
+
+    # --- export list and status -----------------------------------------------------------------------
+    def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
+        """One page (0-based) of the account's exports, newest first."""
+        if limit is not None:
+            self._page_size(limit, "limit")
+        return self.dialect.parse_export_list(self._call(self.dialect.list_exports(page, limit)))
+
+    def iter_exports(self, page_size: int = 50) -> Iterator[ExportJob]:
+        """Every export, page by page (lazy; stops at the first short page)."""
+        self._page_size(page_size, "page_size")
+        return self._iter_exports(page_size)
+
+    def _iter_exports(self, page_size: int) -> Iterator[ExportJob]:
+        state = _FindState(0, page_size)
+        for page in state.pages():
+            jobs = self.list_exports(page, page_size)
+            yield from jobs
+            if state.is_last(jobs):
+                return
+
+    def find_export(
+        self, export_id: str, start_page: int = 0, page_size: int = 50
+    ) -> tuple[ExportJob | None, int]:
+        """Find one export in the list, starting at the hint ``start_page - 1``.
+
+        Returns the job and the page it was on (pass it back next time), or ``(None, 0)``. The list is
+        newest first, so an export only moves to later pages; the pages before the hint are read only
+        when the forward scan misses (exports were deleted).
+        """
+        self._page_size(page_size, "page_size")
+        export_id = str(export_id)
+        state = _FindState(start_page, page_size)
+        for page in state.pages():
+            jobs = self.list_exports(page, page_size)
+            found = next((job for job in jobs if job.export_id == export_id), None)
+            if found is not None:
+                return found, page
+            if state.is_last(jobs):
+                break
+        for page in range(state.first):
+            jobs = self.list_exports(page, page_size)
+            found = next((job for job in jobs if job.export_id == export_id), None)
+            if found is not None:
+                return found, page
+        return None, 0
+
+    def get_export(self, export_id: str) -> ExportJob:
+        """The export's current state; ``NotFoundError`` when the server does not know it."""
+        direct = self.dialect.get_export(str(export_id))
+        if direct is not None:
+            return self.dialect.parse_export(self._call(direct))
+        job, _ = self.find_export(export_id)
+        if job is None:
+            raise self._not_found(str(export_id))
+        return job
+
+    # --- download link --------------------------------------------------------------------------------
+    def get_download_link(self, export_id: str) -> DownloadLink:
+        """The pre-signed download URL (``ExportExpiredError`` when expired or not ready)."""
+        return self.dialect.parse_download_link(
+            str(export_id), self._call(self.dialect.download_link(str(export_id)))
+        )
+
+    def regenerate_download_link(self, export_id: str) -> str:
+        """Re-create an expired download; returns the export id to poll."""
+        body = self._call(self.dialect.regenerate_download_link(str(export_id)))
+        return self.dialect.parse_regenerate(str(export_id), body)
+
+    def open_download(self, url: str, offset: int = 0) -> AbstractContextManager[DownloadResponse]:
+        """Stream a pre-signed URL without any auth header (``Range`` from ``offset`` when > 0)."""
+        return self._transport.open_download(url, offset)
+
+    # --- message history ------------------------------------------------------------------------------
+    def iter_message_history(
+        self,
+        channel: str,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int = 20,
+    ) -> Iterator[dict[str, Any]]:
+        """Messages of one channel in ``[start, end]``, fetched page by page only as they are consumed.
+
+        Inputs are validated now (``ValueError``), before any request; iteration stops at the first
+        short page.
+        """
+        start_dt, end_dt = self._history_bounds(start, end)
+        self._page_size(page_size, "page_size")
+        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)  # validates
+        return self._history_pages(channel, start_dt, end_dt, status, page_size)
+
+    def _history_pages(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        for page in range(MAX_LIST_PAGES):
+            request = self.dialect.message_history(channel, start, end, status, page, page_size)
+            messages = self.dialect.parse_history(self._call(request))
+            yield from messages
+            if len(messages) < page_size:
+                return
+
+    # --- misc -----------------------------------------------------------------------------------------
+    def check_connection(self) -> None:
+        """One cheap authenticated call; raises ``AuthenticationError`` etc. on failure."""
+        self._call(self.dialect.check_connection())
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._transport.close()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportClient"]):
+    """Asynchronous client (for triggers): the same calls as :class:`ExportClient`, awaited.
+
+    :param config: where and how to connect.
+    :param dialect: vendor dialect (default: ``config.vendor``'s).
+    :param policy: retry policy (default: from ``config``).
+    :param sleep: async wait function between retries (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        dialect: Dialect | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(config, dialect)
+        extra = {"sleep": sleep} if sleep is not None else {}
+        self._transport = AsyncTransport(config, self.dialect, policy=policy, **extra)
+
+    async def _call(self, request: ApiRequest) -> Any:
+        return self._checked(request, await self._transport.send(request))
+
+    async def submit_export(self, request: ExportRequest) -> str:
+        """Create an export; returns its id (always a string)."""
+        export_id = self.dialect.parse_export_id(await self._call(self.dialect.submit_export(request)))
+        log.info("Submitted %s export %s", request.kind.value, export_id)
+        return export_id
+
+    async def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
+        """One page (0-based) of the account's exports, newest first."""
+        if limit is not None:
+            self._page_size(limit, "limit")
+        return self.dialect.parse_export_list(await self._call(self.dialect.list_exports(page, limit)))
+
+    async def find_export(
+        self, export_id: str, start_page: int = 0, page_size: int = 50
+    ) -> tuple[ExportJob | None, int]:
+        """Async :meth:`ExportClient.find_export`."""
+        self._page_size(page_size, "page_size")
+        export_id = str(export_id)
+        state = _FindState(start_page, page_size)
+        for page in state.pages():
+            jobs = await self.list_exports(page, page_size)
+            found = next((job for job in jobs if job.export_id == export_id), None)
+            if found is not None:
+                return found, page
+            if state.is_last(jobs):
+                break
+        for page in range(state.first):
+            jobs = await self.list_exports(page, page_size)
+            found = next((job for job in jobs if job.export_id == export_id), None)
+            if found is not None:
+                return found, page
+        return None, 0
+
+    async def get_export(self, export_id: str) -> ExportJob:
+        """Async :meth:`ExportClient.get_export`."""
+        direct = self.dialect.get_export(str(export_id))
+        if direct is not None:
+            return self.dialect.parse_export(await self._call(direct))
+        job, _ = await self.find_export(export_id)
+        if job is None:
+            raise self._not_found(str(export_id))
+        return job
+
+    async def get_download_link(self, export_id: str) -> DownloadLink:
+        """Async :meth:`ExportClient.get_download_link`."""
+        body = await self._call(self.dialect.download_link(str(export_id)))
+        return self.dialect.parse_download_link(str(export_id), body)
+
+    async def regenerate_download_link(self, export_id: str) -> str:
+        """Async :meth:`ExportClient.regenerate_download_link`."""
+        body = await self._call(self.dialect.regenerate_download_link(str(export_id)))
+        return self.dialect.parse_regenerate(str(export_id), body)
+
+    def open_download(self, url: str, offset: int = 0) -> AbstractAsyncContextManager[AsyncDownloadResponse]:
+        """Stream a pre-signed URL without any auth header (``Range`` from ``offset`` when > 0)."""
+        return self._transport.open_download(url, offset)
+
+    def iter_message_history(
+        self,
+        channel: str,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int = 20,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Async :meth:`ExportClient.iter_message_history` (validated now, fetched lazily)."""
+        start_dt, end_dt = self._history_bounds(start, end)
+        self._page_size(page_size, "page_size")
+        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)
+        return self._history_pages(channel, start_dt, end_dt, status, page_size)
+
+    async def _history_pages(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        for page in range(MAX_LIST_PAGES):
+            request = self.dialect.message_history(channel, start, end, status, page, page_size)
+            messages = self.dialect.parse_history(await self._call(request))
+            for message in messages:
+                yield message
+            if len(messages) < page_size:
+                return
+
+    async def check_connection(self) -> None:
+        """Async :meth:`ExportClient.check_connection`."""
+        await self._call(self.dialect.check_connection())
+
+    async def aclose(self) -> None:
+        """Release the HTTP client."""
+        await self._transport.aclose()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

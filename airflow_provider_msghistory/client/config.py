@@ -1,0 +1,93 @@
+"""Client configuration: where the API is, how to authenticate, and how patient to be."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://lora-api.agiletelecom.com/api"
+
+
+def validate_base_url(url: str, field_name: str = "base_url") -> str:
+    """Return ``url`` without a trailing slash, or raise ``ValueError`` naming ``field_name``.
+
+    The value is echoed in the message only when it carries no user info (which could hold a secret).
+    """
+    example = DEFAULT_BASE_URL
+    text = (url or "").strip()
+    shown = "<hidden: contains '@'>" if "@" in text else repr(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError(f"{field_name}: {shown} is not a valid URL; expected e.g. {example!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{field_name}: {shown} is not an http(s) URL with a host; expected e.g. {example!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{field_name}: credentials do not belong in the URL; expected e.g. {example!r}")
+    if parts.query or parts.fragment or any(c.isspace() for c in text):
+        raise ValueError(f"{field_name}: {shown} must be a plain base URL; expected e.g. {example!r}")
+    return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything a client needs. ``repr`` never shows the API key or password.
+
+    :param base_url: API base URL, e.g. ``https://lora-api.agiletelecom.com/api``.
+    :param api_key: API key (sent as the dialect's key header); alternative to username/password.
+    :param username: Basic-auth username.
+    :param password: Basic-auth password.
+    :param vendor: dialect name (``"qlara"``).
+    :param connect_timeout: seconds to establish a connection.
+    :param read_timeout: seconds to wait for response data.
+    :param max_attempts: attempts per call, retries included.
+    :param max_retry_time: seconds a call may spend on retries in total.
+    :param backoff_base: first backoff delay in seconds (doubles each retry).
+    :param backoff_max: cap on any single computed backoff delay.
+    :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+    :param options: vendor-specific settings for the dialect (e.g. a sub-account id).
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    vendor: str = "qlara"
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+    max_retry_time: float = 120.0
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+    verify: bool | str = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", validate_base_url(self.base_url))
+        if self.username is not None or self.password is not None:
+            if not self.username or not self.password:
+                raise ValueError(
+                    "username/password: Basic auth needs both a username and a password "
+                    "(or pass only api_key)"
+                )
+        elif not self.api_key:
+            raise ValueError("api_key: empty; set the API key (or username and password for Basic auth)")
+        if self.api_key is not None and self.username is not None:
+            raise ValueError("api_key: pass either api_key or username/password, not both")
+        for name in ("connect_timeout", "read_timeout", "backoff_base", "backoff_max"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name}: must be a positive number of seconds, e.g. 10")
+        if not float(self.max_retry_time) >= 0:
+            raise ValueError("max_retry_time: must be zero or a positive number of seconds, e.g. 120")
+        if int(self.max_attempts) < 1:
+            raise ValueError("max_attempts: must be at least 1, e.g. 5")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never leave in a message or a log line."""
+        return tuple(s for s in (self.api_key, self.password) if s)

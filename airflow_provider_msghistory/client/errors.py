@@ -1,0 +1,86 @@
+"""Error hierarchy of the client. No message ever carries a secret (the transport redacts server text)."""
+
+from __future__ import annotations
+
+
+class MsgHistoryError(Exception):
+    """Base class of every error raised by the message-history client."""
+
+
+class ApiError(MsgHistoryError):
+    """The API answered with an error status.
+
+    :param status_code: HTTP status of the response (``None`` when no response stands behind the error).
+    :param message: the server's own message, or a short description when the body had none.
+    :param endpoint: logical endpoint name, e.g. ``"list_exports"``.
+    """
+
+    def __init__(self, status_code: int | None, message: str, endpoint: str) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.endpoint = endpoint
+        status = f"HTTP {status_code}" if status_code is not None else "no HTTP status"
+        super().__init__(f"{endpoint}: {status}: {message}")
+
+
+class AuthenticationError(ApiError):
+    """401 (credentials missing or rejected) or 403 (caller IP not whitelisted)."""
+
+
+class NotFoundError(ApiError):
+    """404, or an export id that the export list does not hold."""
+
+
+class ExportExpiredError(ApiError):
+    """The export's download link expired (or is not available yet): regenerate it."""
+
+
+class RateLimitedError(ApiError):
+    """429 still answered after the retry budget was spent.
+
+    :param retry_after: seconds the server asked to wait, when it said.
+    """
+
+    def __init__(
+        self, status_code: int | None, message: str, endpoint: str, retry_after: float | None = None
+    ):
+        super().__init__(status_code, message, endpoint)
+        self.retry_after = retry_after
+
+
+class ApiValidationError(ApiError):
+    """Any other 4xx: the server refused the request as malformed."""
+
+
+class ServerError(ApiError):
+    """5xx still answered after the retry budget was spent."""
+
+
+class UnexpectedResponseError(ApiError):
+    """A success response whose body the dialect cannot read (no id, no URL, not a list...)."""
+
+
+class ApiConnectionError(MsgHistoryError):
+    """The API could not be reached (connect error, reset, timeout) after the retries allowed.
+
+    :param message: what went wrong, without URLs' query strings or credentials.
+    :param endpoint: logical endpoint name.
+    """
+
+    def __init__(self, message: str, endpoint: str) -> None:
+        self.message = message
+        self.endpoint = endpoint
+        super().__init__(f"{endpoint}: {message}")
+
+
+class ExportFailedError(MsgHistoryError):
+    """The export reached a terminal failure status on the server.
+
+    :param export_id: the export's id.
+    :param raw_status: the status string as the server sent it.
+    """
+
+    def __init__(self, export_id: str, raw_status: str) -> None:
+        self.export_id = export_id
+        self.raw_status = raw_status
+        super().__init__(f"export {export_id} failed on the server (status {raw_status!r})")
