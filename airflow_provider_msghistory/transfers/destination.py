@@ -1,0 +1,167 @@
+"""Where an export lands: parse and validate a destination URL before any byte is downloaded.
+
+A destination is a file URL on any filesystem Airflow's ObjectStoragePath knows (``file://``, ``s3://``, or
+whatever a provider registers). Checks that need no I/O run on construction (DAG parse) for static values;
+checks that need the store (bucket exists, file already there) run at task start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+EXAMPLE_DESTINATION = "s3://my-bucket/msghistory/2025-01-01/messages.csv"
+IF_EXISTS_CHOICES = ("fail", "replace", "skip")
+COMPRESSION_CHOICES = (None, "gzip")
+LOCAL_SCHEMES = ("file", "local")
+
+
+def is_templated(value: object) -> bool:
+    """True when ``value`` still holds Jinja markup (so it can only be checked after rendering)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def validate_if_exists(value: object) -> str:
+    if value not in IF_EXISTS_CHOICES:
+        raise ValueError(f"if_exists: {value!r} is not one of {', '.join(map(repr, IF_EXISTS_CHOICES))}; "
+                         "e.g. if_exists='replace'")
+    return str(value)
+
+
+def validate_compression(value: object) -> str | None:
+    if value not in COMPRESSION_CHOICES:
+        raise ValueError(f"compression: {value!r} is not supported; use None (plain CSV) or 'gzip'")
+    return value  # type: ignore[return-value]
+
+
+def registered_schemes() -> frozenset[str]:
+    """Schemes Airflow's ObjectStoragePath can open (builtin plus those registered by providers)."""
+    try:
+        from airflow.sdk.io.fs import _register_filesystems  # Airflow 3
+    except ImportError:
+        from airflow.io import _register_filesystems  # type: ignore[no-redef]  # Airflow 2
+    return frozenset(_register_filesystems())
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A validated destination file.
+
+    :param url: the file's URL without credentials or connection id, e.g. ``s3://bucket/a/b.csv``.
+    :param scheme: lower-case scheme, e.g. ``s3`` or ``file``.
+    :param bucket: bucket/container for object stores, ``""`` for local paths.
+    :param path: the path as the filesystem addresses it (``bucket/key`` or ``/abs/path``).
+    :param conn_id: the Airflow connection used to reach the store, if any.
+    """
+
+    url: str
+    scheme: str
+    bucket: str
+    path: str
+    conn_id: str | None
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme in LOCAL_SCHEMES
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> str:
+        return self.path.rsplit("/", 1)[0] or "/"
+
+    def part_path(self, token: str) -> str:
+        """A hidden temporary name beside the destination, e.g. ``dir/.messages.csv.part-<token>``."""
+        return f"{self.path.rsplit('/', 1)[0]}/.{self.name}.part-{token}"
+
+    def filesystem(self) -> AbstractFileSystem:
+        """The fsspec filesystem behind this destination (via ObjectStoragePath, so connections apply)."""
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(self.url, conn_id=self.conn_id).fs
+
+
+def parse_destination(value: Any, conn_id: str | None = None) -> Destination:
+    """Validate ``value`` (a URL string or an ObjectStoragePath) without touching the store.
+
+    :param value: the rendered destination.
+    :param conn_id: storage connection; overrides a connection id carried by an ObjectStoragePath.
+    :raises ValueError: naming ``destination`` and an accepted example.
+    """
+    if not isinstance(value, str):
+        value, conn_id = _from_object_storage_path(value, conn_id)
+    text = value.strip()
+    if not text:
+        raise ValueError(f"destination: empty; pass a file URL such as {EXAMPLE_DESTINATION!r}")
+    if text.startswith("/"):
+        text = "file://" + text
+    if "://" not in text:
+        raise ValueError(f"destination: {value!r} has no scheme; pass an absolute URL such as "
+                         f"{EXAMPLE_DESTINATION!r} or 'file:///data/msghistory/messages.csv'")
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in registered_schemes():
+        known = ", ".join(sorted(registered_schemes()))
+        raise ValueError(f"destination: unknown scheme {scheme!r} in {value!r}; Airflow's ObjectStoragePath "
+                         f"knows {known} (install the provider that registers {scheme!r})")
+    if parts.query or parts.fragment:
+        raise ValueError(f"destination: {value!r} carries a query or fragment; pass a plain file URL")
+    if scheme in LOCAL_SCHEMES:
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"destination: {value!r} names host {parts.netloc!r}; local paths look like "
+                             "'file:///data/msghistory/messages.csv'")
+        bucket, path = "", parts.path
+    else:
+        netloc = parts.netloc
+        if "@" in netloc:  # ObjectStoragePath's "conn_id@bucket" form
+            embedded, netloc = netloc.rsplit("@", 1)
+            conn_id = conn_id or embedded
+        if not netloc:
+            raise ValueError(f"destination: {value!r} has no bucket; pass e.g. {EXAMPLE_DESTINATION!r}")
+        bucket, path = netloc, netloc + parts.path
+        if not parts.path.strip("/"):
+            raise ValueError(f"destination: {value!r} names a bucket but no file; pass e.g. "
+                             f"{EXAMPLE_DESTINATION!r}")
+    if path.endswith("/") or not path.rsplit("/", 1)[-1]:
+        raise ValueError(f"destination: {value!r} ends with '/'; it must name a file, e.g. "
+                         f"{EXAMPLE_DESTINATION!r}")
+    return Destination(url=f"{scheme}://{path}", scheme=scheme, bucket=bucket, path=path, conn_id=conn_id)
+
+
+def _from_object_storage_path(value: Any, conn_id: str | None) -> tuple[str, str | None]:
+    protocol = getattr(value, "protocol", None)
+    if protocol is None or not hasattr(value, "path"):
+        raise ValueError(f"destination: expected a URL string or an ObjectStoragePath, got "
+                         f"{type(value).__name__}; e.g. {EXAMPLE_DESTINATION!r}")
+    options = getattr(value, "storage_options", None) or {}
+    carried = getattr(value, "conn_id", None) or options.get("conn_id")
+    path = str(value.path)
+    scheme = protocol or "file"
+    if scheme in LOCAL_SCHEMES:
+        return f"file://{path}", conn_id or carried
+    bucket = str(getattr(value, "bucket", "") or "").rsplit("@", 1)[-1]
+    key = str(getattr(value, "key", "") or "")
+    return f"{scheme}://{bucket}/{key}", conn_id or carried
+
+
+def check_destination_store(dest: Destination, fs: AbstractFileSystem, if_exists: str) -> bool:
+    """Checks that need the store, run at task start. Returns True when the file is already there.
+
+    :raises ValueError: the bucket does not exist, or the file exists and ``if_exists='fail'``.
+    """
+    if not dest.is_local and not fs.exists(dest.bucket):
+        raise ValueError(f"destination: bucket {dest.bucket!r} does not exist (or is not visible with "
+                         f"storage_conn_id={dest.conn_id!r}); create it or fix the URL {dest.url!r}")
+    exists = bool(fs.exists(dest.path))
+    if exists and fs.isdir(dest.path):
+        raise ValueError(f"destination: {dest.url!r} is a directory; it must name a file")
+    if exists and if_exists == "fail":
+        raise ValueError(f"destination: {dest.url!r} already exists and if_exists='fail'; pass "
+                         "if_exists='replace' to overwrite it or 'skip' to keep it")
+    return exists

@@ -1,0 +1,205 @@
+"""The resumable download loop: pre-signed link -> sink, in chunks, surviving expiry and broken streams.
+
+No Airflow here (the benchmark drives it directly). A rejected link (403: expired or tampered) is replaced
+by a fresh one; a broken or truncated body is resumed with ``Range`` where the server answers 206, and
+restarted from byte 0 where it does not (or where the file behind the link may have changed). Attempts are
+bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airflow_provider_msghistory.client.errors import ApiConnectionError, MsgHistoryError
+from airflow_provider_msghistory.transfers.streaming import CsvDigest, ProgressLog
+
+CHUNK_SIZE = 1 << 20
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+class DownloadError(MsgHistoryError):
+    """The download could not be completed within its attempts (or the server sent inconsistent data)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A download URL and the generation of the file behind it.
+
+    :param url: the pre-signed URL (a credential: never logged).
+    :param generation: bumps when the export was regenerated: bytes of an older generation cannot be
+        resumed, since the file may differ.
+    """
+
+    url: str
+    generation: int = 0
+
+
+class LinkSource(Protocol):
+    def fresh(self) -> Link:
+        """A newly issued download link (regenerating the export first if it expired)."""
+
+
+class Sink(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+
+    def restart(self) -> None:
+        """Forget everything written so far."""
+
+
+class Downloader(Protocol):
+    def open_download(self, url: str, offset: int = 0) -> Any: ...
+
+
+@dataclass
+class DownloadStats:
+    """What one download took.
+
+    :param digest: size, SHA-256 and rows of the CSV as served.
+    :param total: size the server announced (``None`` if it did not).
+    :param failures: failed attempts that were recovered from.
+    :param resumes: times the download continued with a 206 range response.
+    :param restarts: times it started over from byte 0.
+    """
+
+    digest: CsvDigest
+    total: int | None
+    failures: int = 0
+    resumes: int = 0
+    restarts: int = 0
+
+
+class ResumableDownload:
+    """Download one export into ``sink``, resuming or restarting on failure.
+
+    :param client: anything with ``open_download(url, offset)`` (the API client: it sends no auth header).
+    :param links: issues fresh links.
+    :param sink: receives the bytes in order.
+    :param label: names the download in logs, e.g. ``"export exp_1"``.
+    :param max_attempts: failed attempts allowed before giving up (>= 1).
+    :param chunk_size: bytes per read.
+    :param retry_delay: base seconds to wait after a broken stream (doubles, capped at 10 s).
+    :param log: logger for progress and retries.
+    :param sleep: how to wait (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        client: Downloader,
+        links: LinkSource,
+        sink: Sink,
+        *,
+        label: str,
+        max_attempts: int = 5,
+        chunk_size: int = CHUNK_SIZE,
+        retry_delay: float = 1.0,
+        log: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.links = links
+        self.sink = sink
+        self.label = label
+        self.max_attempts = max_attempts
+        self.chunk_size = chunk_size
+        self.retry_delay = retry_delay
+        self.log = log or logging.getLogger(__name__)
+        self.sleep = sleep
+        self.stats = DownloadStats(CsvDigest(), None)
+        self.progress = ProgressLog(self.log, label)
+
+    def run(self) -> DownloadStats:
+        link: Link | None = None
+        written_generation: int | None = None
+        etag: str | None = None
+        while True:
+            if link is None:
+                link = self.links.fresh()
+            if self.stats.digest.size and link.generation != written_generation:
+                self._start_over("the export was regenerated, so the file may differ")
+            offset = self.stats.digest.size
+            try:
+                with self.client.open_download(link.url, offset) as response:
+                    status = response.status_code
+                    if status in (401, 403):
+                        # A pre-signed URL answers 403 once expired (or tampered): get a new one.
+                        self._failed(f"download link rejected (HTTP {status}, expired?)", wait=False)
+                        link = None
+                        continue
+                    if status >= 400:
+                        self._failed(f"download answered HTTP {status}")
+                        continue
+                    headers = response.headers
+                    if status == 206:
+                        total = self._accept_range(headers, offset, etag)
+                        if total is None:
+                            continue  # not the range asked for: start over on the next attempt
+                    else:
+                        if offset:
+                            self._start_over("the server ignored the Range request (HTTP 200)")
+                        total = _int_or_none(headers.get("Content-Length"))
+                        etag = headers.get("ETag")
+                    self.stats.total = self.progress.total = total
+                    written_generation = link.generation
+                    self._copy(response)
+            except ApiConnectionError as error:
+                self._failed(str(error))
+                continue
+            done = self.stats.digest.size
+            total = self.stats.total
+            if total is not None and done < total:
+                self._failed(f"body ended after {done:,} of {total:,} bytes")
+                continue
+            if total is not None and done > total:
+                raise DownloadError(f"{self.label}: got {done:,} bytes, more than the {total:,} announced")
+            self.log.info("Downloaded %s: %s", self.label, self.progress.describe(done))
+            return self.stats
+
+    def _copy(self, response: Any) -> None:
+        digest = self.stats.digest
+        for chunk in response.iter_bytes(self.chunk_size):
+            self.sink.write(chunk)
+            digest.update(chunk)
+            self.progress.update(digest.size)
+
+    def _accept_range(self, headers: Any, offset: int, etag: str | None) -> int | None:
+        """Total size from a 206's Content-Range, or None (after starting over) if it cannot be resumed."""
+        match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
+        new_etag = headers.get("ETag")
+        if match is None or int(match.group(1)) != offset:
+            self._start_over(f"the server answered a different range ({headers.get('Content-Range')!r})")
+            return None
+        if etag and new_etag and new_etag != etag:
+            self._start_over("the file changed on the server (ETag differs)")
+            return None
+        self.stats.resumes += 1
+        self.log.info("Resuming %s at byte %s", self.label, f"{offset:,}")
+        return None if match.group(3) == "*" else int(match.group(3))
+
+    def _start_over(self, reason: str) -> None:
+        self.log.warning("Restarting %s from byte 0: %s", self.label, reason)
+        self.sink.restart()
+        self.stats.digest = CsvDigest()
+        self.stats.restarts += 1
+
+    def _failed(self, reason: str, wait: bool = True) -> None:
+        self.stats.failures += 1
+        if self.stats.failures >= self.max_attempts:
+            raise DownloadError(f"{self.label}: gave up after {self.stats.failures} failed attempt(s); "
+                                f"last: {reason}")
+        delay = min(self.retry_delay * 2 ** (self.stats.failures - 1), 10.0) if wait else 0.0
+        self.log.warning("%s: %s; attempt %d of %d in %.1fs", self.label, reason, self.stats.failures + 1,
+                         self.max_attempts, delay)
+        if delay:
+            self.sleep(delay)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
