@@ -18,9 +18,16 @@ from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
 
 Action = Literal["done", "wait", "regenerate", "fail"]
 
-# Export-list page size used to find an export. The list is newest first, so a hinted poll costs one
-# request while the page is large enough that the export rarely crosses a page boundary between polls.
-LIST_PAGE_SIZE = 100
+# Export-list page size used to find an export. The list is newest first, so newer exports push a waited-for
+# export to later pages: a hinted poll costs one request, plus one each time the export crosses a page
+# boundary (and the first look scans from page 0). A large page keeps those extra requests to about one or
+# two even with a thousand exports created during the wait. Spring-style APIs (Qlara's error bodies are
+# Spring Boot's) accept up to 2000 per page by default; a server that caps it lower is caught by the
+# fallback below.
+LIST_PAGE_SIZE = 500
+# Page size to rescan with when the export is missing from a large-page scan (the server may cap ``limit``
+# and serve short pages, which a scan reads as the end of the list).
+FALLBACK_PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class ExportWaiter:
     :param max_regenerations: regenerations of an expired link allowed during the wait.
     :param page_hint: export-list page the export was last seen on (the list is newest first).
     :param regenerations: regenerations already done.
+    :param page_size: export-list page size to look with.
     """
 
     export_id: str
@@ -113,13 +121,28 @@ class ExportWaiter:
     max_regenerations: int
     page_hint: int = 0
     regenerations: int = 0
+    page_size: int = LIST_PAGE_SIZE
     failures: int = 0
+
+    @property
+    def start_page(self) -> int:
+        """``start_page`` for ``find_export``, which reads from ``start_page - 1``: begin at the hint itself.
+
+        Exports only move to later pages (newest first), so starting one page early would cost a request
+        per poll; a client scan falls back to earlier pages by itself when the export is not found forward.
+        """
+        return self.page_hint + 1
 
     def observe(self, job: ExportJob | None, page: int) -> WaitDecision:
         """Record a successful look at the export list and decide; call :meth:`regenerated` after acting."""
         self.failures = 0
         if job is not None:
             self.page_hint = page
+        elif self.page_size > FALLBACK_PAGE_SIZE:
+            # A server capping the page size serves short pages, which end a scan early: look once more
+            # with small pages before calling the export unknown.
+            self.page_size, self.page_hint = FALLBACK_PAGE_SIZE, 0
+            return WaitDecision("wait", "not found with large list pages; rescanning with small ones")
         return decide(job, self.regenerations, self.max_regenerations)
 
     def regenerated(self) -> None:

@@ -17,7 +17,12 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
-from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
+from airflow_provider_msghistory.client.waiting import (
+    FALLBACK_PAGE_SIZE,
+    LIST_PAGE_SIZE,
+    ExportWaiter,
+    decide,
+)
 from airflow_provider_msghistory.operators.window import api_bounds
 
 if TYPE_CHECKING:
@@ -213,11 +218,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
         """Status of a previously submitted export, as the waiting logic's action (used on retry)."""
-        job, _ = self.hook.get_client().find_export(str(external_id), page_size=LIST_PAGE_SIZE)
+        client = self.hook.get_client()
+        job, _ = client.find_export(str(external_id), page_size=LIST_PAGE_SIZE)
+        if job is None:  # the server may cap the page size (see waiting.FALLBACK_PAGE_SIZE)
+            job, _ = client.find_export(str(external_id), page_size=FALLBACK_PAGE_SIZE)
         if job is not None:
             self._final_status = job.status.value
-        probe = ExportWaiter(str(external_id), self.poll_interval, time.time(), self.max_regenerations)
-        return probe.observe(job, 0).action
+        return decide(job, 0, self.max_regenerations).action
 
     def is_job_active(self, status: str) -> bool:
         return status in ("wait", "regenerate")
@@ -282,7 +289,7 @@ def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob
             raise AirflowException(waiter.timeout_reason())
         try:
             job, page = client.find_export(
-                waiter.export_id, start_page=waiter.page_hint, page_size=LIST_PAGE_SIZE
+                waiter.export_id, start_page=waiter.start_page, page_size=waiter.page_size
             )
             decision = waiter.observe(job, page)
             if decision.action == "done" and job is not None:

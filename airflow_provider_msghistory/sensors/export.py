@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
+from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.operators.export import raise_for_event
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         client = self.hook.get_client()
         try:
             job, page = client.find_export(
-                waiter.export_id, start_page=waiter.page_hint, page_size=LIST_PAGE_SIZE
+                waiter.export_id, start_page=waiter.start_page, page_size=waiter.page_size
             )
             decision = waiter.observe(job, page)
             if decision.action == "regenerate":

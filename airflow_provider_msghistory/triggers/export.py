@@ -80,6 +80,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
             max_regenerations=self.max_regenerations,
             page_hint=self.page_hint,
             regenerations=self.regenerations,
+            page_size=self.page_size,
         )
         event = await self._wait(waiter)
         yield TriggerEvent(event)
@@ -108,7 +109,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                     # The client retries inside its own budget; never let that run past the deadline.
                     job, page = await asyncio.wait_for(
                         client.find_export(
-                            self.export_id, start_page=waiter.page_hint, page_size=self.page_size
+                            self.export_id, start_page=waiter.start_page, page_size=waiter.page_size
                         ),
                         timeout=remaining,
                     )
