@@ -1,0 +1,171 @@
+"""Airflow connection fields -> ClientConfig, and the connection form's metadata.
+
+Pure Python (no Airflow import), so ``get_provider_info`` can read the declarative form metadata that
+Airflow >= 3.2 prefers, and tests can check the mapping without a metadata database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL, ClientConfig, validate_base_url
+from airflow_provider_msghistory.client.dialects import get_dialect
+
+CONN_TYPE = "msghistory"
+HOST_FIELD = "host (API base URL)"
+
+#: extras: name -> (label, JSON-schema type, default, description)
+EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
+    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform (qlara)."),
+    "connect_timeout": ("Connect timeout (s)", "number", 10.0, "Seconds to establish a connection."),
+    "read_timeout": ("Read timeout (s)", "number", 60.0, "Seconds to wait for response data."),
+    "max_attempts": ("Max attempts", "integer", 5, "Attempts per API call, the first included."),
+    "verify": ("Verify TLS", "boolean", True, "Verify the API's TLS certificate."),
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["schema", "port"],
+    "relabeling": {
+        "host": "API base URL",
+        "password": "API key (or Basic password)",
+        "login": "Username (Basic auth only)",
+    },
+    "placeholders": {
+        "host": DEFAULT_BASE_URL,
+        "password": "your API key (X-Api-Key)",
+        "login": "leave empty when the password field holds an API key",
+        "vendor": "qlara",
+        "connect_timeout": "10",
+        "read_timeout": "60",
+        "max_attempts": "5",
+        "extra": '{"vendor": "qlara", "connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}',
+    },
+}
+
+
+def provider_connection_metadata() -> dict[str, Any]:
+    """``conn-fields`` and ``ui-field-behaviour`` in the provider-info form read by Airflow >= 3.2."""
+    conn_fields = {
+        name: {"label": label, "description": text, "schema": {"type": [kind, "null"], "default": default}}
+        for name, (label, kind, default, text) in EXTRA_FIELDS.items()
+    }
+    behaviour = {
+        "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
+        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+    }
+    return {"conn-fields": conn_fields, "ui-field-behaviour": behaviour}
+
+
+def base_url_from_fields(host: str | None, port: int | None = None, schema: str | None = None) -> str:
+    """The API base URL from the connection's host (with or without scheme) and, from a URI, port/schema."""
+    text = (host or "").strip()
+    if not text:
+        return DEFAULT_BASE_URL
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        has_port = parts.port is not None
+    except ValueError:
+        return validate_base_url(text, HOST_FIELD)  # raises, naming the field
+    netloc = parts.netloc
+    if port and not has_port and "@" not in netloc:
+        netloc = f"{netloc}:{int(port)}"
+    path = parts.path
+    if schema and path in ("", "/"):
+        path = "/" + schema.strip("/")
+    return validate_base_url(
+        urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment)), HOST_FIELD
+    )
+
+
+def _extra(extra: Mapping[str, Any], name: str) -> Any:
+    """An extra by plain name, or by the ``extra__msghistory__`` prefix older forms wrote; '' = unset."""
+    for key in (name, f"extra__{CONN_TYPE}__{name}"):
+        value = extra.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _number(conn_id: str, name: str, value: Any, integer: bool = False) -> float | int | None:
+    if value is None:
+        return None
+    example = "5" if integer else "30"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(value) if integer else float(value)
+        if integer and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Connection {conn_id!r} extra {name!r}: {value!r} is not a number; use e.g. {example}"
+        ) from None
+    if number <= 0:
+        raise ValueError(f"Connection {conn_id!r} extra {name!r}: must be positive, e.g. {example}")
+    return number
+
+
+def _verify(conn_id: str, value: Any) -> bool | str:
+    if value is None or isinstance(value, bool):
+        return True if value is None else value
+    text = str(value).strip()
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off"):
+        return False
+    if text.startswith(("/", "~", ".")) or text.endswith((".pem", ".crt")):
+        return text  # a CA bundle path
+    raise ValueError(
+        f"Connection {conn_id!r} extra 'verify': {value!r} is neither true/false nor a CA bundle path; "
+        "use e.g. true or /etc/ssl/certs/ca.pem"
+    )
+
+
+def config_from_connection(
+    conn_id: str,
+    *,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any] | None,
+    port: int | None = None,
+    schema: str | None = None,
+) -> ClientConfig:
+    """A :class:`ClientConfig` from a connection's fields; ``ValueError`` names the faulty field."""
+    extra = extra or {}
+    base_url = base_url_from_fields(host, port, schema)
+    vendor = str(_extra(extra, "vendor") or "qlara").strip().lower()
+    get_dialect(vendor)  # unknown vendor -> ValueError listing the supported ones
+    secret = password or ""
+    if login and not secret:
+        raise ValueError(
+            f"Connection {conn_id!r}: login is set but the password is empty; Basic auth needs both "
+            "(or leave login empty and put the API key in the password field)"
+        )
+    if not secret.strip():
+        raise ValueError(
+            f"Connection {conn_id!r}: the API key is empty; put it in the connection's password field"
+        )
+    credentials: dict[str, str] = (
+        {"username": login, "password": secret} if login else {"api_key": secret.strip()}
+    )
+    tuning = {
+        "connect_timeout": _number(conn_id, "connect_timeout", _extra(extra, "connect_timeout")),
+        "read_timeout": _number(conn_id, "read_timeout", _extra(extra, "read_timeout")),
+        "max_attempts": _number(conn_id, "max_attempts", _extra(extra, "max_attempts"), integer=True),
+        "max_retry_time": _number(conn_id, "max_retry_time", _extra(extra, "max_retry_time")),
+    }
+    options = {k: v for k, v in extra.items() if k not in EXTRA_FIELDS and k != "max_retry_time"}
+    return ClientConfig(
+        base_url=base_url,
+        vendor=vendor,
+        verify=_verify(conn_id, _extra(extra, "verify")),
+        options=options,
+        **credentials,
+        **{k: v for k, v in tuning.items() if v is not None},
+    )

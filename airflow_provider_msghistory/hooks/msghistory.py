@@ -1,0 +1,324 @@
+"""MsgHistoryHook: an Airflow connection turned into export-API clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
+from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.errors import (
+    ApiConnectionError,
+    AuthenticationError,
+    MsgHistoryError,
+)
+from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportRequest
+from airflow_provider_msghistory.client.transport import DownloadResponse
+from airflow_provider_msghistory.hooks.connection import (
+    EXTRA_FIELDS,
+    UI_FIELD_BEHAVIOUR,
+    config_from_connection,
+)
+
+
+def _secrets_to_mask(config: ClientConfig) -> list[str]:
+    """The API key / password, and the Basic token derived from them (it would leak them too)."""
+    values = list(config.secrets)
+    if config.username and config.password:
+        values.append(base64.b64encode(f"{config.username}:{config.password}".encode()).decode("ascii"))
+    return values
+
+
+def _mask(config: ClientConfig) -> None:
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    for value in _secrets_to_mask(config):
+        mask_secret(value)
+
+
+async def _amask(config: ClientConfig) -> None:
+    try:  # Airflow 3: masks without a blocking call to the supervisor
+        from airflow.sdk.log import amask_secret
+    except ImportError:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(_mask)(config)
+        return
+    for value in _secrets_to_mask(config):
+        await amask_secret(value)
+
+
+class MsgHistoryHook(BaseHook):
+    """Talks to a CPaaS message-history export API (Agile Telecom Qlara first).
+
+    Connection: host = API base URL (default ``https://lora-api.agiletelecom.com/api``, scheme optional),
+    password alone = API key, login + password = Basic auth; extras ``vendor``, ``connect_timeout``,
+    ``read_timeout``, ``max_attempts``, ``verify``.
+
+    :param msghistory_conn_id: the Airflow connection to use.
+    """
+
+    conn_name_attr = "msghistory_conn_id"
+    default_conn_name = "msghistory_default"
+    conn_type = "msghistory"
+    hook_name = "Message History"
+
+    def __init__(self, msghistory_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.msghistory_conn_id = msghistory_conn_id
+        self._client: ExportClient | None = None
+        self._async_client: tuple[asyncio.AbstractEventLoop, AsyncExportClient] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(msghistory_conn_id={self.msghistory_conn_id!r})"
+
+    # --- connection form --------------------------------------------------------------------------------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (Airflow 2.x UI; 3.x reads provider info too)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        label = {name: spec[0] for name, spec in EXTRA_FIELDS.items()}
+        return {
+            "vendor": StringField(
+                lazy_gettext(label["vendor"]), widget=BS3TextFieldWidget(), default="qlara"
+            ),
+            "connect_timeout": StringField(
+                lazy_gettext(label["connect_timeout"]), widget=BS3TextFieldWidget()
+            ),
+            "read_timeout": StringField(lazy_gettext(label["read_timeout"]), widget=BS3TextFieldWidget()),
+            "max_attempts": IntegerField(
+                lazy_gettext(label["max_attempts"]),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+            ),
+            "verify": BooleanField(lazy_gettext(label["verify"]), default=True),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide the standard fields so the form says what each one holds."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden_fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    # --- configuration and clients ------------------------------------------------------------------------
+    def client_config(self) -> ClientConfig:
+        """The client configuration from the connection (secrets registered with the masker)."""
+        conn = self.get_connection(self.msghistory_conn_id)
+        config = config_from_connection(
+            self.msghistory_conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra_dejson,
+            port=conn.port,
+            schema=conn.schema,
+        )
+        _mask(config)
+        return config
+
+    async def aclient_config(self) -> ClientConfig:
+        """:meth:`client_config` without blocking the event loop (the lookup may hit a DB or the API)."""
+        try:
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+        except ImportError:  # an older common-compat: the sync lookup, in a worker thread
+            from asgiref.sync import sync_to_async
+
+            conn = await sync_to_async(self.get_connection)(self.msghistory_conn_id)
+            extra = await sync_to_async(lambda: conn.extra_dejson)()
+        else:
+            conn = await get_async_connection(self.msghistory_conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
+        config = config_from_connection(
+            self.msghistory_conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=extra,
+            port=conn.port,
+            schema=conn.schema,
+        )
+        await _amask(config)
+        return config
+
+    def get_client(self) -> ExportClient:
+        """The sync client (created once per hook)."""
+        if self._client is None:
+            self._client = ExportClient(self.client_config())
+        return self._client
+
+    def get_conn(self) -> ExportClient:
+        """Airflow's generic accessor: the sync client."""
+        return self.get_client()
+
+    async def aget_client(self) -> AsyncExportClient:
+        """The async client of the running event loop (created once per loop, lookup off the loop)."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_client[0] is not loop:
+            client = AsyncExportClient(await self.aclient_config())
+            if self._async_client is not None and self._async_client[0] is loop:
+                await client.aclose()  # another coroutine won the race
+            else:
+                self._async_client = (loop, client)
+        return self._async_client[1]
+
+    def close(self) -> None:
+        """Close the sync client's pooled connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client."""
+        if self._async_client is not None:
+            _, client = self._async_client
+            self._async_client = None
+            await client.aclose()
+
+    # --- test connection ----------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap authenticated call and say in plain words what failed."""
+        try:
+            config = self.client_config()
+            config = dataclasses.replace(
+                config, max_attempts=min(config.max_attempts, 2), max_retry_time=15.0, read_timeout=20.0
+            )
+            with ExportClient(config) as client:
+                client.check_connection()
+        except AuthenticationError as exc:
+            if exc.status_code == 403:
+                return False, (
+                    "IP not whitelisted (403): the API refused this machine's address; add its public IP "
+                    f"to the account's whitelist. Server said: {exc.message}"
+                )
+            return False, (
+                f"API key rejected ({exc.status_code}): check the API key in the password field (or the "
+                f"username and password for Basic auth). Server said: {exc.message}"
+            )
+        except ApiConnectionError as exc:
+            return False, f"Could not reach the API: {exc.message}"
+        except (MsgHistoryError, ValueError) as exc:
+            return False, str(exc)
+        return True, "Connection successful: the API accepted the credentials."
+
+    # --- sync pass-throughs -------------------------------------------------------------------------------
+    def submit_export(self, request: ExportRequest) -> str:
+        """See :meth:`ExportClient.submit_export`."""
+        return self.get_client().submit_export(request)
+
+    def submit_message_history_export(
+        self,
+        start: datetime | str,
+        end: datetime | str,
+        sender: str | None = None,
+        recipient: str | None = None,
+    ) -> str:
+        """See :meth:`ExportClient.submit_message_history_export`."""
+        return self.get_client().submit_message_history_export(start, end, sender=sender, recipient=recipient)
+
+    def submit_contacts_export(self, list_ids: Any = None, contact_ids: Any = None) -> str:
+        """See :meth:`ExportClient.submit_contacts_export`."""
+        return self.get_client().submit_contacts_export(list_ids=list_ids, contact_ids=contact_ids)
+
+    def submit_delivery_reports_export(
+        self,
+        campaign_id: str | int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> str:
+        """See :meth:`ExportClient.submit_delivery_reports_export`."""
+        return self.get_client().submit_delivery_reports_export(campaign_id=campaign_id, start=start, end=end)
+
+    def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
+        """See :meth:`ExportClient.list_exports`."""
+        return self.get_client().list_exports(page=page, limit=limit)
+
+    def iter_exports(self, page_size: int = 50) -> Iterator[ExportJob]:
+        """See :meth:`ExportClient.iter_exports`."""
+        return self.get_client().iter_exports(page_size=page_size)
+
+    def find_export(
+        self, export_id: str, start_page: int = 0, page_size: int = 50
+    ) -> tuple[ExportJob | None, int]:
+        """See :meth:`ExportClient.find_export`."""
+        return self.get_client().find_export(export_id, start_page=start_page, page_size=page_size)
+
+    def get_export(self, export_id: str) -> ExportJob:
+        """See :meth:`ExportClient.get_export`."""
+        return self.get_client().get_export(export_id)
+
+    def get_download_link(self, export_id: str) -> DownloadLink:
+        """See :meth:`ExportClient.get_download_link`."""
+        return self.get_client().get_download_link(export_id)
+
+    def regenerate_download_link(self, export_id: str) -> str:
+        """See :meth:`ExportClient.regenerate_download_link`."""
+        return self.get_client().regenerate_download_link(export_id)
+
+    def iter_message_history(
+        self,
+        channel: str,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int = 20,
+    ) -> Iterator[dict[str, Any]]:
+        """See :meth:`ExportClient.iter_message_history`."""
+        return self.get_client().iter_message_history(channel, start, end, status=status, page_size=page_size)
+
+    def open_download(self, url: str, offset: int = 0) -> AbstractContextManager[DownloadResponse]:
+        """See :meth:`ExportClient.open_download`."""
+        return self.get_client().open_download(url, offset)
+
+    def check_connection(self) -> None:
+        """See :meth:`ExportClient.check_connection`."""
+        self.get_client().check_connection()
+
+    # --- async pass-throughs (for triggers) -----------------------------------------------------------------
+    async def aget_export(self, export_id: str) -> ExportJob:
+        """See :meth:`AsyncExportClient.get_export`."""
+        return await (await self.aget_client()).get_export(export_id)
+
+    async def afind_export(
+        self, export_id: str, start_page: int = 0, page_size: int = 50
+    ) -> tuple[ExportJob | None, int]:
+        """See :meth:`AsyncExportClient.find_export`."""
+        client = await self.aget_client()
+        return await client.find_export(export_id, start_page=start_page, page_size=page_size)
+
+    async def aget_download_link(self, export_id: str) -> DownloadLink:
+        """See :meth:`AsyncExportClient.get_download_link`."""
+        return await (await self.aget_client()).get_download_link(export_id)
+
+    async def aregenerate_download_link(self, export_id: str) -> str:
+        """See :meth:`AsyncExportClient.regenerate_download_link`."""
+        return await (await self.aget_client()).regenerate_download_link(export_id)
+
+    async def aiter_message_history(
+        self,
+        channel: str,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int = 20,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """See :meth:`AsyncExportClient.iter_message_history`."""
+        client = await self.aget_client()
+        async for message in client.iter_message_history(channel, start, end, status, page_size):
+            yield message
