@@ -170,9 +170,13 @@ class MsgHistoryHook(BaseHook):
     async def aget_client(self) -> AsyncExportClient:
         """The async client of the running event loop (created once per loop, lookup off the loop)."""
         loop = asyncio.get_running_loop()
-        if self._async_client is None or self._async_client[0] is not loop:
-            client = AsyncExportClient(await self.aclient_config())
-            if self._async_client is not None and self._async_client[0] is loop:
+        cached = self._async_client
+        if cached is None or cached[0] is not loop or cached[1].closed:
+            config = await self.aclient_config()
+            # Built in a thread: a first client loads the CA bundle, too slow for the event loop.
+            client = await asyncio.to_thread(AsyncExportClient, config)
+            current = self._async_client
+            if current is not None and current is not cached and current[0] is loop and not current[1].closed:
                 await client.aclose()  # another coroutine won the race
             else:
                 self._async_client = (loop, client)
