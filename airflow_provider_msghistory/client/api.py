@@ -102,6 +102,7 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     :param dialect: vendor dialect (default: ``config.vendor``'s).
     :param policy: retry policy (default: from ``config``).
     :param sleep: wait function between retries (tests pass a recorder).
+    :param clock: monotonic clock bounding the total retry time (tests pair it with ``sleep``).
     """
 
     def __init__(
@@ -111,9 +112,10 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         dialect: Dialect | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(config, dialect)
-        extra = {"sleep": sleep} if sleep is not None else {}
+        extra = {k: v for k, v in (("sleep", sleep), ("clock", clock)) if v is not None}
         self._transport = SyncTransport(config, self.dialect, policy=policy, **extra)
 
     def _call(self, request: ApiRequest) -> Any:
@@ -279,6 +281,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
     :param dialect: vendor dialect (default: ``config.vendor``'s).
     :param policy: retry policy (default: from ``config``).
     :param sleep: async wait function between retries (tests pass a recorder).
+    :param clock: monotonic clock bounding the total retry time (tests pair it with ``sleep``).
     """
 
     def __init__(
@@ -288,9 +291,10 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         dialect: Dialect | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(config, dialect)
-        extra = {"sleep": sleep} if sleep is not None else {}
+        extra = {k: v for k, v in (("sleep", sleep), ("clock", clock)) if v is not None}
         self._transport = AsyncTransport(config, self.dialect, policy=policy, **extra)
 
     async def _call(self, request: ApiRequest) -> Any:
@@ -381,6 +385,11 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
     async def check_connection(self) -> None:
         """Async :meth:`ExportClient.check_connection`."""
         await self._call(self.dialect.check_connection())
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` ran (a closed client cannot send)."""
+        return self._transport.closed
 
     async def aclose(self) -> None:
         """Release the HTTP client."""
