@@ -166,7 +166,7 @@ def test_finds_the_export_with_one_request_per_poll_not_a_scan(
         oldest = submit_contacts(emulator)
         for _ in range(119):
             submit_contacts(emulator)
-        emulator.request_log.clear()
+        emulator.clear_request_log()
         trigger = make_trigger(oldest, page_size=50)
 
         async def poll_for(seconds: float) -> None:

@@ -1,0 +1,272 @@
+"""1,000 export waits in one event loop: MsgHistoryExportTrigger vs a naive sync-client-in-threads wait.
+
+Each mode runs in its own process (so peak RSS is its own) against its own emulator process (so the
+emulator's load does not distort the loop-lag figure). The exports are submitted first, then every wait
+starts at once (the bunched worst case for a triggerer) and the loop is watched by a ticker task.
+
+Prints, per mode: wall time to the last event, max event-loop lag, peak RSS, requests per wait, and how
+late each wait saw its export's completion; then the targets.
+
+    python benchmarks/triggerer_scale.py [--waits 1000] [--latency 0.2] [--export-delay 30] [--poll 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import json
+import math
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+API_KEY = "bench-key-0123456789"
+TICK = 0.01  # the ticker's sleep: lateness beyond it is loop lag
+
+# Which wait a request belongs to (set in each wait's task; copied into executor calls).
+current_wait: contextvars.ContextVar[str] = contextvars.ContextVar("current_wait", default="-")
+
+
+# ------------------------------------------------------------------------------------------- orchestrator
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+    port, storage_port = free_port(), free_port()
+    cmd = [
+        sys.executable, "-m", "airflow_provider_msghistory.emulator",
+        "--port", str(port), "--storage-port", str(storage_port),
+        "--api-key", API_KEY, "--latency", str(args.latency), "--export-delay", str(args.export_delay),
+        "--no-rate-limit",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}/api"
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("emulator did not start listening within 20 s")
+
+
+def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    emulator, base_url = start_emulator(args)
+    try:
+        home = tempfile.mkdtemp(prefix="msghistory-bench-")
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_MSGHISTORY_DEFAULT": json.dumps(
+                {"conn_type": "msghistory", "host": base_url, "password": API_KEY}
+            ),
+        }
+        cmd = [sys.executable, __file__, "--worker", mode, *sys.argv[1:]]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.export_delay + 600)
+        if proc.returncode != 0:
+            raise SystemExit(f"{mode} worker failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+
+
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    rows = [
+        ("waits finished", "finished", "{:.0f}"),
+        ("wall time to last event (s)", "wall_to_last_event_s", "{:.1f}"),
+        ("max event-loop lag (ms)", "max_loop_lag_ms", "{:.1f}"),
+        ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
+        ("  RSS after imports (MB)", "baseline_rss_mb", "{:.0f}"),
+        ("requests per wait: mean", "requests_mean", "{:.2f}"),
+        ("requests per wait: max", "requests_max", "{:.0f}"),
+        ("polls needed per wait: mean", "needed_mean", "{:.2f}"),
+        ("max extra requests over polls needed", "extra_max", "{:.0f}"),
+        ("seen after completion: max (s)", "late_max_s", "{:.2f}"),
+        ("seen after completion: mean (s)", "late_mean_s", "{:.2f}"),
+    ]
+    modes = list(results)
+    print(
+        f"\n{args.waits} waits, latency {args.latency}s, export delay {args.export_delay}s, "
+        f"poll interval {args.poll}s, rate limit off\n"
+    )
+    print(f"{'':40}" + "".join(f"{m:>16}" for m in modes))
+    for label, key, fmt in rows:
+        cells = "".join(
+            f"{fmt.format(results[m][key]) if results[m].get(key) is not None else 'n/a':>16}" for m in modes
+        )
+        print(f"{label:40}{cells}")
+    r = results["trigger"]
+    checks = [
+        (f"every wait done within poll + 10% ({args.poll * 1.1:.1f}s) of completion",
+         r["finished"] == args.waits and r["late_max_s"] <= args.poll * 1.1),
+        ("max loop lag < 100 ms", r["max_loop_lag_ms"] < 100),
+        ("peak RSS < 300 MB", r["peak_rss_mb"] < 300),
+        ("requests per wait <= polls needed + 2", r["extra_max"] <= 2),
+    ]  # fmt: skip
+    print("\nTargets (trigger):")
+    for text, ok in checks:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
+
+
+# ------------------------------------------------------------------------------------------------ workers
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def count_requests(counter: Counter[str]) -> None:
+    """Count every API request per wait, at the transports both clients send through."""
+    from airflow_provider_msghistory.client import transport
+
+    for cls in (transport.AsyncTransport, transport.SyncTransport):
+        original = cls.send
+        if asyncio.iscoroutinefunction(original):
+
+            async def send(self: Any, request: Any, _original: Any = original) -> Any:
+                counter[current_wait.get()] += 1
+                return await _original(self, request)
+
+        else:
+
+            def send(self: Any, request: Any, _original: Any = original) -> Any:  # type: ignore[misc]
+                counter[current_wait.get()] += 1
+                return _original(self, request)
+
+        cls.send = send  # type: ignore[method-assign]
+
+
+async def ticker(stop: asyncio.Event, lags: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(TICK)
+        lags.append(loop.time() - before - TICK)
+
+
+async def wait_with_trigger(export_id: str, args: argparse.Namespace, deadline: float) -> str:
+    from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
+
+    trigger = MsgHistoryExportTrigger(export_id=export_id, poll_interval=args.poll, end_time=deadline)
+    async for event in trigger.run():
+        return str(event.payload["status"])
+    return "no event"
+
+
+async def wait_naively(export_id: str, args: argparse.Namespace, deadline: float) -> str:
+    """What a first attempt often looks like: the sync hook in the default thread pool, no page hint."""
+    from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+    loop = asyncio.get_running_loop()
+    hook = MsgHistoryHook()
+    while time.time() < deadline:
+        ctx = contextvars.copy_context()
+        job = await loop.run_in_executor(None, ctx.run, hook.get_export, export_id)
+        if job.ready:
+            return "success"
+        await asyncio.sleep(args.poll)
+    return "timeout"
+
+
+async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+    counter: Counter[str] = Counter()
+    count_requests(counter)
+    hook = MsgHistoryHook()
+    client = hook.get_client()
+    with ThreadPoolExecutor(16) as pool:  # submissions are the operators' job, not the triggerer's
+        export_ids = list(pool.map(lambda _: client.submit_contacts_export(), range(args.waits)))
+    baseline = rss_mb()
+    counter.clear()
+
+    stop, lags = asyncio.Event(), []
+    tick = asyncio.create_task(ticker(stop, lags))
+    deadline = time.time() + args.export_delay + 120
+    wait = wait_with_trigger if mode == "trigger" else wait_naively
+    seen: dict[str, float] = {}
+    started: dict[str, float] = {}
+
+    async def one(export_id: str) -> None:
+        current_wait.set(export_id)
+        started[export_id] = time.time()
+        if await wait(export_id, args, deadline) == "success":
+            seen[export_id] = time.time()
+
+    t0 = time.time()
+    await asyncio.gather(*(one(e) for e in export_ids))
+    wall = time.time() - t0
+    stop.set()
+    await tick
+
+    completed = {job.export_id: job.completed_at for job in client.iter_exports(page_size=1000)}
+    late, extra, needed_all = [], [], []
+    for export_id in export_ids:
+        done_at = _epoch(completed.get(export_id))
+        if export_id not in seen or done_at is None:
+            continue
+        late.append(seen[export_id] - done_at)
+        needed = math.ceil(max(done_at - started[export_id], 0) / args.poll) + 1
+        needed_all.append(needed)
+        extra.append(counter[export_id] - needed)
+    per_wait = [counter[e] for e in export_ids]
+    return {
+        "finished": len(seen),
+        "wall_to_last_event_s": wall,
+        "max_loop_lag_ms": max(lags) * 1000 if lags else None,
+        "peak_rss_mb": rss_mb(),
+        "baseline_rss_mb": baseline,
+        "requests_mean": sum(per_wait) / len(per_wait),
+        "requests_max": max(per_wait),
+        "needed_mean": sum(needed_all) / len(needed_all) if needed_all else None,
+        "extra_max": max(extra) if extra else None,
+        "late_max_s": max(late) if late else None,
+        "late_mean_s": sum(late) / len(late) if late else None,
+    }
+
+
+def _epoch(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waits", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--export-delay", type=float, default=30.0)
+    parser.add_argument("--poll", type=float, default=5.0)
+    parser.add_argument("--modes", default="trigger,naive")
+    parser.add_argument("--worker", choices=["trigger", "naive"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(asyncio.run(worker(args.worker, args))))
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    results = {mode: run_mode(mode, args) for mode in args.modes.split(",")}
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
