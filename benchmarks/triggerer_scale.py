@@ -52,7 +52,7 @@ def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], s
         sys.executable, "-m", "airflow_provider_msghistory.emulator",
         "--port", str(port), "--storage-port", str(storage_port),
         "--api-key", API_KEY, "--latency", str(args.latency), "--export-delay", str(args.export_delay),
-        "--no-rate-limit",
+        "--rate-limit", "off", "--messages", "1000",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 20
@@ -62,7 +62,8 @@ def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], s
             return proc, f"http://127.0.0.1:{port}/api"
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                detail = proc.stderr.read().decode() if proc.stderr else ""
+                raise SystemExit(f"emulator exited: {detail}") from None
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("emulator did not start listening within 20 s")

@@ -160,9 +160,13 @@ class ExportWaiter:
         """Seconds left before the deadline (<= 0 once it passed)."""
         return self.deadline - now
 
-    def sleep_for(self, delay: float, now: float) -> float:
-        """``delay`` clipped so the waiter wakes up at the deadline at the latest."""
-        return max(0.0, min(delay, self.remaining(now)))
+    def sleep_for(self, delay: float, now: float, since: float | None = None) -> float:
+        """Seconds to sleep so the next look starts ``delay`` after ``since`` (default: now), not later
+        than the deadline. Counting from the start of the previous look keeps a steady cadence whatever
+        the API's latency, so a completion is seen within one poll interval (plus one round trip).
+        """
+        start = now if since is None else since
+        return max(0.0, min(start + delay - now, self.remaining(now)))
 
     def timeout_reason(self) -> str:
         """Message for a wait that ran out of time."""

@@ -287,6 +287,7 @@ def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob
     while True:
         if waiter.remaining(time.time()) <= 0:
             raise AirflowException(waiter.timeout_reason())
+        polled_at = time.time()
         try:
             job, page = client.find_export(
                 waiter.export_id, start_page=waiter.start_page, page_size=waiter.page_size
@@ -315,7 +316,7 @@ def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob
                 backoff,
             )
             delay = backoff
-        time.sleep(waiter.sleep_for(delay, time.time()))
+        time.sleep(waiter.sleep_for(delay, time.time(), since=polled_at))
 
 
 def raise_for_event(event: dict[str, Any] | None) -> str:

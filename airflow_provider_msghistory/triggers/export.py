@@ -105,6 +105,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                         "export_id": self.export_id,
                         "message": waiter.timeout_reason(),
                     }
+                polled_at = time.time()
                 try:
                     # The client retries inside its own budget; never let that run past the deadline.
                     job, page = await asyncio.wait_for(
@@ -145,7 +146,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                         backoff,
                     )
                     delay = backoff
-                await asyncio.sleep(waiter.sleep_for(delay, time.time()))
+                await asyncio.sleep(waiter.sleep_for(delay, time.time(), since=polled_at))
 
     def _error(self, message: str) -> dict[str, Any]:
         return {"status": "error", "export_id": self.export_id, "message": message}

@@ -96,3 +96,9 @@ def test_sleep_never_runs_past_the_deadline() -> None:
     assert waiter.sleep_for(10, now=95) == 5
     assert waiter.sleep_for(10, now=120) == 0
     assert waiter.remaining(120) < 0
+
+
+def test_sleep_keeps_a_steady_cadence_whatever_the_latency() -> None:
+    waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1)
+    assert waiter.sleep_for(5, now=10.2, since=10.0) == pytest.approx(4.8)  # the look took 0.2 s
+    assert waiter.sleep_for(5, now=16.0, since=10.0) == 0  # a slow look: poll again at once
