@@ -1,0 +1,345 @@
+"""MsgHistoryHook, connection from ``AIRFLOW_CONN_MSGHISTORY_DEFAULT`` (JSON), against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_msghistory.client.api import ExportClient
+from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL
+from airflow_provider_msghistory.client.errors import AuthenticationError, ExportExpiredError
+from airflow_provider_msghistory.client.models import ExportStatus
+from airflow_provider_msghistory.hooks.connection import (
+    base_url_from_fields,
+    config_from_connection,
+    provider_connection_metadata,
+)
+from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+ENV = "AIRFLOW_CONN_MSGHISTORY_DEFAULT"
+
+
+def use_connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
+    monkeypatch.setenv(ENV, json.dumps({"conn_type": "msghistory", **fields}))
+
+
+@pytest.fixture
+def emu(msghistory_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    emulator = msghistory_emulator_factory(export_delay=3600, api_key="hook-key-0123456789")
+    monkeypatch.setenv(ENV, emulator.airflow_conn_json())
+    return emulator
+
+
+# --- connection -> config ---
+def test_hook_identity() -> None:
+    assert MsgHistoryHook.conn_name_attr == "msghistory_conn_id"
+    assert MsgHistoryHook.default_conn_name == "msghistory_default"
+    assert MsgHistoryHook.conn_type == "msghistory"
+    assert MsgHistoryHook.hook_name == "Message History"
+    assert MsgHistoryHook().msghistory_conn_id == "msghistory_default"
+
+
+def test_config_from_the_env_var_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(
+        monkeypatch,
+        host="api.example.com/api/",
+        password="key-abcdef",
+        extra={"connect_timeout": "3", "read_timeout": 7.5, "max_attempts": "2", "verify": "false"},
+    )
+    config = MsgHistoryHook().client_config()
+    assert config.base_url == "https://api.example.com/api"
+    assert config.api_key == "key-abcdef" and config.username is None
+    assert (config.connect_timeout, config.read_timeout, config.max_attempts, config.verify) == (
+        3.0,
+        7.5,
+        2,
+        False,
+    )
+    assert config.vendor == "qlara"
+    assert "key-abcdef" not in repr(config)
+
+
+def test_password_alone_is_an_api_key_login_and_password_are_basic() -> None:
+    key = config_from_connection("c", host=None, login=None, password=" k1 ", extra=None)
+    assert key.api_key == "k1" and key.base_url == DEFAULT_BASE_URL
+    basic = config_from_connection("c", host=None, login="user", password="pw", extra={})
+    assert (basic.username, basic.password, basic.api_key) == ("user", "pw", None)
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "fragment"),
+    [
+        (None, None, "API key is empty"),
+        (None, "   ", "API key is empty"),
+        ("user", None, "password is empty"),
+    ],
+)
+def test_missing_secret_is_a_clear_error(login: str | None, password: str | None, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment) as info:
+        config_from_connection("my_conn", host=None, login=login, password=password, extra={})
+    assert "'my_conn'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "schema", "expected"),
+    [
+        (None, None, None, DEFAULT_BASE_URL),
+        ("https://lora-api.agiletelecom.com/api", None, None, DEFAULT_BASE_URL),
+        ("lora-api.agiletelecom.com/api", None, None, DEFAULT_BASE_URL),
+        ("http://127.0.0.1:8080/api/", None, None, "http://127.0.0.1:8080/api"),
+        ("127.0.0.1", 8080, "api", "https://127.0.0.1:8080/api"),  # from a URI-form connection
+    ],
+)
+def test_base_url_forms(host: str | None, port: int | None, schema: str | None, expected: str) -> None:
+    assert base_url_from_fields(host, port, schema) == expected
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "ftp://files.example.com",
+        "http://exa mple.com/api",
+        "http://host:99999/api",
+        "https://",
+        "http://u:p@h/api",
+    ],
+)
+def test_malformed_base_url_names_the_field(host: str) -> None:
+    with pytest.raises(
+        ValueError, match=r"host \(API base URL\).*https://lora-api.agiletelecom.com/api"
+    ) as info:
+        config_from_connection("c", host=host, login=None, password="k", extra={})
+    assert ":p@" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"vendor": "twilio"}, "supported: qlara"),
+        ({"connect_timeout": "soon"}, "'connect_timeout'"),
+        ({"read_timeout": -1}, "must be positive"),
+        ({"max_attempts": "2.5"}, "'max_attempts'"),
+        ({"verify": "maybe"}, "'verify'"),
+    ],
+)
+def test_bad_extras_are_named(extra: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        config_from_connection("c", host=None, login=None, password="k", extra=extra)
+
+
+def test_prefixed_and_empty_extras_from_older_forms() -> None:
+    config = config_from_connection(
+        "c", host=None, login=None, password="k",
+        extra={"extra__msghistory__read_timeout": "9", "connect_timeout": "", "verify": "/etc/ssl/ca.pem"},
+    )  # fmt: skip
+    assert (
+        config.read_timeout == 9.0 and config.connect_timeout == 10.0 and config.verify == "/etc/ssl/ca.pem"
+    )
+
+
+# --- UI metadata ---
+def test_ui_field_behaviour() -> None:
+    behaviour = MsgHistoryHook.get_ui_field_behaviour()
+    assert set(behaviour["hidden_fields"]) == {"schema", "port"}
+    assert behaviour["relabeling"] == {
+        "host": "API base URL",
+        "password": "API key (or Basic password)",
+        "login": "Username (Basic auth only)",
+    }
+    assert behaviour["placeholders"]["host"] == DEFAULT_BASE_URL
+
+
+def test_connection_form_widgets() -> None:
+    pytest.importorskip("flask_appbuilder", reason="the FAB UI is not installed on this Airflow line")
+    pytest.importorskip("wtforms")
+    widgets = MsgHistoryHook.get_connection_form_widgets()
+    assert set(widgets) == {"vendor", "connect_timeout", "read_timeout", "max_attempts", "verify"}
+
+
+def test_declarative_connection_metadata_for_airflow_3() -> None:
+    metadata = provider_connection_metadata()
+    assert set(metadata["conn-fields"]) == {
+        "vendor",
+        "connect_timeout",
+        "read_timeout",
+        "max_attempts",
+        "verify",
+    }
+    assert metadata["conn-fields"]["max_attempts"]["schema"] == {"type": ["integer", "null"], "default": 5}
+    assert metadata["ui-field-behaviour"]["hidden-fields"] == ["schema", "port"]
+
+
+# --- against the emulator ---
+def test_test_connection_ok(emu: Any) -> None:
+    ok, message = MsgHistoryHook().test_connection()
+    assert ok, message
+    assert "successful" in message
+    assert log_api(emu)[-1].had_auth
+
+
+def test_test_connection_401_in_plain_words(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(monkeypatch, host=emu.base_url, password="wrong-key-55555")
+    ok, message = MsgHistoryHook().test_connection()
+    assert not ok
+    assert message.startswith("API key rejected (401)")
+    assert "wrong-key-55555" not in message
+
+
+def test_test_connection_403_in_plain_words(emu: Any) -> None:
+    emu.faults.script("list", [403])
+    ok, message = MsgHistoryHook().test_connection()
+    assert not ok and message.startswith("IP not whitelisted (403)")
+
+
+def test_test_connection_reports_bad_settings_and_unreachable_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_connection(
+        monkeypatch, host="http://127.0.0.1:1/api", password="k-unreachable", extra={"max_attempts": 1}
+    )
+    ok, message = MsgHistoryHook().test_connection()
+    assert not ok and message.startswith("Could not reach the API") and "k-unreachable" not in message
+    use_connection(monkeypatch, host="not a url", password="k")
+    ok, message = MsgHistoryHook().test_connection()
+    assert not ok and "host (API base URL)" in message
+
+
+def test_basic_auth_connection(
+    msghistory_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = msghistory_emulator_factory(username="partner", password="pw-basic-777")
+    monkeypatch.setenv(ENV, emulator.airflow_conn_json(basic=True))
+    ok, message = MsgHistoryHook().test_connection()
+    assert ok, message
+    assert log_api(emulator)[-1].headers.get("Authorization") == "***"
+
+
+def test_get_client_is_cached_and_pass_throughs_work(emu: Any) -> None:
+    hook = MsgHistoryHook()
+    client = hook.get_client()
+    assert isinstance(client, ExportClient) and hook.get_client() is client and hook.get_conn() is client
+    export_id = hook.submit_message_history_export("2025-01-01T00:00:00Z", "2025-01-01T23:59:59.999Z")
+    assert hook.submit_contacts_export(list_ids=[1]) != export_id
+    hook.submit_delivery_reports_export(campaign_id="1001")
+    assert [j.export_id for j in hook.iter_exports(page_size=2)][-1] == export_id
+    assert len(hook.list_exports(limit=2)) == 2
+    assert hook.find_export(export_id, page_size=2)[1] == 1
+    emu.complete_export(export_id)
+    assert hook.get_export(export_id).ready
+    link = hook.get_download_link(export_id)
+    with hook.open_download(link.url) as response:
+        assert b"".join(response.iter_bytes()) == emu.export_csv(export_id)
+    assert hook.regenerate_download_link(export_id) == export_id
+    assert next(hook.iter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"))
+    hook.check_connection()
+    hook.close()
+
+
+def test_secrets_stay_out_of_reprs_errors_and_logs(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "wrong-secret-key-42"
+    use_connection(monkeypatch, host=emu.base_url, password=secret)
+    hook = MsgHistoryHook()
+    with pytest.raises(AuthenticationError) as info:
+        hook.list_exports()
+    texts = [
+        str(info.value),
+        repr(info.value),
+        repr(hook),
+        repr(hook.get_client()),
+        repr(hook.client_config()),
+    ]
+    texts.append(caplog.text)
+    assert not [t for t in texts if secret in t]
+
+
+def test_secrets_are_registered_with_airflows_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.common.compat.sdk import redact
+
+    use_connection(monkeypatch, login="user-x", password="basic-pw-to-mask")
+    MsgHistoryHook().client_config()
+    assert "basic-pw-to-mask" not in str(redact("token=basic-pw-to-mask"))
+
+
+# --- async ---
+def test_async_pass_throughs_in_an_event_loop(emu: Any) -> None:
+    export_id = emu.create_export(ready=False)
+
+    async def scenario() -> None:
+        hook = MsgHistoryHook()
+        client = await hook.aget_client()
+        assert await hook.aget_client() is client
+        job, page = await hook.afind_export(export_id)
+        assert job is not None and job.status is ExportStatus.PENDING and page == 0
+        with pytest.raises(ExportExpiredError):
+            await hook.aget_download_link(export_id)
+        emu.complete_export(export_id)
+        assert (await hook.aget_export(export_id)).ready
+        link = await hook.aget_download_link(export_id)
+        assert link.export_id == export_id
+        assert await hook.aregenerate_download_link(export_id) == export_id
+        messages = [
+            m async for m in hook.aiter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-01T12:00:00Z")
+        ]
+        assert messages
+        await hook.aclose()
+        assert client.closed
+
+    asyncio.run(scenario())
+
+
+def test_a_closed_async_client_is_replaced(emu: Any) -> None:
+    async def scenario() -> None:
+        hook = MsgHistoryHook()
+        async with await hook.aget_client():
+            pass
+        await (await hook.aget_client()).check_connection()
+        await hook.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_async_connection_lookup_does_not_block_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow secrets backend must not stall other coroutines while the async client is built."""
+    import airflow.secrets.environment_variables as env_backend
+
+    use_connection(monkeypatch, host="http://127.0.0.1:1/api", password="k")
+    original = env_backend.EnvironmentVariablesBackend.get_conn_value
+
+    def slow_lookup(self: Any, conn_id: str, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # a remote secrets backend, say
+        return original(self, conn_id, *args, **kwargs)
+
+    monkeypatch.setattr(env_backend.EnvironmentVariablesBackend, "get_conn_value", slow_lookup)
+
+    async def scenario() -> tuple[float, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        started = time.monotonic()
+        hook = MsgHistoryHook()
+        await hook.aget_client()
+        elapsed = time.monotonic() - started
+        task.cancel()
+        await hook.aclose()
+        return elapsed, ticks
+
+    elapsed, ticks = asyncio.run(scenario())
+    assert elapsed >= 0.3, "the slow lookup should have run"
+    assert ticks >= elapsed / 0.01 * 0.4, f"the loop stalled: {ticks} ticks in {elapsed:.2f} s"
+
+
+def log_api(emulator: Any) -> list[Any]:
+    return [e for e in emulator.request_log if e.server == "api"]
