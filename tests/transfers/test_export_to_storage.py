@@ -1,0 +1,253 @@
+"""MsgHistoryExportToStorageOperator against the emulator (real HTTP on loopback) and local disk / moto S3."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+from triggers.helpers import conn_json, run_trigger
+
+from airflow_provider_msghistory.transfers.download import DownloadError
+from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+
+from .conftest import AWS_CONN_ID, S3Server
+
+
+@pytest.fixture
+def emu(msghistory_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    emulator = msghistory_emulator_factory(messages=3000, export_delay=0.2)
+    monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", conn_json(emulator))
+    return emulator
+
+
+def store(export_id: str, destination: str, **kwargs: Any) -> MsgHistoryExportToStorageOperator:
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("timeout", 20)
+    kwargs.setdefault("deferrable", False)
+    return MsgHistoryExportToStorageOperator(
+        task_id="store", export_id=export_id, destination=destination, **kwargs
+    )
+
+
+def run(op: MsgHistoryExportToStorageOperator) -> dict[str, Any]:
+    """execute(); when it defers, run the trigger and resume the way the triggerer would."""
+    try:
+        return op.execute({})
+    except TaskDeferred as deferred:
+        event, _ = run_trigger(deferred.trigger)
+        return getattr(op, deferred.method_name)({}, event)
+
+
+def storage_requests(emulator: Any) -> list[Any]:
+    return [r for r in emulator.request_log if r.server == "storage"]
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_downloads_byte_exact_csv_with_digest_and_no_auth_on_storage(emu: Any, tmp_path: Path) -> None:
+    export_id = emu.create_export()
+    dest = tmp_path / "day" / "messages.csv"
+
+    result = run(store(export_id, dest.as_uri()))
+
+    expected = emu.export_csv(export_id)
+    assert dest.read_bytes() == expected
+    assert result["sha256"] == emu.export_sha256(export_id) == hashlib.sha256(expected).hexdigest()
+    assert result["bytes"] == result["stored_bytes"] == len(expected)
+    assert result["rows"] == expected.count(b"\n") - 1 > 100  # no quoted newlines in this dataset
+    assert (result["path"], result["export_id"], result["compression"]) == (dest.as_uri(), export_id, None)
+    assert leftovers(dest.parent) == ["messages.csv"]  # the part file was moved, not copied
+    downloads = storage_requests(emu)
+    assert downloads and not any(r.had_auth for r in downloads)
+    assert all("x-api-key" not in {h.lower() for h in r.headers} for r in downloads)
+    assert all(r.had_auth for r in emu.request_log if r.server == "api")
+
+
+def test_gzip_output_decompresses_to_the_exact_csv(emu: Any, tmp_path: Path) -> None:
+    export_id = emu.create_export()
+    dest = tmp_path / "messages.csv.gz"
+
+    result = run(store(export_id, str(dest), compression="gzip"))
+
+    csv_bytes = emu.export_csv(export_id)
+    stored = dest.read_bytes()
+    assert gzip.decompress(stored) == csv_bytes
+    assert result["sha256"] == emu.export_sha256(export_id)  # of the CSV, before compression
+    assert (result["bytes"], result["stored_bytes"]) == (len(csv_bytes), len(stored))
+    assert result["compression"] == "gzip"
+
+
+def test_truncated_body_resumes_with_range(emu: Any, tmp_path: Path) -> None:
+    export_id = emu.create_export()
+    emu.faults.script("download", ["truncate:10000"])
+    dest = tmp_path / "messages.csv"
+
+    result = run(store(export_id, str(dest)))
+
+    assert dest.read_bytes() == emu.export_csv(export_id)
+    assert result["sha256"] == emu.export_sha256(export_id)
+    statuses = [(r.status, r.headers.get("Range")) for r in storage_requests(emu)]
+    assert statuses == [(200, None), (206, "bytes=10000-")]
+
+
+def test_link_expired_before_download_is_regenerated_and_waited_for(emu: Any, tmp_path: Path) -> None:
+    export_id = emu.create_export()
+    emu.expire_link(export_id)
+    dest = tmp_path / "messages.csv"
+
+    result = run(store(export_id, str(dest)))
+
+    assert dest.read_bytes() == emu.export_csv(export_id)
+    assert result["sha256"] == emu.export_sha256(export_id)
+    assert emu.export(export_id).regenerations == 1
+    assert [r.status for r in storage_requests(emu)] == [200]
+
+
+def test_expired_export_defers_to_the_trigger_then_downloads(emu: Any, tmp_path: Path) -> None:
+    export_id = emu.create_export()
+    emu.expire_link(export_id)
+    op = store(export_id, str(tmp_path / "messages.csv"), deferrable=True)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    assert deferred.value.trigger.export_id == export_id
+    assert storage_requests(emu) == []  # nothing downloaded before the wait
+    event, _ = run_trigger(deferred.value.trigger)
+    result = op.execute_complete({}, event)
+
+    assert (tmp_path / "messages.csv").read_bytes() == emu.export_csv(export_id)
+    assert result["sha256"] == emu.export_sha256(export_id)
+    assert emu.export(export_id).regenerations == 1
+
+
+class ExpireAfterFirstChunk:
+    """Expires the export's link once the first bytes have arrived (the clock passing expiry mid-download)."""
+
+    def __init__(self, emulator: Any, export_id: str) -> None:
+        self.emulator, self.export_id, self.fired = emulator, export_id, False
+
+    def __call__(self, chunk: bytes) -> None:
+        if not self.fired:
+            self.fired = True
+            self.emulator.expire_link(self.export_id)
+
+
+def test_link_expiring_during_download_restarts_from_a_regenerated_export(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msghistory.transfers import streaming
+
+    export_id = emu.create_export()
+    emu.faults.script("download", ["truncate:20000"])  # the first stream breaks...
+    expire = ExpireAfterFirstChunk(emu, export_id)  # ...after the link expired under it
+    original_write = streaming.PartFile.write
+
+    def write(self: streaming.PartFile, chunk: bytes) -> None:
+        expire(chunk)
+        original_write(self, chunk)
+
+    monkeypatch.setattr(streaming.PartFile, "write", write)
+    dest = tmp_path / "messages.csv"
+
+    result = run(store(export_id, str(dest)))
+
+    assert dest.read_bytes() == emu.export_csv(export_id)
+    assert result["sha256"] == emu.export_sha256(export_id)
+    # truncated 200, then the resume is refused (403), then the regenerated file from byte 0
+    assert [r.status for r in storage_requests(emu)] == [200, 403, 200]
+    assert emu.export(export_id).regenerations == 1
+    assert leftovers(tmp_path) == ["messages.csv"]
+
+
+def test_persistent_failure_leaves_nothing_at_destination(emu: Any, tmp_path: Path) -> None:
+    export_id = emu.create_export()
+    emu.faults.script("download", ["truncate:5000"] * 3)
+    dest = tmp_path / "out" / "messages.csv"
+
+    with pytest.raises(DownloadError, match="gave up after 3 failed attempt"):
+        run(store(export_id, str(dest), max_attempts=3))
+
+    assert leftovers(dest.parent) == []
+    assert len(storage_requests(emu)) == 3
+
+
+@pytest.mark.parametrize("if_exists", ["fail", "replace", "skip"])
+def test_if_exists(emu: Any, tmp_path: Path, if_exists: str) -> None:
+    export_id = emu.create_export()
+    dest = tmp_path / "messages.csv"
+    dest.write_bytes(b"old,file\n")
+    op = store(export_id, str(dest), if_exists=if_exists)
+
+    if if_exists == "fail":
+        with pytest.raises(ValueError, match=r"destination: .* already exists and if_exists='fail'"):
+            run(op)
+    else:
+        result = run(op)
+        assert result["skipped"] is (if_exists == "skip")
+
+    expected = emu.export_csv(export_id) if if_exists == "replace" else b"old,file\n"
+    assert dest.read_bytes() == expected
+    assert len(storage_requests(emu)) == (1 if if_exists == "replace" else 0)
+    assert leftovers(tmp_path) == ["messages.csv"]
+
+
+def test_templated_values_are_checked_before_any_request(emu: Any, tmp_path: Path) -> None:
+    op = store("{{ ti.xcom_pull(task_ids='export')['export_id'] }}", "{{ var.value.dest }}")
+    op.export_id, op.destination = "exp_1", "gopher://host/x.csv"  # what rendering produced
+
+    with pytest.raises(ValueError, match="destination: unknown scheme 'gopher'"):
+        run(op)
+    assert emu.request_log == []
+
+
+# -- S3 (moto on loopback) ------------------------------------------------------------------------------
+
+
+def test_s3_destination_gets_the_exact_csv_and_no_temp_key(emu: Any, s3: S3Server) -> None:
+    export_id = emu.create_export()
+    bucket = s3.new_bucket()
+
+    result = run(store(export_id, f"s3://{bucket}/msghistory/day/messages.csv", storage_conn_id=AWS_CONN_ID))
+
+    assert s3.read(bucket, "msghistory/day/messages.csv") == emu.export_csv(export_id)
+    assert result["sha256"] == emu.export_sha256(export_id)
+    assert result["path"] == f"s3://{bucket}/msghistory/day/messages.csv"
+    assert s3.keys(bucket) == ["msghistory/day/messages.csv"]
+
+
+def test_s3_missing_bucket_fails_before_download(emu: Any, s3: S3Server) -> None:
+    export_id = emu.create_export()
+    emu.clear_request_log()
+
+    with pytest.raises(ValueError, match="destination: bucket 'no-such-bucket' does not exist"):
+        run(store(export_id, "s3://no-such-bucket/a/messages.csv", storage_conn_id=AWS_CONN_ID))
+    assert emu.request_log == []
+
+
+def test_s3_aborted_multipart_upload_leaves_no_object(
+    msghistory_emulator_factory: Callable[..., Any],
+    s3: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bigger than s3fs's 50 MiB block, so parts are uploaded before the stream breaks.
+    emulator = msghistory_emulator_factory(export_delay=0.1)
+    monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", conn_json(emulator))
+    export_id = emulator.create_export(size_bytes=56 << 20)
+    emulator.faults.script("download", [f"truncate:{53 << 20}"])
+    bucket = s3.new_bucket()
+
+    with caplog.at_level(logging.DEBUG, logger="s3fs"), pytest.raises(DownloadError):
+        run(store(export_id, f"s3://{bucket}/big/messages.csv", storage_conn_id=AWS_CONN_ID, max_attempts=1))
+
+    assert any("Initiate upload" in r.getMessage() for r in caplog.records)  # parts were in flight
+    assert s3.keys(bucket) == []
+    assert s3.pending_uploads(bucket) == []
