@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_msghistory import __version__
+from airflow_provider_msghistory.hooks.connection import provider_connection_metadata
 
 _PKG = "airflow_provider_msghistory"
 
@@ -17,7 +18,13 @@ def get_provider_info() -> dict[str, Any]:
         "(Agile Telecom Qlara first) into your own storage.",
         "versions": [__version__],
         "connection-types": [
-            {"connection-type": "msghistory", "hook-class-name": f"{_PKG}.hooks.msghistory.MsgHistoryHook"}
+            {
+                "connection-type": "msghistory",
+                "hook-class-name": f"{_PKG}.hooks.msghistory.MsgHistoryHook",
+                "hook-name": "Message History",
+                # Airflow >= 3.2 reads the form from here instead of importing the hook.
+                **provider_connection_metadata(),
+            }
         ],
         "hooks": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.hooks.msghistory"]}],
         "operators": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.operators.export"]}],
