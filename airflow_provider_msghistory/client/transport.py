@@ -176,10 +176,6 @@ class DownloadResponse:
                 f"download interrupted after {received} bytes: {self._safe(repr(exc))}", DOWNLOAD_ENDPOINT
             ) from None
 
-    def read_text(self, limit: int = _MAX_TEXT) -> str:
-        """The start of the body as text (for error messages)."""
-        return self._response.raw.read(limit, decode_content=True).decode("utf-8", errors="replace")
-
 
 class SyncTransport(_TransportBase):
     """HTTP on a pooled ``requests.Session`` with the shared retry policy.

@@ -471,3 +471,23 @@ def test_downloads_never_carry_credentials_even_to_the_api_host(emu: Any) -> Non
     finally:
         client.close()
     assert not log_entries(emu)[-1].had_auth
+
+
+def test_download_retries_a_reset_and_reports_a_truncated_body(emu: Any, make_client: MakeClient) -> None:
+    client = make_client(emu)
+    export_id = emu.create_export()
+    url = client.get_download_link(export_id).url
+    emu.faults.script("download", ["reset", 503])
+    with client.open_download(url) as response:
+        assert response.status_code == 200
+        assert b"".join(response.iter_bytes()) == emu.export_csv(export_id)
+    emu.faults.script("download", ["truncate:100"])
+    received = bytearray()
+    with (
+        client.open_download(url) as response,
+        pytest.raises(ApiConnectionError, match="interrupted after 100"),
+    ):
+        for chunk in response.iter_bytes(64):
+            received += chunk
+    assert bytes(received) == emu.export_csv(export_id)[:100]
+    assert not any(e.had_auth for e in log_entries(emu, "storage"))
