@@ -378,7 +378,11 @@ class QlaraApp:
         headers["Content-Length"] = str(length)
         truncate = fault.keep_bytes if fault is not None and fault.kind == "truncate" else None
         stream = _take(export.content.iter_from(first), length)
-        return Response(status, headers, stream=stream, truncate_after=truncate), fault
+        rendered = isinstance(export.content, RowsContent)  # rows take CPU to format: keep the loop free
+        response = Response(
+            status, headers, stream=stream, truncate_after=truncate, stream_in_thread=rendered
+        )
+        return response, fault
 
     # ------------------------------------------------------------------------------------------- helpers
     def error(self, status: int, message: str, path: str) -> Response:

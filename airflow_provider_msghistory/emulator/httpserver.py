@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
@@ -59,7 +59,8 @@ class Request:
 @dataclass
 class Response:
     """What to answer. ``stream`` replaces ``body`` (set Content-Length yourself); ``truncate_after`` closes
-    the connection after that many body bytes; ``reset`` aborts the connection with a TCP RST instead."""
+    the connection after that many body bytes; ``reset`` aborts the connection with a TCP RST instead;
+    ``stream_in_thread`` produces each chunk off the event loop (for chunks that take CPU to render)."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -67,6 +68,7 @@ class Response:
     stream: Iterable[bytes] | None = None
     truncate_after: int | None = None
     reset: bool = False
+    stream_in_thread: bool = False
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -237,7 +239,7 @@ async def _write_response(
     writer.transport.set_write_buffer_limits(high=_STREAM_BUFFER)
     writer.write(head)
     budget = response.truncate_after
-    for chunk in response.stream:
+    async for chunk in _chunks(response.stream, response.stream_in_thread):
         if budget is not None and len(chunk) >= budget:
             writer.write(chunk[:budget])
             await writer.drain()
@@ -247,6 +249,15 @@ async def _write_response(
             budget -= len(chunk)
         await writer.drain()
     return budget is None
+
+
+async def _chunks(stream: Iterable[bytes], in_thread: bool) -> AsyncIterator[bytes]:
+    iterator = iter(stream)
+    while True:
+        chunk = await asyncio.to_thread(next, iterator, None) if in_thread else next(iterator, None)
+        if chunk is None:
+            return
+        yield chunk
 
 
 async def _write_simple(writer: asyncio.StreamWriter, status: int, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 # Java's ISO_OFFSET_DATE_TIME: seconds optional, fraction up to 9 digits, offset mandatory (Z or +hh:mm).
@@ -53,8 +54,8 @@ def to_epoch_ms(value: datetime | str) -> int:
 
 def format_ms(epoch_ms: int) -> str:
     """``2025-01-03T10:11:12.345Z`` for an epoch-milliseconds instant."""
-    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{millis:03d}Z"
 
 
 def format_epoch(seconds: float) -> str:
