@@ -2,6 +2,11 @@
 
 A dialect is sans-IO: it builds :class:`ApiRequest` objects and parses decoded JSON bodies. The
 transports, the clients, the hook, operators and trigger never look at a vendor's field names.
+
+How the planned vendors fit: 8x8 overrides :meth:`Dialect.auth_headers` (Bearer), reads its sub-account from
+``ClientConfig.options``, returns a direct :meth:`Dialect.get_export` request (its job poll) and takes the
+download URL from that same poll; Messangi sets ``supports_download = False`` (reports are e-mailed). An
+endpoint a vendor lacks raises ``NotImplementedError`` with a sentence saying so from its request builder.
 """
 
 from __future__ import annotations
