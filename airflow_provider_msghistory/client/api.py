@@ -70,6 +70,10 @@ class _ClientCore:
             raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
         return start_dt, end_dt
 
+    def _require_download(self) -> None:
+        if not self.dialect.supports_download:
+            raise NotImplementedError(f"vendor {self.dialect.name!r} sends exports without a download link")
+
     def _not_found(self, export_id: str) -> NotFoundError:
         return NotFoundError(None, f"export {export_id!r} is not in the account's export list", "get_export")
 
@@ -217,6 +221,7 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     # --- download link --------------------------------------------------------------------------------
     def get_download_link(self, export_id: str) -> DownloadLink:
         """The pre-signed download URL (``ExportExpiredError`` when expired or not ready)."""
+        self._require_download()
         return self.dialect.parse_download_link(
             str(export_id), self._call(self.dialect.download_link(str(export_id)))
         )
@@ -345,6 +350,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
 
     async def get_download_link(self, export_id: str) -> DownloadLink:
         """Async :meth:`ExportClient.get_download_link`."""
+        self._require_download()
         body = await self._call(self.dialect.download_link(str(export_id)))
         return self.dialect.parse_download_link(str(export_id), body)
 
