@@ -44,7 +44,7 @@ with DAG(
     },
     tags=["example", "msghistory"],
     doc_md=__doc__,
-):
+) as dag:
     # The run's data interval: every message sent during the previous UTC day, none twice across runs.
     MsgHistoryExportOperator(task_id="export_message_history", export_type="message_history")
 
