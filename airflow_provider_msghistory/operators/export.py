@@ -297,7 +297,8 @@ def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob
                 return job
             if decision.action == "fail":
                 raise AirflowException(f"export {waiter.export_id}: {decision.reason}")
-            log.info("Export %s: %s", waiter.export_id, decision.reason)
+            if waiter.news:
+                log.info("Export %s: %s", waiter.export_id, decision.reason)
             if decision.action == "regenerate":
                 client.regenerate_download_link(waiter.export_id)
                 waiter.regenerated()

@@ -113,7 +113,8 @@ class MsgHistoryExportSensor(BaseSensorOperator):
             return False
         if decision.action == "fail":
             raise AirflowException(f"export {self.export_id}: {decision.reason}")
-        self.log.info("Export %s: %s", self.export_id, decision.reason)
+        if waiter.news:
+            self.log.info("Export %s: %s", waiter.export_id, decision.reason)
         if decision.action != "done" or job is None:
             return False
         return PokeReturnValue(

@@ -125,7 +125,8 @@ class MsgHistoryExportTrigger(BaseTrigger):
                         }
                     if decision.action == "fail":
                         return self._error(f"export {self.export_id}: {decision.reason}")
-                    self.log.info("Export %s: %s", self.export_id, decision.reason)
+                    if waiter.news:
+                        self.log.info("Export %s: %s", self.export_id, decision.reason)
                     if decision.action == "regenerate":
                         await asyncio.wait_for(
                             client.regenerate_download_link(self.export_id), timeout=remaining
