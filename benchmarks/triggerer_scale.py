@@ -30,6 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE
+
 API_KEY = "bench-key-0123456789"
 TICK = 0.01  # the ticker's sleep: lateness beyond it is loop lag
 
@@ -168,7 +170,9 @@ async def ticker(stop: asyncio.Event, lags: list[float]) -> None:
 async def wait_with_trigger(export_id: str, args: argparse.Namespace, deadline: float) -> str:
     from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
-    trigger = MsgHistoryExportTrigger(export_id=export_id, poll_interval=args.poll, end_time=deadline)
+    trigger = MsgHistoryExportTrigger(
+        export_id=export_id, poll_interval=args.poll, end_time=deadline, page_size=args.page_size
+    )
     async for event in trigger.run():
         return str(event.payload["status"])
     return "no event"
@@ -258,6 +262,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--export-delay", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=5.0)
+    parser.add_argument("--page-size", type=int, default=LIST_PAGE_SIZE, help="the trigger's list page size")
     parser.add_argument("--modes", default="trigger,naive")
     parser.add_argument("--worker", choices=["trigger", "naive"], help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,8 @@ class MsgHistoryExportTrigger(BaseTrigger):
     Finds the export through the paginated list with a page hint (the list is newest first, so an export
     only moves to later pages): a poll costs one request, not a scan of the account's history. An expired
     link is regenerated (at most ``max_regenerations`` times). 5xx, 429 and network failures are waited out
-    with backoff until ``end_time``; they never end the trigger. Every call is async.
+    with backoff until ``end_time``; they never end the trigger. Every call is async. The first look comes at
+    a random point of the first poll interval, so many triggers started together do not poll in lockstep.
 
     Events: ``{"status": "success", "export_id", "export_status", ...}``, ``{"status": "error", "export_id",
     "message"}`` (FAILED, unknown id, expired too often, a non-transient API error) and
@@ -97,6 +99,10 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 f"cannot build the API client from connection {self.msghistory_conn_id!r}: {error}"
             )
         async with client:
+            # First look at a random point of the first interval: triggers created together (a mapped
+            # task, a triggerer restart) then poll spread out instead of in lockstep. The export was just
+            # submitted (or is being waited for anyway), so nothing is seen later than one interval.
+            await asyncio.sleep(waiter.sleep_for(random.uniform(0, waiter.poll_interval), time.time()))
             while True:
                 remaining = waiter.remaining(time.time())
                 if remaining <= 0:
