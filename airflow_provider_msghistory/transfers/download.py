@@ -9,9 +9,11 @@ bounded.
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +21,7 @@ from airflow_provider_msghistory.client.errors import ApiConnectionError, MsgHis
 from airflow_provider_msghistory.transfers.streaming import CsvDigest, ProgressLog
 
 CHUNK_SIZE = 1 << 20
+READ_AHEAD = 4  # chunks buffered between the network thread and the writer: memory stays bounded
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
@@ -161,7 +164,7 @@ class ResumableDownload:
 
     def _copy(self, response: Any) -> None:
         digest = self.stats.digest
-        for chunk in response.iter_bytes(self.chunk_size):
+        for chunk in read_ahead(response.iter_bytes(self.chunk_size), READ_AHEAD):
             self.sink.write(chunk)
             digest.update(chunk)
             self.progress.update(digest.size)
@@ -196,6 +199,47 @@ class ResumableDownload:
                          self.max_attempts, delay)
         if delay:
             self.sleep(delay)
+
+
+def read_ahead(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
+    """Yield ``chunks``, read by a helper thread up to ``depth`` chunks ahead.
+
+    The socket read then overlaps hashing and writing (both release the GIL for large buffers). Errors of
+    the source are re-raised here, in order; when the consumer stops early the reader stops too.
+    """
+    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                if not offer(("chunk", chunk)):
+                    return
+            offer(("end", None))
+        except BaseException as error:  # handed to the consumer, which decides
+            offer(("error", error))
+
+    thread = threading.Thread(target=pump, name="msghistory-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = buffer.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()  # the reader gives up within 0.1 s; closing the response ends its read
 
 
 def _int_or_none(value: str | None) -> int | None:

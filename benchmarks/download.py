@@ -1,0 +1,183 @@
+"""Download throughput and memory of the transfer operator, next to ``curl -o`` of the same link.
+
+For each size (default 1 GiB and 4 GiB) the emulator, run as its CLI in a separate process (so it does not
+share the benchmark's GIL), serves a synthetic message-history export. The same pre-signed link is fetched
+by ``curl -o`` and by ``MsgHistoryExportToStorageOperator.execute()`` into a local file (the operator runs in
+a fresh child process whose RSS is sampled every 20 ms). Printed per size: MB/s of each, the operator's
+share of curl's (target >= 80%), and the operator's peak RSS growth over its pre-download baseline (target
+< 100 MB, the same for every size). Both files' SHA-256 must match. Files live in a temp dir and are
+deleted after each size; every step has a timeout.
+
+Run: ``.venv-3.3.2/bin/python benchmarks/download.py [--sizes 1GiB,4GiB]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+API_KEY = "bench-key"
+STEP_TIMEOUT = 900.0
+UNITS = {"gib": 1 << 30, "mib": 1 << 20, "gb": 10**9, "mb": 10**6}
+
+
+def parse_size(text: str) -> int:
+    lowered = text.strip().lower()
+    for unit, factor in UNITS.items():
+        if lowered.endswith(unit):
+            return int(float(lowered[: -len(unit)]) * factor)
+    return int(lowered)
+
+
+def start_emulator(size: str) -> tuple[subprocess.Popen[str], str, str]:
+    cmd = [
+        sys.executable, "-m", "airflow_provider_msghistory.emulator", "--port", "0", "--storage-port", "0",
+        "--api-key", API_KEY, "--messages", "1000", "--export-delay", "0", "--rate-limit", "off",
+        "--link-ttl", "3600", "--export-size", size,
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    base_url = conn = ""
+    while not conn:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the emulator exited before printing its connection")
+        if line.startswith("Qlara emulator base URL:"):
+            base_url = line.split()[-1]
+        if line.startswith("export AIRFLOW_CONN_MSGHISTORY_DEFAULT="):
+            conn = line.split("=", 1)[1].strip().strip("'")
+    return proc, base_url, conn
+
+
+def ready_export(base_url: str) -> tuple[str, str]:
+    """Submit a history export, wait until it is downloadable; its id and a fresh link."""
+    from airflow_provider_msghistory.client.api import ExportClient
+    from airflow_provider_msghistory.client.config import ClientConfig
+
+    with ExportClient(ClientConfig(base_url=base_url, api_key=API_KEY)) as client:
+        export_id = client.submit_message_history_export("2025-01-01T00:00:00Z", "2025-01-01T23:59:59.999Z")
+        deadline = time.monotonic() + 60
+        while not client.get_export(export_id).ready:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"export {export_id} not ready after 60 s")
+            time.sleep(0.2)
+        return export_id, client.get_download_link(export_id).url
+
+
+def run_curl(url: str, dest: Path) -> float:
+    started = time.monotonic()
+    subprocess.run(["curl", "-sS", "--fail", "-o", str(dest), url], check=True, timeout=STEP_TIMEOUT)
+    return time.monotonic() - started
+
+
+def run_operator(conn: str, export_id: str, dest: Path) -> dict[str, float]:
+    env = {**os.environ, "AIRFLOW_CONN_MSGHISTORY_DEFAULT": conn}
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", export_id, str(dest)],
+        env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"operator worker failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def worker(export_id: str, dest: str) -> None:
+    """Child process: run the operator once, report seconds, digest and RSS (baseline and peak)."""
+    import logging
+
+    import psutil
+
+    from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+
+    logging.disable(logging.INFO)  # keep stdout for the JSON line
+    op = MsgHistoryExportToStorageOperator(
+        task_id="store", export_id=export_id, destination=f"file://{dest}", deferrable=False
+    )
+    process = psutil.Process()
+    op.hook.get_client()  # connection lookup and session setup are not part of the download
+    baseline = process.memory_info().rss
+    peak = baseline
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    result = op.execute({})
+    seconds = time.monotonic() - started
+    done.set()
+    sampler.join()
+    peak = max(peak, process.memory_info().rss)
+    print(json.dumps({"seconds": seconds, "bytes": result["bytes"], "sha256": result["sha256"],
+                      "rss_baseline": baseline, "rss_peak": peak}))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bench(size_text: str) -> dict[str, float]:
+    size = parse_size(size_text)
+    proc, base_url, conn = start_emulator(size_text)
+    try:
+        export_id, url = ready_export(base_url)
+        with tempfile.TemporaryDirectory(prefix="msghistory-bench-") as tmp:
+            curl_file = Path(tmp) / "curl.csv"
+            curl_seconds = run_curl(url, curl_file)
+            if curl_file.stat().st_size != size:
+                raise RuntimeError(f"curl got {curl_file.stat().st_size} bytes, expected {size}")
+            curl_sha = sha256_of(curl_file)
+            curl_file.unlink()
+            op_file = Path(tmp) / "operator.csv"
+            op = run_operator(conn, export_id, op_file)
+            if (op["bytes"], op["sha256"]) != (size, curl_sha) or sha256_of(op_file) != curl_sha:
+                raise RuntimeError("the operator's file differs from curl's")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {
+        "size": size,
+        "curl_mbs": size / curl_seconds / 1e6,
+        "op_mbs": size / op["seconds"] / 1e6,
+        "rss_growth_mb": (op["rss_peak"] - op["rss_baseline"]) / 1e6,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1GiB,4GiB", help="comma-separated, e.g. 1GiB,4GiB")
+    parser.add_argument("--worker", nargs=2, metavar=("EXPORT_ID", "DEST"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return 0
+    print(f"{'size':>8} {'curl MB/s':>10} {'operator MB/s':>14} {'vs curl':>8} {'peak RSS growth':>16}")
+    ok = True
+    for size_text in args.sizes.split(","):
+        row = bench(size_text.strip())
+        share = row["op_mbs"] / row["curl_mbs"]
+        ok &= share >= 0.8 and row["rss_growth_mb"] < 100
+        print(f"{size_text:>8} {row['curl_mbs']:>10.0f} {row['op_mbs']:>14.0f} {share:>8.0%} "
+              f"{row['rss_growth_mb']:>13.1f} MB", flush=True)
+    print("targets: operator >= 80% of curl, RSS growth < 100 MB at every size:", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
