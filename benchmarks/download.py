@@ -3,10 +3,12 @@
 For each size (default 1 GiB and 4 GiB) the emulator, run as its CLI in a separate process (so it does not
 share the benchmark's GIL), serves a synthetic message-history export. The same pre-signed link is fetched
 by ``curl -o`` and by ``MsgHistoryExportToStorageOperator.execute()`` into a local file (the operator runs in
-a fresh child process whose RSS is sampled every 20 ms). Printed per size: MB/s of each, the operator's
+a fresh child process whose RSS is sampled every 20 ms), in the system temp dir and in ``/dev/shm`` (tmpfs:
+the same comparison without the disk's write-back noise). Printed per size: MB/s of each, the operator's
 share of curl's (target >= 80%), and the operator's peak RSS growth over its pre-download baseline (target
 < 100 MB, the same for every size). Both files' SHA-256 must match. Files live in a temp dir and are
-deleted after each size; every step has a timeout.
+deleted after each size (both are kept until then, so
+neither run pays for the other's deletion); every step has a timeout.
 
 Run: ``.venv-3.3.2/bin/python benchmarks/download.py [--sizes 1GiB,4GiB]``
 """
@@ -27,6 +29,14 @@ from pathlib import Path
 API_KEY = "bench-key"
 STEP_TIMEOUT = 900.0
 UNITS = {"gib": 1 << 30, "mib": 1 << 20, "gb": 10**9, "mb": 10**6}
+
+
+def default_dirs() -> list[str]:
+    """The system temp dir (a real disk, usually) and tmpfs, which takes the disk's noise out."""
+    dirs = [tempfile.gettempdir()]
+    if os.path.isdir("/dev/shm"):
+        dirs.append("/dev/shm")
+    return dirs
 
 
 def parse_size(text: str) -> int:
@@ -132,22 +142,22 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bench(size_text: str) -> dict[str, float]:
+def bench(size_text: str, directory: str | None) -> dict[str, float]:
     size = parse_size(size_text)
     proc, base_url, conn = start_emulator(size_text)
     try:
         export_id, url = ready_export(base_url)
-        with tempfile.TemporaryDirectory(prefix="msghistory-bench-") as tmp:
-            curl_file = Path(tmp) / "curl.csv"
+        with tempfile.TemporaryDirectory(prefix="msghistory-bench-", dir=directory) as tmp:
+            curl_file, op_file = Path(tmp) / "curl.csv", Path(tmp) / "operator.csv"
+            os.sync()  # each timed run starts without the other's dirty pages still being written back
             curl_seconds = run_curl(url, curl_file)
-            if curl_file.stat().st_size != size:
-                raise RuntimeError(f"curl got {curl_file.stat().st_size} bytes, expected {size}")
-            curl_sha = sha256_of(curl_file)
-            curl_file.unlink()
-            op_file = Path(tmp) / "operator.csv"
+            os.sync()
             op = run_operator(conn, export_id, op_file)
-            if (op["bytes"], op["sha256"]) != (size, curl_sha) or sha256_of(op_file) != curl_sha:
-                raise RuntimeError("the operator's file differs from curl's")
+            curl_sha = sha256_of(curl_file)
+            if curl_file.stat().st_size != size or (op["bytes"], op["sha256"]) != (size, curl_sha):
+                raise RuntimeError("curl's and the operator's files differ (or have the wrong size)")
+            if sha256_of(op_file) != curl_sha:
+                raise RuntimeError("the operator's file differs from what it reported")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -162,19 +172,26 @@ def bench(size_text: str) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1GiB,4GiB", help="comma-separated, e.g. 1GiB,4GiB")
+    parser.add_argument(
+        "--dirs", default=",".join(default_dirs()),
+        help="comma-separated directories to write to (default: the system temp dir, and /dev/shm if any)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("EXPORT_ID", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return 0
-    print(f"{'size':>8} {'curl MB/s':>10} {'operator MB/s':>14} {'vs curl':>8} {'peak RSS growth':>16}")
+    print(f"{os.cpu_count()} CPUs; emulator in its own process on the same host")
+    print(f"{'directory':>12} {'size':>8} {'curl MB/s':>10} {'operator MB/s':>14} {'vs curl':>8} "
+          f"{'peak RSS growth':>16}")
     ok = True
-    for size_text in args.sizes.split(","):
-        row = bench(size_text.strip())
-        share = row["op_mbs"] / row["curl_mbs"]
-        ok &= share >= 0.8 and row["rss_growth_mb"] < 100
-        print(f"{size_text:>8} {row['curl_mbs']:>10.0f} {row['op_mbs']:>14.0f} {share:>8.0%} "
-              f"{row['rss_growth_mb']:>13.1f} MB", flush=True)
+    for directory in args.dirs.split(","):
+        for size_text in args.sizes.split(","):
+            row = bench(size_text.strip(), directory)
+            share = row["op_mbs"] / row["curl_mbs"]
+            ok &= share >= 0.8 and row["rss_growth_mb"] < 100
+            print(f"{directory:>12} {size_text:>8} {row['curl_mbs']:>10.0f} {row['op_mbs']:>14.0f} "
+                  f"{share:>8.0%} {row['rss_growth_mb']:>13.1f} MB", flush=True)
     print("targets: operator >= 80% of curl, RSS growth < 100 MB at every size:", "met" if ok else "NOT met")
     return 0 if ok else 1
 

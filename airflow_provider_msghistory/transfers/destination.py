@@ -155,6 +155,7 @@ def check_destination_store(dest: Destination, fs: AbstractFileSystem, if_exists
 
     :raises ValueError: the bucket does not exist, or the file exists and ``if_exists='fail'``.
     """
+    fs.invalidate_cache()  # filesystem instances are shared within a process; their listings may be stale
     if not dest.is_local and not fs.exists(dest.bucket):
         raise ValueError(f"destination: bucket {dest.bucket!r} does not exist (or is not visible with "
                          f"storage_conn_id={dest.conn_id!r}); create it or fix the URL {dest.url!r}")

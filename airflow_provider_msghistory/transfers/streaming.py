@@ -84,7 +84,7 @@ class PartFile:
             self.fs.makedirs(self.dest.parent, exist_ok=True)
         self._raw = self.fs.open(self.path, "wb")
         # mtime=0 keeps the gzip output a pure function of the CSV (same export, same bytes).
-        self._out = (gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+        self._out = (gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0)
                      if self.compression == "gzip" else self._raw)
 
     def write(self, chunk: bytes) -> None:
@@ -107,6 +107,7 @@ class PartFile:
 
     def commit(self, replace: bool) -> None:
         """Move the finished part file onto the destination (a copy + delete on object stores)."""
+        self.fs.invalidate_cache()  # a listing cached before the download may be stale
         if not replace and self.fs.exists(self.dest.path):
             raise FileExistsError(f"destination {self.dest.url!r} appeared during the download and "
                                   "if_exists='fail'")
