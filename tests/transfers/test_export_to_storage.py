@@ -251,3 +251,28 @@ def test_s3_aborted_multipart_upload_leaves_no_object(
     assert any("Initiate upload" in r.getMessage() for r in caplog.records)  # parts were in flight
     assert s3.keys(bucket) == []
     assert s3.pending_uploads(bucket) == []
+
+
+def test_progress_is_logged_and_no_secret_reaches_logs_or_xcom(
+    emu: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from airflow_provider_msghistory.transfers import streaming
+
+    clock = iter(float(i) for i in range(10_000))  # every reading of the clock is a second later
+    monkeypatch.setattr(streaming.time, "monotonic", lambda: next(clock))
+    export_id = emu.create_export(size_bytes=8 << 20)
+
+    with caplog.at_level(logging.INFO):
+        result = run(store(export_id, str(tmp_path / "messages.csv")))
+
+    # Airflow 2 logs through the logging module, Airflow 3 through structlog to stdout: read both.
+    text = caplog.text + capsys.readouterr().out + repr(result)
+    progress = [line for line in text.splitlines() if f"Downloading export {export_id}:" in line]
+    assert any("%), " in line and "MB/s" in line for line in progress), text
+    assert any(f"of {8 << 20:,} bytes" in line for line in progress)
+    assert emu.api_key not in text
+    assert "signature=" not in text  # the pre-signed URL is a credential too
