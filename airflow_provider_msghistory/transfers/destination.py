@@ -21,8 +21,10 @@ LOCAL_SCHEMES = ("file", "local")
 
 
 def is_templated(value: object) -> bool:
-    """True when ``value`` still holds Jinja markup (so it can only be checked after rendering)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """True when ``value`` (a string or an ObjectStoragePath, whose path Airflow also renders) still holds
+    Jinja markup, so it can only be checked after rendering."""
+    text = value if isinstance(value, str) else str(getattr(value, "path", ""))
+    return "{{" in text or "{%" in text
 
 
 def validate_if_exists(value: object) -> str:

@@ -82,3 +82,12 @@ def test_static_destination_is_an_outlet_asset(tmp_path: Path) -> None:
     url = f"file://{tmp_path}/m.csv"
     op = MsgHistoryExportToStorageOperator(task_id="store", export_id="exp_1", destination=url)
     assert [outlet.uri for outlet in op.outlets] == [url]
+
+
+def test_templated_object_storage_path_is_not_an_outlet() -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    op = MsgHistoryExportToStorageOperator(
+        task_id="store", export_id=EXPORT_ID, destination=ObjectStoragePath("s3://lake/{{ ds }}/m.csv")
+    )
+    assert op.outlets == []
