@@ -10,7 +10,7 @@ import hashlib
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 _log = logging.getLogger(__name__)
 
@@ -77,15 +77,17 @@ class PartFile:
         self.compression = compression
         self.path = dest.part_path(uuid.uuid4().hex)
         self._raw: Any = None
-        self._out: BinaryIO | None = None
+        self._counted: _CountingWriter | None = None
+        self._out: Any = None
 
     def open(self) -> None:
         if self.dest.is_local:
             self.fs.makedirs(self.dest.parent, exist_ok=True)
         self._raw = self.fs.open(self.path, "wb")
+        self._counted = _CountingWriter(self._raw)
         # mtime=0 keeps the gzip output a pure function of the CSV (same export, same bytes).
-        self._out = (gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0)
-                     if self.compression == "gzip" else self._raw)
+        self._out = (gzip.GzipFile(filename="", mode="wb", fileobj=self._counted, compresslevel=6, mtime=0)
+                     if self.compression == "gzip" else self._counted)
 
     def write(self, chunk: bytes) -> None:
         assert self._out is not None, "PartFile.open() first"
@@ -98,12 +100,18 @@ class PartFile:
         self.open()
 
     def finish(self) -> int:
-        """Close (committing the upload under the temporary name) and return the stored size in bytes."""
-        if self._out is not self._raw and self._out is not None:
+        """Close (committing the upload under the temporary name); return the stored size, checked
+        against the bytes written."""
+        assert self._counted is not None, "PartFile.open() first"
+        if self._out is not self._counted:
             self._out.close()  # writes the gzip trailer; leaves the raw file open
-        raw, self._raw, self._out = self._raw, None, None
+        raw, written = self._raw, self._counted.count
+        self._raw = self._counted = self._out = None
         raw.close()
-        return int(self.fs.size(self.path))
+        stored = int(self.fs.size(self.path))
+        if stored != written:
+            raise OSError(f"{self.path} holds {stored:,} bytes after writing {written:,}")
+        return stored
 
     def commit(self, replace: bool) -> None:
         """Move the finished part file onto the destination (a copy + delete on object stores)."""
@@ -116,7 +124,8 @@ class PartFile:
 
     def abort(self) -> None:
         """Discard the part file; never raises (it runs while another error propagates)."""
-        raw, self._raw, self._out = self._raw, None, None
+        raw = self._raw
+        self._raw = self._counted = self._out = None
         if raw is not None:
             try:
                 discard = getattr(raw, "discard", None)
@@ -132,6 +141,22 @@ class PartFile:
                 self.fs.rm(self.path)
         except Exception:
             _log.warning("Could not delete part file %s", self.path, exc_info=True)
+
+
+class _CountingWriter:
+    """Forwards writes to the store's file object and counts the bytes (after any compression)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.raw.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 class ProgressLog:
