@@ -133,13 +133,17 @@ class ResumableDownload:
                         self._failed(f"download link rejected (HTTP {status}, expired?)", wait=False)
                         link = None
                         continue
+                    if status == 416 and offset:
+                        self._failed("the server refused the resume range (HTTP 416)", wait=False)
+                        self._start_over("the resume range was refused")
+                        continue
                     if status >= 400:
                         self._failed(f"download answered HTTP {status}")
                         continue
                     headers = response.headers
                     if status == 206:
-                        total = self._accept_range(headers, offset, etag)
-                        if total is None:
+                        resumable, total = self._accept_range(headers, offset, etag)
+                        if not resumable:
                             continue  # not the range asked for: start over on the next attempt
                     else:
                         if offset:
@@ -169,19 +173,19 @@ class ResumableDownload:
             digest.update(chunk)
             self.progress.update(digest.size)
 
-    def _accept_range(self, headers: Any, offset: int, etag: str | None) -> int | None:
-        """Total size from a 206's Content-Range, or None (after starting over) if it cannot be resumed."""
+    def _accept_range(self, headers: Any, offset: int, etag: str | None) -> tuple[bool, int | None]:
+        """Whether a 206 continues the bytes we hold (else start over), and the total size it announces."""
         match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
         new_etag = headers.get("ETag")
         if match is None or int(match.group(1)) != offset:
             self._start_over(f"the server answered a different range ({headers.get('Content-Range')!r})")
-            return None
+            return False, None
         if etag and new_etag and new_etag != etag:
             self._start_over("the file changed on the server (ETag differs)")
-            return None
+            return False, None
         self.stats.resumes += 1
         self.log.info("Resuming %s at byte %s", self.label, f"{offset:,}")
-        return None if match.group(3) == "*" else int(match.group(3))
+        return True, None if match.group(3) == "*" else int(match.group(3))
 
     def _start_over(self, reason: str) -> None:
         self.log.warning("Restarting %s from byte 0: %s", self.label, reason)

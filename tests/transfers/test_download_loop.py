@@ -17,15 +17,28 @@ BODY = b"id,text\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(20000))
 
 
 class NoRangeStorage(BaseHTTPRequestHandler):
-    """Serves BODY; ignores Range (always 200, whole body); the first ``truncate`` answers stop early."""
+    """Serves BODY; the first ``truncate`` answers stop early. Ignores Range (always 200, whole body),
+    unless ``ranges`` is set: then it answers 206, but with a new ETag each time (the file "changed")."""
 
     truncate = 0
+    ranges = False
     seen: list[str | None] = []
 
     def do_GET(self) -> None:
-        type(self).seen.append(self.headers.get("Range"))
+        wanted = self.headers.get("Range")
+        type(self).seen.append(wanted)
+        if type(self).ranges and wanted:
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
+            self.send_header("Content-Length", str(len(BODY) - start))
+            self.send_header("ETag", f'"v{len(type(self).seen)}"')
+            self.end_headers()
+            self.wfile.write(BODY[start:])
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("ETag", f'"v{len(type(self).seen)}"')
         self.end_headers()
         if type(self).truncate > 0:
             type(self).truncate -= 1
@@ -40,7 +53,7 @@ class NoRangeStorage(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def storage() -> Iterator[str]:
-    NoRangeStorage.seen = []
+    NoRangeStorage.seen, NoRangeStorage.ranges = [], False
     server = ThreadingHTTPServer(("127.0.0.1", 0), NoRangeStorage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -92,6 +105,18 @@ def test_restarts_from_zero_when_the_server_ignores_range(storage: str) -> None:
     assert stats.digest.rows == 20000
     assert (stats.failures, stats.resumes, stats.restarts) == (1, 0, 1)
     assert NoRangeStorage.seen == [None, "bytes=5000-"]
+
+
+def test_restarts_when_the_file_changed_between_attempts(storage: str) -> None:
+    NoRangeStorage.truncate, NoRangeStorage.ranges = 1, True
+    sink = Buffer()
+
+    stats = download(storage, sink).run()
+
+    assert bytes(sink.data) == BODY
+    assert stats.digest.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert (stats.resumes, stats.restarts) == (0, 1)
+    assert NoRangeStorage.seen == [None, "bytes=5000-", None]  # the 206 of another ETag is not appended
 
 
 def test_gives_up_after_max_attempts(storage: str) -> None:
