@@ -168,9 +168,10 @@ class ResumableDownload:
 
     def _copy(self, response: Any) -> None:
         digest = self.stats.digest
-        for chunk in read_ahead(response.iter_bytes(self.chunk_size), READ_AHEAD):
+        # Hashing runs in the reader thread, counting and writing here: two cores share the work.
+        for chunk in read_ahead(response.iter_bytes(self.chunk_size), READ_AHEAD, on_read=digest.hash_chunk):
             self.sink.write(chunk)
-            digest.update(chunk)
+            digest.count_chunk(chunk)
             self.progress.update(digest.size)
 
     def _accept_range(self, headers: Any, offset: int, etag: str | None) -> tuple[bool, int | None]:
@@ -205,11 +206,14 @@ class ResumableDownload:
             self.sleep(delay)
 
 
-def read_ahead(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
+def read_ahead(
+    chunks: Iterator[bytes], depth: int, on_read: Callable[[bytes], None] | None = None
+) -> Iterator[bytes]:
     """Yield ``chunks``, read by a helper thread up to ``depth`` chunks ahead.
 
-    The socket read then overlaps hashing and writing (both release the GIL for large buffers). Errors of
-    the source are re-raised here, in order; when the consumer stops early the reader stops too.
+    The socket read (and ``on_read``, called in the helper thread on each chunk in order) then overlaps
+    the consumer's work. Errors of the source are re-raised here, after the chunks read before them; when
+    the consumer stops early the reader stops too.
     """
     buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -226,6 +230,8 @@ def read_ahead(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
     def pump() -> None:
         try:
             for chunk in chunks:
+                if on_read is not None:
+                    on_read(chunk)
                 if not offer(("chunk", chunk)):
                     return
             offer(("end", None))

@@ -25,6 +25,9 @@ class CsvDigest:
 
     Records are counted like a CSV reader would: a newline inside a quoted field does not end a record
     (quote parity is carried across chunks; ``""`` escapes toggle twice, so they cancel out).
+
+    :meth:`update` does both halves; a pipeline may instead call :meth:`hash_chunk` and :meth:`count_chunk`
+    from two threads (each half keeps its own state), as long as each sees every chunk in order.
     """
 
     def __init__(self) -> None:
@@ -35,10 +38,18 @@ class CsvDigest:
         self._last_byte = b"\n"
 
     def update(self, chunk: bytes) -> None:
+        self.hash_chunk(chunk)
+        self.count_chunk(chunk)
+
+    def hash_chunk(self, chunk: bytes) -> None:
+        """The SHA-256 half (releases the GIL for large chunks)."""
+        self._sha.update(chunk)
+
+    def count_chunk(self, chunk: bytes) -> None:
+        """The size and record-count half."""
         if not chunk:
             return
         self.size += len(chunk)
-        self._sha.update(chunk)
         self._last_byte = chunk[-1:]
         if not self._in_quotes and b'"' not in chunk:
             self._records += chunk.count(b"\n")
