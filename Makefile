@@ -5,15 +5,23 @@ VENV ?= .venv-$(AIRFLOW_VERSION)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint bench clean
+.PHONY: venv test demo lint bench clean constraints
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Pinned constraints per Airflow line (as Airflow publishes its own): resolving boto3/aiobotocore/s3fs
+# unconstrained can backtrack for most of an hour. Refresh with `make constraints`.
+CONSTRAINTS := constraints/airflow-$(AIRFLOW_VERSION).txt
+CONSTRAINT_ARGS := $(if $(wildcard $(CONSTRAINTS)),-c $(CONSTRAINTS),)
+
+$(STAMP): pyproject.toml $(wildcard $(CONSTRAINTS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]"
+	$(PY) -m pip install --quiet $(CONSTRAINT_ARGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]"
 	touch $(STAMP)
+
+constraints: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > $(CONSTRAINTS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

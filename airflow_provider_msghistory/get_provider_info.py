@@ -8,6 +8,11 @@ from airflow_provider_msghistory import __version__
 from airflow_provider_msghistory.hooks.connection import provider_connection_metadata
 
 _PKG = "airflow_provider_msghistory"
+_INTEGRATION = "Message History"
+
+
+def _integration(module: str) -> dict[str, Any]:
+    return {"integration-name": _INTEGRATION, "python-modules": [f"{_PKG}.{module}"]}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -21,18 +26,18 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "connection-type": "msghistory",
                 "hook-class-name": f"{_PKG}.hooks.msghistory.MsgHistoryHook",
-                "hook-name": "Message History",
+                "hook-name": _INTEGRATION,
                 # Airflow >= 3.2 reads the form from here instead of importing the hook.
                 **provider_connection_metadata(),
             }
         ],
-        "hooks": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.hooks.msghistory"]}],
-        "operators": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.operators.export"]}],
-        "triggers": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.triggers.export"]}],
-        "sensors": [{"integration-name": "Message History", "python-modules": [f"{_PKG}.sensors.export"]}],
+        "hooks": [_integration("hooks.msghistory")],
+        "operators": [_integration("operators.export")],
+        "triggers": [_integration("triggers.export")],
+        "sensors": [_integration("sensors.export")],
         "transfers": [
             {
-                "source-integration-name": "Message History",
+                "source-integration-name": _INTEGRATION,
                 "target-integration-name": "Object Storage",
                 "python-module": f"{_PKG}.transfers.export_to_storage",
             }
