@@ -118,3 +118,15 @@ def run_dag(airflow_home: Path) -> RunDag:
         return result
 
     return _run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here rather than in tests/reliability/conftest.py: pytest takes options only from the root conftest.
+    parser.addoption(
+        "--reliability-seed",
+        action="append",
+        type=int,
+        default=[],
+        metavar="N",
+        help="run only this fault-schedule seed in tests/reliability (repeatable)",
+    )

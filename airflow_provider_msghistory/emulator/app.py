@@ -376,7 +376,11 @@ class QlaraApp:
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = last - first + 1 if size else 0
         headers["Content-Length"] = str(length)
-        truncate = fault.keep_bytes if fault is not None and fault.kind == "truncate" else None
+        if fault is not None and fault.kind == "expire":
+            # The clock passes the link's expiry mid-body: this response (signed earlier) still streams, as
+            # on S3, but breaks off; any later request with the link, a resume included, gets 403.
+            self.store.expire(export)
+        truncate = fault.keep_bytes if fault is not None and fault.kind in ("truncate", "expire") else None
         stream = _take(export.content.iter_from(first), length)
         rendered = isinstance(export.content, RowsContent)  # rows take CPU to format: keep the loop free
         response = Response(

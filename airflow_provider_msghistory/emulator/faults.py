@@ -4,7 +4,9 @@ Endpoints: ``submit`` (A, C, D), ``history`` (B), ``list`` (E), ``link`` (F), ``
 ``download`` (storage). Actions: an HTTP status (``500``, ``503``, ``429``, ...), ``"reset"`` (TCP reset,
 no response), ``"slow"`` / ``"slow:SECONDS"`` (delayed answer), ``"truncate"`` / ``"truncate:BYTES"``
 (download closes early while Content-Length claims the full size), ``"fail"`` (submit: the export will
-FAIL), ``"expire"`` (link: the link expires right after it is handed out) and ``"ok"`` (no fault).
+FAIL), ``"expire"`` (link: the link expires right after it is handed out; download: ``"expire[:BYTES]"``,
+the link expires while the body is in flight, which then breaks off like a truncation, so the resume meets
+an expired link) and ``"ok"`` (no fault).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 ENDPOINTS = ("submit", "history", "list", "link", "regenerate", "download")
-_ONLY_ON = {"truncate": {"download"}, "fail": {"submit"}, "expire": {"link"}}
+_ONLY_ON = {"truncate": {"download"}, "fail": {"submit"}, "expire": {"link", "download"}}
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,8 @@ class Faults:
                     return Fault("reset")
                 if name == "slow":
                     return Fault("slow", seconds=float(arg) if arg else self.slow_seconds)
-                if name == "truncate":
-                    return Fault("truncate", keep_bytes=int(arg) if arg else self.truncate_bytes)
+                if name == "truncate" or (name == "expire" and endpoint == "download"):
+                    return Fault(name, keep_bytes=int(arg) if arg else self.truncate_bytes)
                 if name in ("fail", "expire"):
                     return Fault(name)
             except ValueError:
