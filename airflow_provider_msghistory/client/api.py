@@ -7,7 +7,7 @@ error statuses become the dialect's typed errors (with secrets scrubbed from the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -97,6 +97,60 @@ class _FindState:
             log.warning("The export list served the same page twice; the server may ignore 'page'")
         self._previous = ids
         return len(jobs) < self.page_size or bool(repeated)
+
+
+class _MultiFindState:
+    """Bookkeeping of one scan for many exports at once, each from its own page hint.
+
+    Per export it reads what a single ``find_export`` would (forward from the hint up to the end of the
+    list, then the pages before the hint), but every page at most once, and pages no export needs are
+    skipped: exports waited for together cost one read of each page they sit on, not one per export.
+    """
+
+    def __init__(self, hints: Mapping[str, int], page_size: int) -> None:
+        self.hints = {str(export_id): max(int(hint), 0) for export_id, hint in hints.items()}
+        # Next forward page per export still looked for; exports past the end go to ``backward``.
+        self.forward = dict(self.hints)
+        self.backward: set[str] = set()
+        self.found: dict[str, tuple[ExportJob | None, int]] = {}
+        self.read: set[int] = set()
+        self.end: int | None = None  # number of pages in the list, once a short page showed it
+        self._last = _FindState(0, page_size)
+
+    def next_page(self) -> int | None:
+        """The next page to read, or ``None`` when the scan is over."""
+        if len(self.read) >= MAX_LIST_PAGES:
+            return None
+        if self.forward:
+            return min(self.forward.values())
+        unread = [
+            page
+            for export_id in self.backward
+            for page in range(min(self.hints[export_id], self.end or MAX_LIST_PAGES))
+            if page not in self.read
+        ]
+        return min(unread) if unread else None
+
+    def absorb(self, page: int, jobs: list[ExportJob]) -> None:
+        """Take in one page read."""
+        self.read.add(page)
+        for job in jobs:
+            if job.export_id in self.forward or job.export_id in self.backward:
+                self.found[job.export_id] = (job, page)
+                self.forward.pop(job.export_id, None)
+                self.backward.discard(job.export_id)
+        if self._last.is_last(jobs):
+            self.end = page + 1 if self.end is None else min(self.end, page + 1)
+        for export_id, next_page in list(self.forward.items()):
+            if next_page == page:
+                self.forward[export_id] = page + 1
+            if self.end is not None and self.forward[export_id] >= self.end:
+                del self.forward[export_id]
+                self.backward.add(export_id)
+
+    def results(self) -> dict[str, tuple[ExportJob | None, int]]:
+        """Every export asked for: its job and page, or ``(None, 0)`` when the list does not hold it."""
+        return {export_id: self.found.get(export_id, (None, 0)) for export_id in self.hints}
 
 
 class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
@@ -321,22 +375,24 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         self, export_id: str, start_page: int = 0, page_size: int = 50
     ) -> tuple[ExportJob | None, int]:
         """Async :meth:`ExportClient.find_export`."""
+        found = await self.find_exports({str(export_id): max(int(start_page) - 1, 0)}, page_size)
+        return found[str(export_id)]
+
+    async def find_exports(
+        self, hints: Mapping[str, int], page_size: int = 50
+    ) -> dict[str, tuple[ExportJob | None, int]]:
+        """Find many exports with one scan: each page read at most once, whoever needs it.
+
+        :param hints: export id -> the page to look on first (where it was last seen, or 0). As with
+            :meth:`find_export`, each export is looked for forward from its hint, then before it.
+        :param page_size: list page size.
+        :returns: every id of ``hints`` -> its job and page, or ``(None, 0)`` when the list lacks it.
+        """
         self._page_size(page_size, "page_size")
-        export_id = str(export_id)
-        state = _FindState(start_page, page_size)
-        for page in state.pages():
-            jobs = await self.list_exports(page, page_size)
-            found = next((job for job in jobs if job.export_id == export_id), None)
-            if found is not None:
-                return found, page
-            if state.is_last(jobs):
-                break
-        for page in range(state.first):
-            jobs = await self.list_exports(page, page_size)
-            found = next((job for job in jobs if job.export_id == export_id), None)
-            if found is not None:
-                return found, page
-        return None, 0
+        state = _MultiFindState(hints, page_size)
+        while (page := state.next_page()) is not None:
+            state.absorb(page, await self.list_exports(page, page_size))
+        return state.results()
 
     async def get_export(self, export_id: str) -> ExportJob:
         """Async :meth:`ExportClient.get_export`."""

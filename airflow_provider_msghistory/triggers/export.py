@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
+from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
 
 DEFAULT_CONN_ID = "msghistory_default"
 
@@ -18,11 +18,15 @@ DEFAULT_CONN_ID = "msghistory_default"
 class MsgHistoryExportTrigger(BaseTrigger):
     """Poll the export list until an export is completed and available, then fire one event.
 
-    Finds the export through the paginated list with a page hint (the list is newest first, so an export
-    only moves to later pages): a poll costs one request, not a scan of the account's history. An expired
-    link is regenerated (at most ``max_regenerations`` times). 5xx, 429 and network failures are waited out
-    with backoff until ``end_time``; they never end the trigger. Every call is async. The first look comes at
-    a random point of the first poll interval, so many triggers started together do not poll in lockstep.
+    Every trigger of one connection (and page size) in the triggerer's event loop shares one poll of the
+    export list and one API client (:mod:`._shared_poll`): each round reads the pages the waited-for exports
+    sit on, once, from each export's page hint (the list is newest first, so an export only moves to later
+    pages), and hands every trigger its own export. A round costs a request per page in use, not a scan of
+    the account's history, and not one per trigger. What a status means is decided per trigger by
+    :class:`~airflow_provider_msghistory.client.waiting.ExportWaiter`, which keeps this trigger's deadline,
+    page hint and regenerations. An expired link is regenerated (at most ``max_regenerations`` times). 5xx,
+    429 and network failures are waited out with backoff until ``end_time``; they never end the trigger.
+    Every call is async; the first look comes within one poll interval.
 
     Events: ``{"status": "success", "export_id", "export_status", ...}``, ``{"status": "error", "export_id",
     "message"}`` (FAILED, unknown id, expired too often, a non-transient API error) and
@@ -88,72 +92,83 @@ class MsgHistoryExportTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
-        # Imported here: the hook pulls in Airflow's connection machinery, which the triggerer only needs
-        # once a trigger runs.
-        from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-
+        if waiter.remaining(time.time()) <= 0:
+            return self._timeout(waiter)
+        watch = ExportWatch(
+            self.msghistory_conn_id, self.export_id, waiter.page_hint, waiter.page_size, waiter.poll_interval
+        )
         try:
-            client = await MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id).aget_client()
+            await watch.start()
         except Exception as error:
             return self._error(
                 f"cannot build the API client from connection {self.msghistory_conn_id!r}: {error}"
             )
-        async with client:
-            # First look at a random point of the first interval: triggers created together (a mapped
-            # task, a triggerer restart) then poll spread out instead of in lockstep. The export was just
-            # submitted (or is being waited for anyway), so nothing is seen later than one interval.
-            await asyncio.sleep(waiter.sleep_for(random.uniform(0, waiter.poll_interval), time.time()))
-            while True:
-                remaining = waiter.remaining(time.time())
-                if remaining <= 0:
+        try:
+            return await self._follow(waiter, watch)
+        finally:
+            await watch.stop()
+
+    async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> dict[str, Any]:
+        """Take the shared poll's looks at the export until the waiter decides, or the deadline passes."""
+        while True:
+            remaining = waiter.remaining(time.time())
+            if remaining <= 0:
+                return self._timeout(waiter)
+            try:
+                look = await watch.next_look(timeout=remaining)
+                if look is None:
+                    continue  # the deadline passed first: the loop head reports the timeout
+                if look.error is not None:
+                    # Not re-raised: the one error object of a failed round goes to every trigger.
+                    failed = self._failed(waiter, look.error)
+                    if failed is not None:
+                        return failed
+                    continue
+                decision = waiter.observe(look.job, look.page)
+                if decision.action == "done" and look.job is not None:
                     return {
-                        "status": "timeout",
+                        "status": "success",
                         "export_id": self.export_id,
-                        "message": waiter.timeout_reason(),
+                        "export_status": look.job.status.value,
+                        "page_hint": waiter.page_hint,
+                        "regenerations": waiter.regenerations,
                     }
-                polled_at = time.time()
-                try:
-                    # The client retries inside its own budget; never let that run past the deadline.
-                    job, page = await asyncio.wait_for(
-                        client.find_export(
-                            self.export_id, start_page=waiter.start_page, page_size=waiter.page_size
-                        ),
-                        timeout=remaining,
+                if decision.action == "fail":
+                    return self._error(f"export {self.export_id}: {decision.reason}")
+                if waiter.news:
+                    self.log.info("Export %s: %s", self.export_id, decision.reason)
+                if decision.action == "regenerate":
+                    await asyncio.wait_for(
+                        watch.client.regenerate_download_link(self.export_id), timeout=remaining
                     )
-                    decision = waiter.observe(job, page)
-                    if decision.action == "done" and job is not None:
-                        return {
-                            "status": "success",
-                            "export_id": self.export_id,
-                            "export_status": job.status.value,
-                            "page_hint": waiter.page_hint,
-                            "regenerations": waiter.regenerations,
-                        }
-                    if decision.action == "fail":
-                        return self._error(f"export {self.export_id}: {decision.reason}")
-                    if waiter.news:
-                        self.log.info("Export %s: %s", self.export_id, decision.reason)
-                    if decision.action == "regenerate":
-                        await asyncio.wait_for(
-                            client.regenerate_download_link(self.export_id), timeout=remaining
-                        )
-                        waiter.regenerated()
-                    delay = waiter.poll_interval
-                except asyncio.TimeoutError:
-                    continue  # the deadline passed mid-call: the loop head reports the timeout
-                except Exception as error:
-                    backoff = waiter.on_error(error)
-                    if backoff is None:
-                        return self._error(f"export {self.export_id}: {error}")
-                    self.log.warning(
-                        "Export %s: transient failure #%d (%s); retrying in %.1fs",
-                        self.export_id,
-                        waiter.failures,
-                        error,
-                        backoff,
-                    )
-                    delay = backoff
-                await asyncio.sleep(waiter.sleep_for(delay, time.time(), since=polled_at))
+                    waiter.regenerated()
+                    watch.skip_rounds_started()  # a list read before the regeneration shows it expired
+                if waiter.page_size != watch.page_size:  # the waiter fell back to small pages
+                    await watch.repage(waiter.page_size, waiter.page_hint)
+            except asyncio.TimeoutError:
+                continue  # the deadline passed mid-regeneration: the loop head reports the timeout
+            except Exception as error:  # from the regeneration
+                failed = self._failed(waiter, error)
+                if failed is not None:
+                    return failed
+
+    def _failed(self, waiter: ExportWaiter, error: Exception) -> dict[str, Any] | None:
+        """The error event when ``error`` ends the wait; ``None`` (logged) when it is waited out."""
+        backoff = waiter.on_error(error)
+        if backoff is None:
+            return self._error(f"export {self.export_id}: {error}")
+        # The shared poll backs off by the same rule: its next round comes after about ``backoff``.
+        self.log.warning(
+            "Export %s: transient failure #%d (%s); retrying in %.1fs",
+            self.export_id,
+            waiter.failures,
+            error,
+            backoff,
+        )
+        return None
+
+    def _timeout(self, waiter: ExportWaiter) -> dict[str, Any]:
+        return {"status": "timeout", "export_id": self.export_id, "message": waiter.timeout_reason()}
 
     def _error(self, message: str) -> dict[str, Any]:
         return {"status": "error", "export_id": self.export_id, "message": message}

@@ -1,0 +1,316 @@
+"""One export-list poll per event loop, connection and page size, shared by every trigger waiting on it.
+
+A triggerer runs many export waits in one event loop. Polled one by one, each wait reads (and parses) a
+list page per poll interval, and a thousand waits keep the loop busy parsing the same pages over and over.
+Here, while any wait is registered, one task per (loop, connection, page size) reads the export list once
+per interval, each page at most once per round (:meth:`AsyncExportClient.find_exports`), and hands every
+wait the state of its own export. The waits share one :class:`AsyncExportClient` per (loop, connection),
+built once and closed when the last wait leaves.
+
+What an observed state means is still decided per wait, in :mod:`~airflow_provider_msghistory.client.waiting`:
+this module only fetches. A failed round is handed to each wait as an error of its look, so each wait
+judges it (transient: keep waiting) and keeps its own deadline, regeneration count and page hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+
+from airflow_provider_msghistory.client.api import AsyncExportClient
+from airflow_provider_msghistory.client.models import ExportJob
+from airflow_provider_msghistory.client.waiting import is_transient, transient_delay
+
+# Waits woken per event-loop iteration when a round's looks are handed out.
+WAKE_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one shared round saw of one export.
+
+    :param job: the export as the list shows it (``None``: not in the list, or the round failed).
+    :param page: the list page it was on.
+    :param error: why the round failed (``None`` when it did not).
+    :param round: number of the round, counted per poller.
+    """
+
+    job: ExportJob | None
+    page: int
+    error: Exception | None
+    round: int
+
+
+class _Subscription:
+    """One wait registered with a poller: its export, page hint, interval and latest look."""
+
+    def __init__(self, export_id: str, page_hint: int, poll_interval: float) -> None:
+        self.export_id = export_id
+        self.page_hint = page_hint
+        self.poll_interval = poll_interval
+        self.after_round = 0  # looks from this round or an earlier one are stale
+        self._look: Look | None = None
+        self._waiting: asyncio.Future[None] | None = None
+
+    def deliver(self, look: Look) -> None:
+        if look.job is not None:
+            # Exports only move to later pages: next round looks where it was seen, as the waiter does.
+            self.page_hint = look.page
+        self._look = look
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
+
+    async def next_look(self, timeout: float) -> Look | None:
+        """The next fresh look, or ``None`` after ``timeout`` seconds without one.
+
+        A bare future and a timer, not ``asyncio.wait_for`` (a task per call): a thousand waits take a
+        look each round, all woken in the same loop iteration.
+        """
+        if self._look is None or self._look.round <= self.after_round:
+            loop = asyncio.get_running_loop()
+            self._waiting = loop.create_future()
+            timer = loop.call_later(timeout, _resolve, self._waiting)
+            try:
+                await self._waiting
+            finally:
+                timer.cancel()
+                self._waiting = None
+            if self._look is None or self._look.round <= self.after_round:
+                return None
+        self.after_round = self._look.round
+        return self._look
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Poller:
+    """Reads the export list for every subscription of one (loop, connection, page size), round by round.
+
+    Rounds start every ``min(poll_interval)`` of the subscriptions, counted from the start of the previous
+    round (a steady cadence whatever the API's latency); after transient failures they back off as a lone
+    wait would (:func:`transient_delay`), so a flapping API is not hammered by the shared poll either.
+    """
+
+    def __init__(self, client: AsyncExportClient, page_size: int) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.subscriptions: set[_Subscription] = set()
+        # How many subscriptions ask for each interval: the smallest is found without a pass over a
+        # thousand subscriptions each time one joins or leaves.
+        self._intervals: Counter[float] = Counter()
+        self.rounds_started = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, subscription: _Subscription) -> None:
+        interval = self._interval() if self.subscriptions else None
+        self.subscriptions.add(subscription)
+        self._intervals[subscription.poll_interval] += 1
+        if self._task is None or self._task.done():
+            # An empty context: the poll serves every wait, so it must not run in (and log into) the
+            # context of whichever trigger happened to come first.
+            self._task = contextvars.Context().run(asyncio.ensure_future, self._run())
+        elif interval is not None and subscription.poll_interval < interval:
+            self._wake.set()  # a faster wait joined: reschedule the next round
+
+    def remove(self, subscription: _Subscription) -> None:
+        if subscription in self.subscriptions:
+            self.subscriptions.remove(subscription)
+            self._intervals[subscription.poll_interval] -= 1
+            if not self._intervals[subscription.poll_interval]:
+                del self._intervals[subscription.poll_interval]
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _interval(self) -> float:
+        return min(self._intervals)
+
+    async def _run(self) -> None:
+        failures = 0
+        while self.subscriptions:
+            started = time.monotonic()
+            self.rounds_started += 1
+            subscriptions = list(self.subscriptions)
+            hints: dict[str, int] = {}
+            for subscription in subscriptions:  # two waits on one export: look from the earlier hint
+                hint = hints.get(subscription.export_id, subscription.page_hint)
+                hints[subscription.export_id] = min(hint, subscription.page_hint)
+            error: Exception | None = None
+            try:
+                found = await self.client.find_exports(hints, self.page_size)
+            except Exception as failure:  # handed to each wait, which judges it; the poll goes on
+                error, found = failure, {}
+            failures = failures + 1 if error is not None and is_transient(error) else 0
+            round_number = self.rounds_started
+            for count, subscription in enumerate(subscriptions, 1):
+                job, page = found.get(subscription.export_id, (None, 0))
+                subscription.deliver(Look(job, page, error, round_number))
+                if count % WAKE_BATCH == 0:
+                    # Let the woken waits run before waking more: a thousand waits deciding (and logging)
+                    # in one loop iteration would stall the loop for everything else.
+                    await asyncio.sleep(0)
+            await self._sleep_until_next_round(started, failures, error)
+
+    async def _sleep_until_next_round(self, started: float, failures: int, error: Exception | None) -> None:
+        while self.subscriptions:
+            interval = self._interval()
+            delay = transient_delay(failures, interval, error) if failures else interval
+            wait = started + delay - time.monotonic()
+            if wait <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except asyncio.TimeoutError:
+                return
+
+
+class _Share:
+    """What the waits on one connection share in one event loop: the client and a poller per page size."""
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+        self.users = 0
+        self.pollers: dict[int, _Poller] = {}
+        self._client: asyncio.Future[AsyncExportClient] | None = None
+
+    async def client(self) -> AsyncExportClient:
+        if self._client is not None and self._client.done() and not self._client.cancelled():
+            return self._client.result()  # the usual case once built: no shield, no extra future
+        if self._client is None:
+            self._client = asyncio.ensure_future(self._build())
+        # Shielded: a wait cancelled while the client is being built must not cancel it for the others.
+        return await asyncio.shield(self._client)
+
+    async def _build(self) -> AsyncExportClient:
+        # Imported here: the hook pulls in Airflow's connection machinery, which the triggerer only needs
+        # once a trigger runs.
+        from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+        return await MsgHistoryHook(msghistory_conn_id=self.conn_id).aget_client()
+
+    def poller(self, client: AsyncExportClient, page_size: int) -> _Poller:
+        poller = self.pollers.get(page_size)
+        if poller is None:
+            poller = self.pollers[page_size] = _Poller(client, page_size)
+        return poller
+
+    async def release_poller(self, poller: _Poller) -> None:
+        if not poller.subscriptions and self.pollers.get(poller.page_size) is poller:
+            del self.pollers[poller.page_size]
+            await poller.stop()
+
+    async def close(self) -> None:
+        if self._client is None:
+            return
+        if not self._client.done():
+            self._client.cancel()
+        elif not self._client.cancelled() and self._client.exception() is None:
+            await self._client.result().aclose()
+
+
+# Per event loop (weakly: a loop that is gone takes its shares along), per connection id.
+_shares: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Share]] = weakref.WeakKeyDictionary()
+
+
+class ExportWatch:
+    """One wait's handle on the shared poll: :meth:`start`, then :meth:`next_look` per round, :meth:`stop`.
+
+    :param conn_id: Airflow connection of the API.
+    :param export_id: the export to watch.
+    :param page_hint: export-list page to look on first.
+    :param page_size: export-list page size to look with.
+    :param poll_interval: the longest this wait wants between two looks.
+    """
+
+    def __init__(
+        self, conn_id: str, export_id: str, page_hint: int, page_size: int, poll_interval: float
+    ) -> None:
+        self.conn_id = conn_id
+        self.page_size = page_size
+        self._subscription = _Subscription(export_id, page_hint, poll_interval)
+        self._share: _Share | None = None
+        self._poller: _Poller | None = None
+
+    @property
+    def client(self) -> AsyncExportClient:
+        """The shared client (for the wait's own calls, e.g. regenerating a link)."""
+        if self._poller is None:
+            raise RuntimeError("ExportWatch.start() was not awaited")
+        return self._poller.client
+
+    async def start(self) -> None:
+        """Join the connection's share (building its client if this is the first wait) and the poll.
+
+        Raises what building the client raised (e.g. an unknown connection); the wait is then not joined.
+        """
+        shares = _shares.setdefault(asyncio.get_running_loop(), {})
+        share = shares.get(self.conn_id)
+        if share is None:
+            share = shares[self.conn_id] = _Share(self.conn_id)
+        share.users += 1
+        self._share = share
+        try:
+            client = await share.client()
+        except BaseException:
+            await self.stop()
+            raise
+        self._poller = share.poller(client, self.page_size)
+        self._poller.add(self._subscription)
+
+    async def next_look(self, timeout: float) -> Look | None:
+        """The look of the next round (one started after the previous look and skipped rounds), or
+        ``None`` when none came within ``timeout`` seconds.
+        """
+        return await self._subscription.next_look(timeout)
+
+    def skip_rounds_started(self) -> None:
+        """Ignore looks of the rounds already started: after acting on the export (a regeneration), only a
+        list read after the action says anything about it.
+        """
+        if self._poller is not None:
+            self._subscription.after_round = self._poller.rounds_started
+
+    async def repage(self, page_size: int, page_hint: int) -> None:
+        """Move to the poll with another page size (a server capping the page size), from ``page_hint``."""
+        if self._share is None or self._poller is None:
+            raise RuntimeError("ExportWatch.start() was not awaited")
+        self._poller.remove(self._subscription)
+        await self._share.release_poller(self._poller)
+        self.page_size = page_size
+        self._subscription = _Subscription(
+            self._subscription.export_id, page_hint, self._subscription.poll_interval
+        )
+        self._poller = self._share.poller(self._poller.client, page_size)
+        self._poller.add(self._subscription)
+
+    async def stop(self) -> None:
+        """Leave the poll; the last wait of a connection stops its poll and closes its client."""
+        share, poller = self._share, self._poller
+        self._share = self._poller = None
+        if share is None:
+            return
+        # Bookkeeping first, synchronously: a wait joining meanwhile must find a consistent registry.
+        share.users -= 1
+        last = share.users == 0
+        if last:
+            shares = _shares.get(asyncio.get_running_loop(), {})
+            if shares.get(share.conn_id) is share:
+                del shares[share.conn_id]
+        if poller is not None:
+            poller.remove(self._subscription)
+            await share.release_poller(poller)
+        if last:
+            await share.close()
