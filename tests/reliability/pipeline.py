@@ -31,7 +31,7 @@ from .schedules import (
     Schedule,
 )
 
-# A trigger still running this long after its own deadline is looping: stop it and report.
+# A trigger still running this long after the deadline its operator set is looping: stop it and report.
 TRIGGER_OVERRUN = 15.0
 
 
@@ -57,9 +57,10 @@ class Outcome:
     :param error: the exception the failing task raised.
     :param phase: ``"export"`` or ``"transfer"`` (where it failed) or ``"done"``.
     :param triggers: every trigger built (originals and rebuilt ones), in order.
+    :param run_seconds: how long each of ``triggers`` ran.
     :param rebuilds: ``(killed, rebuilt)`` pairs: trigger restarts (killed while still waiting).
     :param events: trigger events as the operators received them.
-    :param overruns: triggers that ran past their own deadline (stopped by the harness).
+    :param overruns: triggers that ran past their operator's deadline (stopped by the harness).
     :param elapsed: seconds per phase.
     """
 
@@ -68,6 +69,7 @@ class Outcome:
     error: BaseException | None = None
     phase: str = "done"
     triggers: list[MsgHistoryExportTrigger] = field(default_factory=list)
+    run_seconds: list[float] = field(default_factory=list)
     rebuilds: list[tuple[MsgHistoryExportTrigger, MsgHistoryExportTrigger]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     overruns: int = 0
@@ -110,13 +112,13 @@ def rebuild(trigger: MsgHistoryExportTrigger) -> MsgHistoryExportTrigger:
 
 
 async def _first_event(
-    trigger: MsgHistoryExportTrigger, kill_after: float | None
+    trigger: MsgHistoryExportTrigger, kill_after: float | None, deadline: float
 ) -> tuple[dict[str, Any] | None, bool]:
     """The trigger's first event payload; ``(None, True)`` when killed after ``kill_after`` seconds,
-    ``(None, False)`` when it was still running long past its own deadline."""
+    ``(None, False)`` when it was still running ``TRIGGER_OVERRUN`` s past ``deadline``."""
     events = trigger.run()
     task = asyncio.ensure_future(events.__anext__())
-    overrun = trigger.end_time - time.time() + TRIGGER_OVERRUN
+    overrun = deadline - time.time() + TRIGGER_OVERRUN
     kill = kill_after is not None and kill_after < overrun
     done, _ = await asyncio.wait({task}, timeout=kill_after if kill else overrun)
     if not done:
@@ -128,15 +130,30 @@ async def _first_event(
     return task.result().payload, False
 
 
-def run_trigger(trigger: MsgHistoryExportTrigger, kill_after: float | None, outcome: Outcome) -> dict[str, Any]:
-    """Run ``trigger`` like a triggerer would; kill and rebuild it after ``kill_after`` s if still waiting."""
+def _run_once(
+    trigger: MsgHistoryExportTrigger, kill_after: float | None, deadline: float, outcome: Outcome
+) -> tuple[dict[str, Any] | None, bool]:
     outcome.triggers.append(trigger)
-    event, was_killed = asyncio.run(_first_event(trigger, kill_after))
+    started = time.monotonic()
+    try:
+        return asyncio.run(_first_event(trigger, kill_after, deadline))  # a fresh loop: a new triggerer
+    finally:
+        outcome.run_seconds.append(time.monotonic() - started)
+
+
+def run_trigger(
+    trigger: MsgHistoryExportTrigger, kill_after: float | None, outcome: Outcome
+) -> dict[str, Any]:
+    """Run ``trigger`` as a triggerer would; kill and rebuild it after ``kill_after`` s if still waiting.
+
+    The overrun guard counts from the deadline the operator set, not from what a rebuilt trigger claims.
+    """
+    deadline = trigger.end_time
+    event, was_killed = _run_once(trigger, kill_after, deadline, outcome)
     if was_killed:  # the triggerer died mid-wait; another one rebuilds the trigger from the DB and goes on
         killed, trigger = trigger, rebuild(trigger)
-        outcome.triggers.append(trigger)
         outcome.rebuilds.append((killed, trigger))
-        event, _ = asyncio.run(_first_event(trigger, None))
+        event, _ = _run_once(trigger, None, deadline, outcome)
     if event is None:
         outcome.overruns += 1
         event = {"status": "error", "export_id": trigger.export_id, "message": "harness: trigger overran"}

@@ -50,10 +50,10 @@ FATAL_CAUSES: dict[str, str] = {
     "expired_too_often": r"(?i)expired",
 }
 _FATAL_WEIGHTS = {
-    "export_failed": 6, "submit_500": 2, "submit_reset": 2, "submit_timeout": 1, "submit_dead": 2,
-    "wait_dead": 2, "link_dead": 2, "storage_dead": 3, "expired_too_often": 2,
+    "export_failed": 3, "submit_500": 1, "submit_reset": 1, "submit_timeout": 1, "submit_dead": 2,
+    "wait_dead": 2, "link_dead": 2, "storage_dead": 2, "expired_too_often": 2,
 }  # fmt: skip
-P_FATAL = 0.2
+P_FATAL = 0.25
 _TRANSIENT = ("500", "503", "429", "reset")
 _DEAD_ACTIONS = {"submit": ("503", "429"), "list": ("500", "503", "reset"), "link": ("500", "503", "reset"),
                  "download": ("500", "503", "reset"), "expire": ("expire",)}
@@ -103,7 +103,8 @@ class Schedule:
     @property
     def longest_slow(self) -> float:
         """The longest scripted delay (its request may still be in flight when the run ends)."""
-        delays = [float(a.split(":")[1]) for acts in self.script.values() for a in acts if a.startswith("slow:")]
+        actions = [action for actions in self.script.values() for action in actions]
+        delays = [float(action.split(":")[1]) for action in actions if action.startswith("slow:")]
         return max(delays, default=0.0)
 
 
@@ -192,7 +193,7 @@ def draw(seed: int) -> Schedule:
         dead = ("link" if endpoint == "expire" else endpoint, rng.choice(_DEAD_ACTIONS[endpoint]))
         script.pop(dead[0])  # dead from its first request
         if fatal == "wait_dead":
-            export_timeout = round(rng.uniform(0.5, 1.0), 2)
+            export_timeout = round(rng.uniform(1.5, 2.5), 2)  # long enough for the back-off to show
     return Schedule(
         seed=seed,
         day=day,

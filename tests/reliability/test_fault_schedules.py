@@ -157,6 +157,23 @@ def check_secrets(outcome: Outcome, log: list[Any], key: str, logs_text: str) ->
     return problems
 
 
+def trigger_state(trigger: Any) -> tuple[Any, ...]:
+    """What a restart must preserve (compared directly: ``serialize()`` is what is under test)."""
+    return (trigger.export_id, trigger.end_time, trigger.max_regenerations, trigger.regenerations,
+            trigger.poll_interval, trigger.msghistory_conn_id)
+
+
+def max_failing_polls(seconds: float) -> int:
+    """Most polls one trigger run can start in ``seconds`` when every poll fails, counting the first look
+    at 0 s: the documented back-off doubles the poll interval per failure, up to 8x."""
+    polls, spent = 1, 0.0
+    while True:
+        spent += POLL_INTERVAL * 2 ** min(polls - 1, 3)
+        if spent > seconds:
+            return polls
+        polls += 1
+
+
 def check_bounds(schedule: Schedule, outcome: Outcome, log: list[Any], elapsed: float) -> list[str]:
     """Invariant 4: every retry loop stopped within its budget."""
     problems: list[str] = []
@@ -184,9 +201,17 @@ def check_bounds(schedule: Schedule, outcome: Outcome, log: list[Any], elapsed: 
                         f"{CLIENT_MAX_ATTEMPTS}")
     if outcome.overruns:
         problems.append(f"{outcome.overruns} trigger(s) still running long after their deadline")
+    if schedule.fatal == "wait_dead":
+        # Every poll fails: the waiter must back off exponentially, and a restart must not move the deadline.
+        bound = CLIENT_MAX_ATTEMPTS * sum(map(max_failing_polls, outcome.run_seconds))
+        count = bounds["export-list"][0]
+        if count > bound:
+            runs = ", ".join(f"{seconds:.2f}s" for seconds in outcome.run_seconds)
+            problems.append(f"{count} list requests against a dead API in trigger runs of {runs}: more than "
+                            f"{bound} (no back-off?)")
     for killed, rebuilt in outcome.rebuilds:
-        if rebuilt.serialize() != killed.serialize():
-            problems.append(f"a rebuilt trigger differs: {rebuilt.serialize()} vs {killed.serialize()}")
+        if trigger_state(rebuilt) != trigger_state(killed):
+            problems.append(f"a rebuilt trigger differs: {trigger_state(rebuilt)} vs {trigger_state(killed)}")
     return problems
 
 
