@@ -136,12 +136,10 @@ def check_one_export(outcome: Outcome, log: list[Any], new_ids: list[str]) -> li
     return problems
 
 
-def check_secrets(
-    outcome: Outcome, log: list[Any], key: str, logs_text: str, new_ids: list[str]
-) -> list[str]:
+def check_secrets(outcome: Outcome, log: list[Any], key: str, logs_text: str) -> list[str]:
     """Invariant 3: the API key stays between the client and the API host."""
     problems: list[str] = []
-    if new_ids and new_ids[0] not in logs_text:
+    if outcome.export_xcom and outcome.export_xcom["export_id"] not in logs_text:
         problems.append("the captured logs never mention the export (the log check would prove nothing)")
     storage = [e for e in log if e.server == "storage"]
     leaked = [e for e in storage if e.had_auth or AUTH_HEADERS & {h.lower() for h in e.headers}
@@ -262,7 +260,7 @@ def test_fault_schedule(
     problems = (
         check_outcome(schedule, outcome, emu, dest)
         + check_one_export(outcome, log, new_ids)
-        + check_secrets(outcome, log, emu.api_key, logs_text, new_ids)
+        + check_secrets(outcome, log, emu.api_key, logs_text)
         + check_bounds(schedule, outcome, log, elapsed)
     )
     TALLY.schedules += 1
