@@ -5,7 +5,7 @@ list page per poll interval, and a thousand waits keep the loop busy parsing the
 Here, while any wait is registered, one task per (loop, connection, page size) reads the export list once
 per interval, each page at most once per round (:meth:`AsyncExportClient.find_exports`), and hands every
 wait the state of its own export. The waits share one :class:`AsyncExportClient` per (loop, connection),
-built once and closed when the last wait leaves.
+built once (again only when the API refuses its credentials) and closed when the last wait leaves.
 
 What an observed state means is still decided per wait, in :mod:`~airflow_provider_msghistory.client.waiting`:
 this module only fetches. A failed round is handed to each wait as an error of its look, so each wait
@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from airflow_provider_msghistory.client.api import AsyncExportClient
+from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob
 from airflow_provider_msghistory.client.waiting import is_transient, transient_delay
 
@@ -99,7 +100,8 @@ class _Poller:
     wait would (:func:`transient_delay`), so a flapping API is not hammered by the shared poll either.
     """
 
-    def __init__(self, client: AsyncExportClient, page_size: int) -> None:
+    def __init__(self, share: _Share, client: AsyncExportClient, page_size: int) -> None:
+        self.share = share
         self.client = client
         self.page_size = page_size
         self.subscriptions: set[_Subscription] = set()
@@ -149,7 +151,7 @@ class _Poller:
                 hints[subscription.export_id] = min(hint, subscription.page_hint)
             error: Exception | None = None
             try:
-                found = await self.client.find_exports(hints, self.page_size)
+                found = await self._find(hints)
             except Exception as failure:  # handed to each wait, which judges it; the poll goes on
                 error, found = failure, {}
             failures = failures + 1 if error is not None and is_transient(error) else 0
@@ -162,6 +164,15 @@ class _Poller:
                     # in one loop iteration would stall the loop for everything else.
                     await asyncio.sleep(0)
             await self._sleep_until_next_round(started, failures, error)
+
+    async def _find(self, hints: dict[str, int]) -> dict[str, tuple[ExportJob | None, int]]:
+        try:
+            return await self.client.find_exports(hints, self.page_size)
+        except AuthenticationError:
+            # The shared client holds the credentials of when the first wait joined; a busy triggerer may
+            # keep it for days. Rebuild it from the connection (a rotated key) once before believing a 401.
+            self.client = await self.share.fresh_client(self.client)
+            return await self.client.find_exports(hints, self.page_size)
 
     async def _sleep_until_next_round(self, started: float, failures: int, error: Exception | None) -> None:
         while self.subscriptions:
@@ -185,6 +196,7 @@ class _Share:
         self.users = 0
         self.pollers: dict[int, _Poller] = {}
         self._client: asyncio.Future[AsyncExportClient] | None = None
+        self._replaced: list[AsyncExportClient] = []  # closed with the share: a wait may still use one
 
     async def client(self) -> AsyncExportClient:
         if self._client is not None and self._client.done() and not self._client.cancelled():
@@ -193,6 +205,15 @@ class _Share:
             self._client = asyncio.ensure_future(self._build())
         # Shielded: a wait cancelled while the client is being built must not cancel it for the others.
         return await asyncio.shield(self._client)
+
+    async def fresh_client(self, stale: AsyncExportClient) -> AsyncExportClient:
+        """A client built anew from the connection, unless ``stale`` was already replaced: then that one."""
+        current = await self.client()
+        if current is stale:
+            self._replaced.append(stale)
+            self._client = asyncio.ensure_future(self._build())
+            current = await asyncio.shield(self._client)
+        return current
 
     async def _build(self) -> AsyncExportClient:
         # Imported here: the hook pulls in Airflow's connection machinery, which the triggerer only needs
@@ -204,7 +225,7 @@ class _Share:
     def poller(self, client: AsyncExportClient, page_size: int) -> _Poller:
         poller = self.pollers.get(page_size)
         if poller is None:
-            poller = self.pollers[page_size] = _Poller(client, page_size)
+            poller = self.pollers[page_size] = _Poller(self, client, page_size)
         return poller
 
     async def release_poller(self, poller: _Poller) -> None:
@@ -213,6 +234,8 @@ class _Share:
             await poller.stop()
 
     async def close(self) -> None:
+        for client in self._replaced:
+            await client.aclose()
         if self._client is None:
             return
         if not self._client.done():

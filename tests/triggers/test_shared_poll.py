@@ -175,6 +175,27 @@ def test_a_non_transient_error_ends_every_trigger(slow_emu: Any, monkeypatch: py
     events = asyncio.run(scenario())
     assert [e["status"] for e in events] == ["error"] * 3
     assert all("401" in e["message"] and "wrong-key" not in e["message"] for e in events)
+    # The refusal was believed after one rebuild of the client: two list reads, not one per trigger.
+    assert [r.status for r in list_requests(slow_emu)] == [401, 401]
+
+
+def test_a_refused_key_rebuilds_the_shared_client_from_the_connection_once(slow_emu: Any) -> None:
+    # A 401 may mean the key was rotated after the shared client was built: the poll looks the connection
+    # up again and retries once before handing the refusal to the triggers.
+    export_ids = submit(slow_emu, 2)
+    for export_id in export_ids:
+        slow_emu.complete_export(export_id)
+    slow_emu.clear_request_log()
+    slow_emu.faults.script("list", [401])
+
+    async def scenario() -> list[dict[str, Any]]:
+        events = await asyncio.gather(*(start(make_trigger(e)) for e in export_ids))
+        assert no_share_left()
+        return events
+
+    events = asyncio.run(scenario())
+    assert [e["status"] for e in events] == ["success"] * 2
+    assert [r.status for r in list_requests(slow_emu)] == [401, 200]
 
 
 def test_a_faster_trigger_joining_reschedules_the_poll(slow_emu: Any) -> None:
