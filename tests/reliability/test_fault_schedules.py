@@ -204,7 +204,7 @@ def check_bounds(schedule: Schedule, outcome: Outcome, log: list[Any], elapsed: 
     if outcome.overruns:
         problems.append(f"{outcome.overruns} trigger(s) still running long after their deadline")
     if schedule.fatal == "wait_dead":
-        # Every poll fails: the waiter must back off exponentially, and a restart must not move the deadline.
+        # Every poll fails: the poll must back off exponentially, not just at the client's pace.
         bound = CLIENT_MAX_ATTEMPTS * sum(map(max_failing_polls, outcome.run_seconds))
         count = bounds["export-list"][0]
         if count > bound:
