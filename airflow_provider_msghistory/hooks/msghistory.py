@@ -43,6 +43,18 @@ def _mask(config: ClientConfig) -> None:
         mask_secret(value)
 
 
+def mask_link_query(url: str) -> None:
+    """Mask a pre-signed link's query string (its signature) in task logs: it grants the download until it
+    expires, and HTTP libraries log request lines at DEBUG."""
+    from urllib.parse import urlsplit
+
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    query = urlsplit(url).query
+    if query:
+        mask_secret(query)
+
+
 async def _amask(config: ClientConfig) -> None:
     try:  # Airflow 3: masks without a blocking call to the supervisor
         from airflow.sdk.log import amask_secret
@@ -268,8 +280,10 @@ class MsgHistoryHook(BaseHook):
         return self.get_client().get_export(export_id)
 
     def get_download_link(self, export_id: str) -> DownloadLink:
-        """See :meth:`ExportClient.get_download_link`."""
-        return self.get_client().get_download_link(export_id)
+        """See :meth:`ExportClient.get_download_link`; the link's signature is masked in task logs."""
+        link = self.get_client().get_download_link(export_id)
+        mask_link_query(link.url)
+        return link
 
     def regenerate_download_link(self, export_id: str) -> str:
         """See :meth:`ExportClient.regenerate_download_link`."""

@@ -227,7 +227,7 @@ class _FreshLinks:
     def fresh(self) -> Link:
         export_id = self.waiter.export_id
         try:
-            return Link(self.client.get_download_link(export_id).url, self.generation)
+            return self._link(export_id)
         except ExportExpiredError:
             if self.waiter.regenerations >= self.waiter.max_regenerations:
                 raise
@@ -237,7 +237,14 @@ class _FreshLinks:
             self.generation += 1
             self.waiter.deadline = max(self.waiter.deadline, time.time() + self.timeout)
             wait_sync(self.client, self.waiter, self.log)
-            return Link(self.client.get_download_link(export_id).url, self.generation)
+            return self._link(export_id)
+
+    def _link(self, export_id: str) -> Link:
+        from airflow_provider_msghistory.hooks.msghistory import mask_link_query
+
+        url = self.client.get_download_link(export_id).url
+        mask_link_query(url)
+        return Link(url, self.generation)
 
 
 def _export_id(value: object) -> str:

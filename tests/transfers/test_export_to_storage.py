@@ -276,3 +276,28 @@ def test_progress_is_logged_and_no_secret_reaches_logs_or_xcom(
     assert any(f"of {8 << 20:,} bytes" in line for line in progress)
     assert emu.api_key not in text
     assert "signature=" not in text  # the pre-signed URL is a credential too
+
+
+def _redact(text: str) -> str:
+    """Airflow's task-log secret masker, as it applies to every log line of a task."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact  # Airflow 3
+    except ImportError:
+        from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]  # Airflow 2
+    return str(redact(text))
+
+
+def test_download_link_signature_is_masked_in_task_logs(emu: Any, tmp_path: Path) -> None:
+    # HTTP libraries log request lines (query string included) at DEBUG; the signature grants the download.
+    from urllib.parse import urlencode
+
+    export_id = emu.create_export(size_bytes=64 << 10)
+    run(store(export_id, str(tmp_path / "messages.csv")))
+
+    downloads = storage_requests(emu)
+    assert downloads
+    for request in downloads:
+        query = urlencode(request.query)
+        masked = _redact(f'"GET {request.path}?{query} HTTP/1.1" 200')
+        for value in request.query.values():
+            assert value not in masked
