@@ -4,11 +4,12 @@ For each size (default 1 GiB and 4 GiB) the emulator, run as its CLI in a separa
 share the benchmark's GIL), serves a synthetic message-history export. The same pre-signed link is fetched
 by ``curl -o`` and by ``MsgHistoryExportToStorageOperator.execute()`` into a local file (the operator runs in
 a fresh child process whose RSS is sampled every 20 ms), in the system temp dir and in ``/dev/shm`` (tmpfs:
-the same comparison without the disk's write-back noise). Printed per size: MB/s of each, the operator's
-share of curl's (target >= 80%), and the operator's peak RSS growth over its pre-download baseline (target
-< 100 MB, the same for every size). Both files' SHA-256 must match. Files live in a temp dir and are
-deleted after each size (both are kept until then, so
-neither run pays for the other's deletion); every step has a timeout.
+the same comparison without the disk's write-back noise), ``--repeat`` times each, alternating. Printed per
+size (medians): MB/s of each, the operator's share of curl's (target >= 80%), the CPU seconds per GB each
+client spent (the operator also hashes and counts rows: on a small machine that shares its cores with the
+emulator, this work is what separates the two), and the operator's peak RSS growth over its pre-download
+baseline (target < 100 MB, the same for every size). Both files' SHA-256 must match. Files live in a temp
+dir and are deleted after each run; every step has a timeout.
 
 Run: ``.venv-3.3.2/bin/python benchmarks/download.py [--sizes 1GiB,4GiB]``
 """
@@ -19,6 +20,8 @@ import argparse
 import hashlib
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,10 +85,14 @@ def ready_export(base_url: str) -> tuple[str, str]:
         return export_id, client.get_download_link(export_id).url
 
 
-def run_curl(url: str, dest: Path) -> float:
+def run_curl(url: str, dest: Path) -> tuple[float, float]:
+    """Seconds of ``curl -o`` and the CPU seconds (user + system) it used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(["curl", "-sS", "--fail", "-o", str(dest), url], check=True, timeout=STEP_TIMEOUT)
-    return time.monotonic() - started
+    seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def run_operator(conn: str, export_id: str, dest: Path) -> dict[str, float]:
@@ -124,13 +131,16 @@ def worker(export_id: str, dest: str) -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     result = op.execute({})
     seconds = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     done.set()
     sampler.join()
     peak = max(peak, process.memory_info().rss)
-    print(json.dumps({"seconds": seconds, "bytes": result["bytes"], "sha256": result["sha256"],
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "bytes": result["bytes"], "sha256": result["sha256"],
                       "rss_baseline": baseline, "rss_peak": peak}))
 
 
@@ -142,30 +152,38 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bench(size_text: str, directory: str | None) -> dict[str, float]:
+def bench(size_text: str, directory: str | None, repeat: int) -> dict[str, float]:
+    """Median MB/s of ``repeat`` alternating curl/operator runs, CPU s/GB of each, max RSS growth."""
     size = parse_size(size_text)
     proc, base_url, conn = start_emulator(size_text)
+    curl_runs: list[tuple[float, float]] = []
+    op_runs: list[dict[str, float]] = []
     try:
         export_id, url = ready_export(base_url)
-        with tempfile.TemporaryDirectory(prefix="msghistory-bench-", dir=directory) as tmp:
-            curl_file, op_file = Path(tmp) / "curl.csv", Path(tmp) / "operator.csv"
-            os.sync()  # each timed run starts without the other's dirty pages still being written back
-            curl_seconds = run_curl(url, curl_file)
-            os.sync()
-            op = run_operator(conn, export_id, op_file)
-            curl_sha = sha256_of(curl_file)
-            if curl_file.stat().st_size != size or (op["bytes"], op["sha256"]) != (size, curl_sha):
-                raise RuntimeError("curl's and the operator's files differ (or have the wrong size)")
-            if sha256_of(op_file) != curl_sha:
-                raise RuntimeError("the operator's file differs from what it reported")
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="msghistory-bench-", dir=directory) as tmp:
+                curl_file, op_file = Path(tmp) / "curl.csv", Path(tmp) / "operator.csv"
+                os.sync()  # each timed run starts without the other's dirty pages still being written back
+                curl_runs.append(run_curl(url, curl_file))
+                os.sync()
+                op = run_operator(conn, export_id, op_file)
+                op_runs.append(op)
+                curl_sha = sha256_of(curl_file)
+                if curl_file.stat().st_size != size or (op["bytes"], op["sha256"]) != (size, curl_sha):
+                    raise RuntimeError("curl's and the operator's files differ (or have the wrong size)")
+                if sha256_of(op_file) != curl_sha:
+                    raise RuntimeError("the operator's file differs from what it reported")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    gb = size / 1e9
     return {
         "size": size,
-        "curl_mbs": size / curl_seconds / 1e6,
-        "op_mbs": size / op["seconds"] / 1e6,
-        "rss_growth_mb": (op["rss_peak"] - op["rss_baseline"]) / 1e6,
+        "curl_mbs": statistics.median(size / seconds / 1e6 for seconds, _ in curl_runs),
+        "op_mbs": statistics.median(size / op["seconds"] / 1e6 for op in op_runs),
+        "curl_cpu_per_gb": statistics.median(cpu / gb for _, cpu in curl_runs),
+        "op_cpu_per_gb": statistics.median(op["cpu"] / gb for op in op_runs),
+        "rss_growth_mb": max(op["rss_peak"] - op["rss_baseline"] for op in op_runs) / 1e6,
     }
 
 
@@ -176,22 +194,25 @@ def main() -> int:
         "--dirs", default=",".join(default_dirs()),
         help="comma-separated directories to write to (default: the system temp dir, and /dev/shm if any)",
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each per size (medians are printed)")
     parser.add_argument("--worker", nargs=2, metavar=("EXPORT_ID", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return 0
-    print(f"{os.cpu_count()} CPUs; emulator in its own process on the same host")
+    print(f"{os.cpu_count()} CPUs; emulator in its own process on the same host; medians of {args.repeat} "
+          "alternating runs; CPU = user + system seconds of the client process per GB")
     print(f"{'directory':>12} {'size':>8} {'curl MB/s':>10} {'operator MB/s':>14} {'vs curl':>8} "
-          f"{'peak RSS growth':>16}")
+          f"{'curl CPU s/GB':>14} {'operator CPU s/GB':>18} {'peak RSS growth':>16}")
     ok = True
     for directory in args.dirs.split(","):
         for size_text in args.sizes.split(","):
-            row = bench(size_text.strip(), directory)
+            row = bench(size_text.strip(), directory, args.repeat)
             share = row["op_mbs"] / row["curl_mbs"]
             ok &= share >= 0.8 and row["rss_growth_mb"] < 100
             print(f"{directory:>12} {size_text:>8} {row['curl_mbs']:>10.0f} {row['op_mbs']:>14.0f} "
-                  f"{share:>8.0%} {row['rss_growth_mb']:>13.1f} MB", flush=True)
+                  f"{share:>8.0%} {row['curl_cpu_per_gb']:>14.2f} {row['op_cpu_per_gb']:>18.2f} "
+                  f"{row['rss_growth_mb']:>13.1f} MB", flush=True)
     print("targets: operator >= 80% of curl, RSS growth < 100 MB at every size:", "met" if ok else "NOT met")
     return 0 if ok else 1
 
