@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+from state_store import DictStateStore
 from triggers.helpers import run_trigger
 
 from airflow_provider_msghistory.client.waiting import ExportWaiter
@@ -19,19 +20,6 @@ from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
 DAY1 = "2025-01-01T00:00:00+00:00"
 DAY2 = "2025-01-02T00:00:00+00:00"
-
-
-class DictStateStore:
-    """Stands in for Airflow 3.3's ``task_state_store`` (a metadata-DB table shared by a task's tries)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = value
 
 
 def airflow_has_task_state_store() -> bool:

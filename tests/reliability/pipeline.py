@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.common.compat.sdk import TaskDeferred
+from state_store import DictStateStore
 
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
 from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
@@ -33,19 +34,6 @@ from .schedules import (
 
 # A trigger still running this long after the deadline its operator set is looping: stop it and report.
 TRIGGER_OVERRUN = 15.0
-
-
-class DictStateStore:
-    """Stands in for Airflow 3.3's ``task_state_store`` (shared by the tries of one task)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = value
 
 
 @dataclass
