@@ -78,19 +78,15 @@ class _ClientCore:
         return NotFoundError(None, f"export {export_id!r} is not in the account's export list", "get_export")
 
 
-class _FindState:
-    """Bookkeeping of one ``find_export`` scan: which pages to read, and when to stop."""
+class _ListEnd:
+    """Tells when a scan of the export list has read its last page."""
 
-    def __init__(self, start_page: int, page_size: int) -> None:
-        self.first = max(int(start_page) - 1, 0)
+    def __init__(self, page_size: int) -> None:
         self.page_size = page_size
         self._previous: list[str] | None = None
 
-    def pages(self) -> Iterator[int]:
-        """Forward from the hint; then, if the hint skipped pages, the ones before it."""
-        yield from range(self.first, self.first + MAX_LIST_PAGES)
-
     def is_last(self, jobs: list[ExportJob]) -> bool:
+        """A short page, or the same page twice (a server that ignores ``page``)."""
         ids = [job.export_id for job in jobs]
         repeated = ids and ids == self._previous
         if repeated:
@@ -99,12 +95,13 @@ class _FindState:
         return len(jobs) < self.page_size or bool(repeated)
 
 
-class _MultiFindState:
-    """Bookkeeping of one scan for many exports at once, each from its own page hint.
+class _FindState:
+    """Bookkeeping of one scan of the export list for one or many exports, each from its own page hint.
 
-    Per export it reads what a single ``find_export`` would (forward from the hint up to the end of the
-    list, then the pages before the hint), but every page at most once, and pages no export needs are
-    skipped: exports waited for together cost one read of each page they sit on, not one per export.
+    Per export: forward from the hint up to the end of the list (the list is newest first, so an export
+    only moves to later pages), then the pages before the hint (exports were deleted). Every page is read at
+    most once and pages no export needs are skipped: exports waited for together cost one read of each page
+    they sit on, not one per export.
     """
 
     def __init__(self, hints: Mapping[str, int], page_size: int) -> None:
@@ -115,7 +112,7 @@ class _MultiFindState:
         self.found: dict[str, tuple[ExportJob | None, int]] = {}
         self.read: set[int] = set()
         self.end: int | None = None  # number of pages in the list, once a short page showed it
-        self._last = _FindState(0, page_size)
+        self._end = _ListEnd(page_size)
 
     def next_page(self) -> int | None:
         """The next page to read, or ``None`` when the scan is over."""
@@ -139,7 +136,7 @@ class _MultiFindState:
                 self.found[job.export_id] = (job, page)
                 self.forward.pop(job.export_id, None)
                 self.backward.discard(job.export_id)
-        if self._last.is_last(jobs):
+        if self._end.is_last(jobs):
             self.end = page + 1 if self.end is None else min(self.end, page + 1)
         for export_id, next_page in list(self.forward.items()):
             if next_page == page:
@@ -229,11 +226,11 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         return self._iter_exports(page_size)
 
     def _iter_exports(self, page_size: int) -> Iterator[ExportJob]:
-        state = _FindState(0, page_size)
-        for page in state.pages():
+        end = _ListEnd(page_size)
+        for page in range(MAX_LIST_PAGES):
             jobs = self.list_exports(page, page_size)
             yield from jobs
-            if state.is_last(jobs):
+            if end.is_last(jobs):
                 return
 
     def find_export(
@@ -246,21 +243,10 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         when the forward scan misses (exports were deleted).
         """
         self._page_size(page_size, "page_size")
-        export_id = str(export_id)
-        state = _FindState(start_page, page_size)
-        for page in state.pages():
-            jobs = self.list_exports(page, page_size)
-            found = next((job for job in jobs if job.export_id == export_id), None)
-            if found is not None:
-                return found, page
-            if state.is_last(jobs):
-                break
-        for page in range(state.first):
-            jobs = self.list_exports(page, page_size)
-            found = next((job for job in jobs if job.export_id == export_id), None)
-            if found is not None:
-                return found, page
-        return None, 0
+        state = _FindState({str(export_id): max(int(start_page) - 1, 0)}, page_size)
+        while (page := state.next_page()) is not None:
+            state.absorb(page, self.list_exports(page, page_size))
+        return state.results()[str(export_id)]
 
     def get_export(self, export_id: str) -> ExportJob:
         """The export's current state; ``NotFoundError`` when the server does not know it."""
@@ -389,7 +375,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         :returns: every id of ``hints`` -> its job and page, or ``(None, 0)`` when the list lacks it.
         """
         self._page_size(page_size, "page_size")
-        state = _MultiFindState(hints, page_size)
+        state = _FindState(hints, page_size)
         while (page := state.next_page()) is not None:
             state.absorb(page, await self.list_exports(page, page_size))
         return state.results()
