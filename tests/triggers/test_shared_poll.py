@@ -56,6 +56,17 @@ def no_share_left() -> bool:
     return not _shared_poll._shares.get(asyncio.get_running_loop())
 
 
+def run_to_events(triggers: list[MsgHistoryExportTrigger]) -> list[dict[str, Any]]:
+    """Run ``triggers`` together in one event loop to their events; nothing shared may be left after."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        events = await asyncio.gather(*(start(trigger) for trigger in triggers))
+        assert no_share_left()
+        return events
+
+    return asyncio.run(scenario())
+
+
 @pytest.fixture
 def slow_emu(
     msghistory_emulator_factory: Callable[..., Any], use_emulator: Callable[..., None]
@@ -152,10 +163,7 @@ def test_a_failing_shared_poll_is_a_transient_error_for_each_trigger(
     slow_emu.clear_request_log()
     slow_emu.faults.script("list", [500, 503, "reset"])
 
-    async def scenario() -> list[dict[str, Any]]:
-        return await asyncio.gather(*(start(make_trigger(e, poll_interval=0.02)) for e in export_ids))
-
-    events = asyncio.run(scenario())
+    events = run_to_events([make_trigger(e, poll_interval=0.02) for e in export_ids])
     assert [e["status"] for e in events] == ["success"] * 3
     # The three faults were served to the shared poll once each, not once per trigger.
     assert [r.status for r in list_requests(slow_emu)] == [500, 503, 0, 200]
@@ -167,12 +175,7 @@ def test_a_non_transient_error_ends_every_trigger(slow_emu: Any, monkeypatch: py
     conn["password"] = "wrong-key"
     monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", json.dumps(conn))
 
-    async def scenario() -> list[dict[str, Any]]:
-        events = await asyncio.gather(*(start(make_trigger(e)) for e in export_ids))
-        assert no_share_left()
-        return events
-
-    events = asyncio.run(scenario())
+    events = run_to_events([make_trigger(e) for e in export_ids])
     assert [e["status"] for e in events] == ["error"] * 3
     assert all("401" in e["message"] and "wrong-key" not in e["message"] for e in events)
     # The refusal was believed after one rebuild of the client: two list reads, not one per trigger.
@@ -188,12 +191,7 @@ def test_a_refused_key_rebuilds_the_shared_client_from_the_connection_once(slow_
     slow_emu.clear_request_log()
     slow_emu.faults.script("list", [401])
 
-    async def scenario() -> list[dict[str, Any]]:
-        events = await asyncio.gather(*(start(make_trigger(e)) for e in export_ids))
-        assert no_share_left()
-        return events
-
-    events = asyncio.run(scenario())
+    events = run_to_events([make_trigger(e) for e in export_ids])
     assert [e["status"] for e in events] == ["success"] * 2
     assert [r.status for r in list_requests(slow_emu)] == [401, 200]
 
