@@ -215,7 +215,7 @@ async def wait_naively(export_id: str, args: argparse.Namespace, deadline: float
     hook = MsgHistoryHook()
     while time.time() < deadline:
         ctx = contextvars.copy_context()
-        job = await loop.run_in_executor(None, ctx.run, hook.get_export, export_id)
+        job = await loop.run_in_executor(None, ctx.run, hook.get_client().get_export, export_id)
         if job.ready:
             return "success"
         await asyncio.sleep(args.poll)

@@ -15,10 +15,11 @@ from typing import Any
 
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
-from airflow_provider_msghistory.client.dialects import Dialect, get_dialect
-from airflow_provider_msghistory.client.dialects.base import ApiRequest
+from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
+from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities, MessageQuery
 from airflow_provider_msghistory.client.errors import ApiError, NotFoundError
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
+from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.retry import RetryPolicy
 from airflow_provider_msghistory.client.transport import (
     AsyncDownloadResponse,
@@ -34,17 +35,22 @@ MAX_LIST_PAGES = 10_000  # a server that ignores ``page`` must not keep a scan g
 
 
 class _ClientCore:
-    """What both clients share: request building, response checking, pagination bookkeeping."""
+    """What both clients share: request building, response checking, export references."""
 
     def __init__(self, config: ClientConfig, dialect: Dialect | None) -> None:
         self.config = config
-        self.dialect = dialect or get_dialect(config.vendor)
+        self.dialect = dialect or make_dialect(config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
 
+    @property
+    def caps(self) -> Capabilities:
+        """What the vendor's export lifecycle offers."""
+        return self.dialect.caps
+
     def _checked(self, request: ApiRequest, response: RawResponse) -> Any:
-        if response.status_code < 300:
+        if response.status_code < 300 or response.status_code in request.ok_statuses:
             return response.body
         error = self.dialect.error_for(
             request.endpoint, response.status_code, response.headers, response.body, response.text
@@ -52,11 +58,28 @@ class _ClientCore:
         raise self._scrubbed(error)
 
     def _scrubbed(self, error: ApiError) -> ApiError:
-        for secret in self.config.secrets:
+        for secret in self._transport.secrets:
             if secret in error.message:
                 error.message = error.message.replace(secret, "***")
                 error.args = tuple(str(a).replace(secret, "***") for a in error.args)
         return error
+
+    def _prepared(self, request: ExportRequest) -> ApiRequest:
+        self.dialect.check(request)
+        return self.dialect.submit_export(request)
+
+    def _ref(self, job_id: str, request: ExportRequest) -> str:
+        """The provider's export id: the job id, plus the window when rows must be cut to it."""
+        window = None if self.caps.exact_bounds else request.window
+        return str(ExportRef(job_id, window))
+
+    @staticmethod
+    def _job_id(export_id: str) -> str:
+        return ExportRef.parse(export_id).job_id
+
+    def _needs(self, what: str, available: bool) -> None:
+        if not available:
+            raise NotImplementedError(f"vendor {self.dialect.name!r} has no {what}")
 
     @staticmethod
     def _page_size(value: int, param: str) -> int:
@@ -64,15 +87,14 @@ class _ClientCore:
             raise ValueError(f"{param}: must be a positive integer, e.g. 50")
         return value
 
-    def _history_bounds(self, start: datetime | str, end: datetime | str) -> tuple[datetime, datetime]:
+    def _messages_query(
+        self, channel: str, start: datetime | str, end: datetime | str, status: str | None, page_size: int
+    ) -> MessageQuery:
         start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
         if end_dt < start_dt:
             raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
-        return start_dt, end_dt
-
-    def _require_download(self) -> None:
-        if not self.dialect.supports_download:
-            raise NotImplementedError(f"vendor {self.dialect.name!r} sends exports without a download link")
+        self._page_size(page_size, "page_size")
+        return self.dialect.messages_query(channel, start_dt, end_dt, status, page_size)
 
     def _not_found(self, export_id: str) -> NotFoundError:
         return NotFoundError(None, f"export {export_id!r} is not in the account's export list", "get_export")
@@ -153,8 +175,11 @@ class _FindState:
 class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     """Synchronous client of a CPaaS export API.
 
+    Export ids taken and returned are the provider's (:class:`ExportRef`): the vendor's job id, plus the
+    window when the vendor's bounds cannot say it exactly.
+
     :param config: where and how to connect.
-    :param dialect: vendor dialect (default: ``config.vendor``'s).
+    :param dialect: vendor dialect (default: ``config.vendor``'s, built with ``config``).
     :param policy: retry policy (default: from ``config``).
     :param sleep: wait function between retries (tests pass a recorder).
     :param clock: monotonic clock bounding the total retry time (tests pair it with ``sleep``).
@@ -174,15 +199,17 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         self._transport = SyncTransport(config, self.dialect, policy=policy, **extra)
 
     def _call(self, request: ApiRequest) -> Any:
-        return self._checked(request, self._transport.send(request))
+        response = self._transport.send(request)
+        if response.status_code == 401 and self._transport.auth.refresh():
+            response = self._transport.send(request)  # a login flow renewed its key
+        return self._checked(request, response)
 
     # --- submissions ----------------------------------------------------------------------------------
     def submit_export(self, request: ExportRequest) -> str:
-        """Create an export; returns its id (always a string)."""
-        api_request = self.dialect.submit_export(request)
-        export_id = self.dialect.parse_export_id(self._call(api_request))
-        log.info("Submitted %s export %s", request.kind.value, export_id)
-        return export_id
+        """Create an export (checked against the vendor's rules first); returns the provider's export id."""
+        job_id = self.dialect.parse_export_id(self._call(self._prepared(request)))
+        log.info("Submitted %s export %s", request.kind.value, job_id)
+        return self._ref(job_id, request)
 
     def submit_message_history_export(
         self,
@@ -190,10 +217,13 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         end: datetime | str,
         sender: str | None = None,
         recipient: str | None = None,
+        filters: Mapping[str, Any] | None = None,
     ) -> str:
-        """Export the message history of ``[start, end]`` (inclusive), optionally filtered."""
+        """Export the message history of the half-open window ``[start, end)``, optionally filtered."""
         return self.submit_export(
-            ExportRequest.build(ExportKind.MESSAGE_HISTORY, start, end, sender=sender, recipient=recipient)
+            ExportRequest.build(
+                ExportKind.MESSAGE_HISTORY, start, end, sender=sender, recipient=recipient, filters=filters
+            )
         )
 
     def submit_contacts_export(self, list_ids: Any = None, contact_ids: Any = None) -> str:
@@ -208,12 +238,12 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         start: datetime | str | None = None,
         end: datetime | str | None = None,
     ) -> str:
-        """Export delivery reports of a campaign or of ``[start, end]``."""
+        """Export delivery reports of a campaign or of the half-open window ``[start, end)``."""
         return self.submit_export(
             ExportRequest.build(ExportKind.DELIVERY_REPORTS, start, end, campaign_id=campaign_id)
         )
 
-    # --- export list and status -----------------------------------------------------------------------
+    # --- tracking: export list ------------------------------------------------------------------------
     def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
         """One page (0-based) of the account's exports, newest first."""
         if limit is not None:
@@ -243,39 +273,63 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         when the forward scan misses (exports were deleted).
         """
         self._page_size(page_size, "page_size")
-        state = _FindState({str(export_id): max(int(start_page) - 1, 0)}, page_size)
+        job_id = self._job_id(export_id)
+        state = _FindState({job_id: max(int(start_page) - 1, 0)}, page_size)
         while (page := state.next_page()) is not None:
             state.absorb(page, self.list_exports(page, page_size))
-        return state.results()[str(export_id)]
+        return state.results()[job_id]
 
+    # --- tracking: either way -------------------------------------------------------------------------
     def get_export(self, export_id: str) -> ExportJob:
         """The export's current state; ``NotFoundError`` when the server does not know it."""
-        direct = self.dialect.get_export(str(export_id))
-        if direct is not None:
-            return self.dialect.parse_export(self._call(direct))
-        job, _ = self.find_export(export_id)
+        job_id = self._job_id(export_id)
+        if self.caps.tracking == "job":
+            return self.dialect.parse_export(job_id, self._call(self.dialect.get_export(job_id)))
+        job, _ = self.find_export(job_id)
         if job is None:
-            raise self._not_found(str(export_id))
+            raise self._not_found(job_id)
         return job
 
-    # --- download link --------------------------------------------------------------------------------
-    def get_download_link(self, export_id: str) -> DownloadLink:
-        """The pre-signed download URL (``ExportExpiredError`` when expired or not ready)."""
-        self._require_download()
-        return self.dialect.parse_download_link(
-            str(export_id), self._call(self.dialect.download_link(str(export_id)))
-        )
+    def look(self, export_id: str, page_hint: int, page_size: int) -> tuple[ExportJob | None, int]:
+        """One look of a wait: the job (``None``: the vendor does not know it) and its list page.
 
-    def regenerate_download_link(self, export_id: str) -> str:
-        """Re-create an expired download; returns the export id to poll."""
-        body = self._call(self.dialect.regenerate_download_link(str(export_id)))
-        return self.dialect.parse_regenerate(str(export_id), body)
+        List-tracked vendors find it from ``page_hint`` (the page it was last seen on); job-tracked ones
+        cost one status request.
+        """
+        self._needs("export status to poll", self.caps.tracking != "none")
+        if self.caps.tracking == "list":
+            return self.find_export(export_id, start_page=page_hint + 1, page_size=page_size)
+        try:
+            return self.get_export(export_id), 0
+        except NotFoundError:
+            return None, 0
+
+    # --- delivery -------------------------------------------------------------------------------------
+    def get_download_link(self, export_id: str) -> DownloadLink:
+        """The export's one download URL (``ExportExpiredError`` when expired or not ready)."""
+        self._needs("download-link call", self.caps.delivery == "links" and not self.caps.links_in_job)
+        job_id = self._job_id(export_id)
+        return self.dialect.parse_download_link(job_id, self._call(self.dialect.download_link(job_id)))
+
+    def regenerate_download_link(self, export_id: str) -> None:
+        """Re-create an expired download (poll the export again afterwards)."""
+        self._needs("regenerate call", self.caps.regenerate)
+        self._call(self.dialect.regenerate_download_link(self._job_id(export_id)))
 
     def open_download(self, url: str, offset: int = 0) -> AbstractContextManager[DownloadResponse]:
-        """Stream a pre-signed URL without any auth header (``Range`` from ``offset`` when > 0)."""
+        """Stream a download URL (credentials only on the API's own origin; ``Range`` from ``offset``)."""
         return self._transport.open_download(url, offset)
 
-    # --- message history ------------------------------------------------------------------------------
+    # --- cancel ---------------------------------------------------------------------------------------
+    def cancel_export(self, export_id: str) -> None:
+        """Cancel a running export (an export already gone is not an error)."""
+        self._needs("cancel call", self.caps.cancel)
+        try:
+            self._call(self.dialect.cancel_export(self._job_id(export_id)))
+        except NotFoundError:
+            log.info("Export %s is already gone; nothing to cancel", export_id)
+
+    # --- message list ---------------------------------------------------------------------------------
     def iter_message_history(
         self,
         channel: str,
@@ -286,23 +340,21 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     ) -> Iterator[dict[str, Any]]:
         """Messages of one channel in ``[start, end]``, fetched page by page only as they are consumed.
 
-        Inputs are validated now (``ValueError``), before any request; iteration stops at the first
-        short page.
+        Inputs are validated now (``ValueError``), before any request.
         """
-        start_dt, end_dt = self._history_bounds(start, end)
-        self._page_size(page_size, "page_size")
-        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)  # validates
-        return self._history_pages(channel, start_dt, end_dt, status, page_size)
+        query = self._messages_query(channel, start, end, status, page_size)
+        return self._message_pages(query)
 
-    def _history_pages(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> Iterator[dict[str, Any]]:
-        for page in range(MAX_LIST_PAGES):
-            request = self.dialect.message_history(channel, start, end, status, page, page_size)
-            messages = self.dialect.parse_history(self._call(request))
-            yield from messages
-            if len(messages) < page_size:
+    def _message_pages(self, query: MessageQuery) -> Iterator[dict[str, Any]]:
+        cursor = self.dialect.first_cursor(query)
+        for _ in range(MAX_LIST_PAGES):
+            page = self.dialect.parse_messages(
+                self._call(self.dialect.messages_page(query, cursor)), query, cursor
+            )
+            yield from page.records
+            if page.next_cursor is None:
                 return
+            cursor = page.next_cursor
 
     # --- misc -----------------------------------------------------------------------------------------
     def check_connection(self) -> None:
@@ -323,7 +375,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
     """Asynchronous client (for triggers): the same calls as :class:`ExportClient`, awaited.
 
     :param config: where and how to connect.
-    :param dialect: vendor dialect (default: ``config.vendor``'s).
+    :param dialect: vendor dialect (default: ``config.vendor``'s, built with ``config``).
     :param policy: retry policy (default: from ``config``).
     :param sleep: async wait function between retries (tests pass a recorder).
     :param clock: monotonic clock bounding the total retry time (tests pair it with ``sleep``).
@@ -343,13 +395,16 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         self._transport = AsyncTransport(config, self.dialect, policy=policy, **extra)
 
     async def _call(self, request: ApiRequest) -> Any:
-        return self._checked(request, await self._transport.send(request))
+        response = await self._transport.send(request)
+        if response.status_code == 401 and await self._transport.auth.arefresh():
+            response = await self._transport.send(request)
+        return self._checked(request, response)
 
     async def submit_export(self, request: ExportRequest) -> str:
-        """Create an export; returns its id (always a string)."""
-        export_id = self.dialect.parse_export_id(await self._call(self.dialect.submit_export(request)))
-        log.info("Submitted %s export %s", request.kind.value, export_id)
-        return export_id
+        """Async :meth:`ExportClient.submit_export`."""
+        job_id = self.dialect.parse_export_id(await self._call(self._prepared(request)))
+        log.info("Submitted %s export %s", request.kind.value, job_id)
+        return self._ref(job_id, request)
 
     async def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
         """One page (0-based) of the account's exports, newest first."""
@@ -361,15 +416,16 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         self, export_id: str, start_page: int = 0, page_size: int = 50
     ) -> tuple[ExportJob | None, int]:
         """Async :meth:`ExportClient.find_export`."""
-        found = await self.find_exports({str(export_id): max(int(start_page) - 1, 0)}, page_size)
-        return found[str(export_id)]
+        job_id = self._job_id(export_id)
+        found = await self.find_exports({job_id: max(int(start_page) - 1, 0)}, page_size)
+        return found[job_id]
 
     async def find_exports(
         self, hints: Mapping[str, int], page_size: int = 50
     ) -> dict[str, tuple[ExportJob | None, int]]:
         """Find many exports with one scan: each page read at most once, whoever needs it.
 
-        :param hints: export id -> the page to look on first (where it was last seen, or 0). As with
+        :param hints: job id -> the page to look on first (where it was last seen, or 0). As with
             :meth:`find_export`, each export is looked for forward from its hint, then before it.
         :param page_size: list page size.
         :returns: every id of ``hints`` -> its job and page, or ``(None, 0)`` when the list lacks it.
@@ -382,27 +438,45 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
 
     async def get_export(self, export_id: str) -> ExportJob:
         """Async :meth:`ExportClient.get_export`."""
-        direct = self.dialect.get_export(str(export_id))
-        if direct is not None:
-            return self.dialect.parse_export(await self._call(direct))
-        job, _ = await self.find_export(export_id)
+        job_id = self._job_id(export_id)
+        if self.caps.tracking == "job":
+            return self.dialect.parse_export(job_id, await self._call(self.dialect.get_export(job_id)))
+        job, _ = await self.find_export(job_id)
         if job is None:
-            raise self._not_found(str(export_id))
+            raise self._not_found(job_id)
         return job
+
+    async def look(self, export_id: str, page_hint: int, page_size: int) -> tuple[ExportJob | None, int]:
+        """Async :meth:`ExportClient.look`."""
+        self._needs("export status to poll", self.caps.tracking != "none")
+        if self.caps.tracking == "list":
+            return await self.find_export(export_id, start_page=page_hint + 1, page_size=page_size)
+        try:
+            return await self.get_export(export_id), 0
+        except NotFoundError:
+            return None, 0
 
     async def get_download_link(self, export_id: str) -> DownloadLink:
         """Async :meth:`ExportClient.get_download_link`."""
-        self._require_download()
-        body = await self._call(self.dialect.download_link(str(export_id)))
-        return self.dialect.parse_download_link(str(export_id), body)
+        self._needs("download-link call", self.caps.delivery == "links" and not self.caps.links_in_job)
+        job_id = self._job_id(export_id)
+        return self.dialect.parse_download_link(job_id, await self._call(self.dialect.download_link(job_id)))
 
-    async def regenerate_download_link(self, export_id: str) -> str:
+    async def regenerate_download_link(self, export_id: str) -> None:
         """Async :meth:`ExportClient.regenerate_download_link`."""
-        body = await self._call(self.dialect.regenerate_download_link(str(export_id)))
-        return self.dialect.parse_regenerate(str(export_id), body)
+        self._needs("regenerate call", self.caps.regenerate)
+        await self._call(self.dialect.regenerate_download_link(self._job_id(export_id)))
+
+    async def cancel_export(self, export_id: str) -> None:
+        """Async :meth:`ExportClient.cancel_export`."""
+        self._needs("cancel call", self.caps.cancel)
+        try:
+            await self._call(self.dialect.cancel_export(self._job_id(export_id)))
+        except NotFoundError:
+            log.info("Export %s is already gone; nothing to cancel", export_id)
 
     def open_download(self, url: str, offset: int = 0) -> AbstractAsyncContextManager[AsyncDownloadResponse]:
-        """Stream a pre-signed URL without any auth header (``Range`` from ``offset`` when > 0)."""
+        """Async :meth:`ExportClient.open_download`."""
         return self._transport.open_download(url, offset)
 
     def iter_message_history(
@@ -414,21 +488,18 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         page_size: int = 20,
     ) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`ExportClient.iter_message_history` (validated now, fetched lazily)."""
-        start_dt, end_dt = self._history_bounds(start, end)
-        self._page_size(page_size, "page_size")
-        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)
-        return self._history_pages(channel, start_dt, end_dt, status, page_size)
+        return self._message_pages(self._messages_query(channel, start, end, status, page_size))
 
-    async def _history_pages(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> AsyncIterator[dict[str, Any]]:
-        for page in range(MAX_LIST_PAGES):
-            request = self.dialect.message_history(channel, start, end, status, page, page_size)
-            messages = self.dialect.parse_history(await self._call(request))
-            for message in messages:
-                yield message
-            if len(messages) < page_size:
+    async def _message_pages(self, query: MessageQuery) -> AsyncIterator[dict[str, Any]]:
+        cursor = self.dialect.first_cursor(query)
+        for _ in range(MAX_LIST_PAGES):
+            body = await self._call(self.dialect.messages_page(query, cursor))
+            page = self.dialect.parse_messages(body, query, cursor)
+            for record in page.records:
+                yield record
+            if page.next_cursor is None:
                 return
+            cursor = page.next_cursor
 
     async def check_connection(self) -> None:
         """Async :meth:`ExportClient.check_connection`."""

@@ -84,3 +84,25 @@ class ExportFailedError(MsgHistoryError):
         self.export_id = export_id
         self.raw_status = raw_status
         super().__init__(f"export {export_id} failed on the server (status {raw_status!r})")
+
+
+class WaitFailedError(MsgHistoryError):
+    """A wait for an export ended without a downloadable export (failed, unknown, expired for good).
+
+    :param export_id: the export waited for.
+    :param reason: why, in one line.
+    """
+
+    def __init__(self, export_id: str, reason: str) -> None:
+        self.export_id = export_id
+        self.reason = reason
+        super().__init__(f"export {export_id}: {reason}")
+
+
+class WaitTimeoutError(WaitFailedError):
+    """The export was not ready before the wait's deadline (``reason`` is the whole message)."""
+
+    def __init__(self, export_id: str, reason: str) -> None:
+        self.export_id = export_id
+        self.reason = reason
+        MsgHistoryError.__init__(self, reason)

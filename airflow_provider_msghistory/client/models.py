@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, parse_aware
+from airflow_provider_msghistory.client.windows import Window
 
 
 class ExportKind(str, Enum):
@@ -37,6 +39,7 @@ class ExportStatus(str, Enum):
 
     PENDING = "PENDING"
     COMPLETED = "COMPLETED"
+    EMPTY = "EMPTY"  # finished with no rows: done, nothing to download
     EXPIRED = "EXPIRED"
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
@@ -53,6 +56,9 @@ class ExportJob:
     :param kind: the server's export type, if it said.
     :param created_at: creation time as sent, if any.
     :param completed_at: completion time as sent, if any.
+    :param files: download URLs the job itself lists, in order (vendors that deliver several files per
+        job with the status, e.g. 8x8); empty when links come from a call of their own.
+    :param expires_at: when those links stop working, if the server said.
     """
 
     export_id: str
@@ -62,6 +68,8 @@ class ExportJob:
     kind: str | None = None
     created_at: str | None = None
     completed_at: str | None = None
+    files: tuple[str, ...] = field(default=(), repr=False)
+    expires_at: datetime | None = None
 
     @property
     def ready(self) -> bool:
@@ -104,26 +112,37 @@ IdList = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """A validated export submission. Build it with :meth:`build`.
+    """A validated export submission, vendor-neutral. Build it with :meth:`build`.
+
+    Which fields an export kind accepts or needs is the vendor's rule (:meth:`Dialect.check`); how the
+    window goes on the wire too (:meth:`Dialect.submit_export`).
 
     :param kind: what to export.
-    :param start: inclusive start bound (aware), if any.
-    :param end: inclusive end bound (aware), if any.
+    :param window: the half-open window ``[start, end)`` to export, if any.
     :param sender: message-history filter on the sender.
     :param recipient: message-history filter on the recipient.
     :param campaign_id: delivery-reports scope.
     :param list_ids: contacts scope: contacts of these lists.
     :param contact_ids: contacts scope: these contacts.
+    :param filters: the vendor's own filters, by their wire names (e.g. 8x8's ``phoneNumber``).
     """
 
     kind: ExportKind
-    start: datetime | None = None
-    end: datetime | None = None
+    window: Window | None = None
     sender: str | None = None
     recipient: str | None = None
     campaign_id: str | None = None
     list_ids: IdList | None = None
     contact_ids: IdList | None = None
+    filters: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def start(self) -> datetime | None:
+        return None if self.window is None else self.window.start
+
+    @property
+    def end(self) -> datetime | None:
+        return None if self.window is None else self.window.end
 
     @classmethod
     def build(
@@ -136,59 +155,49 @@ class ExportRequest:
         campaign_id: str | int | None = None,
         list_ids: Iterable[str | int] | str | int | None = None,
         contact_ids: Iterable[str | int] | str | int | None = None,
+        filters: Mapping[str, Any] | None = None,
     ) -> ExportRequest:
-        """Validate and normalise an export request; raise ``ValueError`` naming the bad parameter."""
+        """Validate and normalise the values; raise ``ValueError`` naming the bad parameter.
+
+        ``start`` and ``end`` are the half-open window ``[start, end)``.
+        """
         kind = ExportKind.parse(kind)
         start_dt = parse_aware(start, "start") if start is not None else None
         end_dt = parse_aware(end, "end") if end is not None else None
         if (start_dt is None) != (end_dt is None):
             missing = "end" if end_dt is None else "start"
             raise ValueError(f"{missing}: start and end go together; pass both, e.g. {EXAMPLE!r}")
-        if start_dt is not None and end_dt is not None and end_dt < start_dt:
-            raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
-        sender = _optional_text(sender, "sender")
-        recipient = _optional_text(recipient, "recipient")
-        campaign = _optional_text(campaign_id, "campaign_id")
-        lists = _id_tuple(list_ids, "list_ids")
-        contacts = _id_tuple(contact_ids, "contact_ids")
+        window = None
+        if start_dt is not None and end_dt is not None:
+            if end_dt < start_dt:
+                raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
+            window = Window(start_dt, end_dt)
+        if filters is not None and not isinstance(filters, Mapping):
+            raise ValueError(
+                "filters: expected a mapping like {'phoneNumber': '+6591234567'}, "
+                f"got {type(filters).__name__}"
+            )
+        return cls(
+            kind,
+            window,
+            _optional_text(sender, "sender"),
+            _optional_text(recipient, "recipient"),
+            _optional_text(campaign_id, "campaign_id"),
+            _id_tuple(list_ids, "list_ids"),
+            _id_tuple(contact_ids, "contact_ids"),
+            dict(filters or {}),
+        )
 
-        def refuse(param: str, why: str) -> None:
-            raise ValueError(f"{param}: {why}")
-
-        if kind is ExportKind.MESSAGE_HISTORY:
-            if start_dt is None:
-                refuse("start", f"a message-history export needs start and end, e.g. {EXAMPLE!r}")
-            for name, value in (("campaign_id", campaign), ("list_ids", lists), ("contact_ids", contacts)):
-                if value is not None:
-                    refuse(name, "not accepted by a message-history export")
-        elif kind is ExportKind.DELIVERY_REPORTS:
-            if campaign is None and start_dt is None:
-                refuse(
-                    "campaign_id",
-                    f"a delivery-reports export needs campaign_id (e.g. '12345') or start and end "
-                    f"(e.g. {EXAMPLE!r})",
-                )
-            for name, value in (
-                ("sender", sender),
-                ("recipient", recipient),
-                ("list_ids", lists),
-                ("contact_ids", contacts),
-            ):
-                if value is not None:
-                    refuse(name, "not accepted by a delivery-reports export")
-        else:
-            if start_dt is not None:
-                refuse(
-                    "start", "a contacts export takes no date range; pass list_ids, contact_ids or neither"
-                )
-            if lists is not None and contacts is not None:
-                refuse(
-                    "contact_ids", "pass list_ids or contact_ids, not both (neither exports every contact)"
-                )
-            for name, value in (("sender", sender), ("recipient", recipient), ("campaign_id", campaign)):
-                if value is not None:
-                    refuse(name, "not accepted by a contacts export")
-        return cls(kind, start_dt, end_dt, sender, recipient, campaign, lists, contacts)
+    def given(self) -> dict[str, object]:
+        """The scope fields that are set, by parameter name (for a dialect's per-kind rules)."""
+        values = {
+            "sender": self.sender,
+            "recipient": self.recipient,
+            "campaign_id": self.campaign_id,
+            "list_ids": self.list_ids,
+            "contact_ids": self.contact_ids,
+        }
+        return {name: value for name, value in values.items() if value is not None}
 
 
 def _optional_text(value: object, param: str) -> str | None:

@@ -1,8 +1,10 @@
 """Two thin HTTP transports sharing one retry policy: sync on ``requests``, async on ``httpx``.
 
-Auth headers are added per request and only when the URL's origin (scheme, host, port) is the API base
-URL's: never in session defaults, never on redirects (API calls do not follow them) and never on downloads,
-whose pre-signed URLs carry their own authorisation and usually point at another host.
+Auth headers come from the dialect's :class:`AuthFlow`, per request, and only when the URL's origin (scheme,
+host, port) is the API base URL's: never in session defaults and never to another host. Pre-signed download
+links get none (Qlara); a dialect whose links need them (``Capabilities.link_auth``, 8x8) gets them on the
+API's own origin only, and its redirects are then followed by hand, keeping the credentials only while the
+origin stays the API's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect
@@ -33,6 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ENDPOINT = "download"
+MAX_REDIRECTS = 5
+# Connections of one async client. A triggerer shares one client per connection among all its waits; a
+# vendor polled per job (8x8) then has up to a poll's worth of requests in flight at once (1,000 waits,
+# 5 s polls, 200 ms latency: about 40).
+ASYNC_POOL = 64
 _QUERY = re.compile(r"\?[^\s'\")]*")
 _MAX_TEXT = 2000
 
@@ -85,7 +92,8 @@ class _TransportBase:
         self.dialect = dialect
         self.policy = policy or policy_from_config(config)
         self._origin = _origin(config.base_url)
-        self._auth = dialect.auth_headers(config)
+        self.auth = dialect.auth()
+        self.secrets = tuple(dict.fromkeys((*config.secrets, *self.auth.secrets)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
@@ -96,7 +104,7 @@ class _TransportBase:
     def _api_headers(self, url: str, request: ApiRequest) -> dict[str, str]:
         headers = {"Accept": "application/json", **request.headers}
         if _origin(url) == self._origin:
-            headers.update(self._auth)
+            headers.update(self.auth.headers())
         else:  # a dialect built an absolute URL elsewhere: it gets no credentials
             log.warning("Not sending credentials to %s: not the API base URL's host", redact_url(url))
         return headers
@@ -104,9 +112,19 @@ class _TransportBase:
     def _safe(self, text: str) -> str:
         """``text`` with query strings and secrets removed (exception texts quote URLs)."""
         text = _QUERY.sub("?<redacted>", text)
-        for secret in self.config.secrets:
+        for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
+
+    def _download_headers(self, url: str, offset: int) -> tuple[dict[str, str], bool]:
+        """Headers of a download request, and whether they carry credentials (the API's own origin)."""
+        headers = {"Accept-Encoding": "identity"}
+        if offset > 0:
+            headers["Range"] = f"bytes={int(offset)}-"
+        own = self.dialect.caps.link_auth and _origin(url) == self._origin
+        if own:
+            headers.update(self.auth.headers())
+        return headers, own
 
     def _log_retry(self, endpoint: str, what: str, delay: float, attempt: int) -> None:
         log.warning(
@@ -234,21 +252,27 @@ class SyncTransport(_TransportBase):
 
     @contextmanager
     def open_download(self, url: str, offset: int = 0) -> Iterator[DownloadResponse]:
-        """Stream ``url`` (no auth header); ``offset > 0`` asks for ``Range: bytes=offset-``."""
-        headers = {"Accept-Encoding": "identity"}
-        if offset > 0:
-            headers["Range"] = f"bytes={int(offset)}-"
-        response = self._send(
-            DOWNLOAD_ENDPOINT,
-            "GET",
-            url,
-            headers,
-            params=None,
-            json_body=None,
-            idempotent=True,
-            stream=True,
-            redirects=True,
-        )
+        """Stream ``url`` (auth only on the API's own origin); ``offset > 0`` asks for ``Range``."""
+        for _ in range(MAX_REDIRECTS):
+            headers, own = self._download_headers(url, offset)
+            response = self._send(
+                DOWNLOAD_ENDPOINT,
+                "GET",
+                url,
+                headers,
+                params=None,
+                json_body=None,
+                idempotent=True,
+                stream=True,
+                redirects=not own,  # with credentials: each hop is checked below
+            )
+            location = response.headers.get("Location") if response.is_redirect else None
+            if not location:
+                break
+            response.close()
+            url = urljoin(url, location)
+        else:
+            raise ApiConnectionError(f"more than {MAX_REDIRECTS} redirects", DOWNLOAD_ENDPOINT)
         try:
             yield DownloadResponse(response, self._safe)
         finally:
@@ -405,7 +429,7 @@ class AsyncTransport(_TransportBase):
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             verify=shared_ssl_context(config.verify),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            limits=httpx.Limits(max_connections=ASYNC_POOL, max_keepalive_connections=ASYNC_POOL),
         )
         self._sleep = sleep
         self._clock = clock
@@ -429,21 +453,27 @@ class AsyncTransport(_TransportBase):
 
     @asynccontextmanager
     async def open_download(self, url: str, offset: int = 0) -> AsyncIterator[AsyncDownloadResponse]:
-        """Stream ``url`` (no auth header); ``offset > 0`` asks for ``Range: bytes=offset-``."""
-        headers = {"Accept-Encoding": "identity"}
-        if offset > 0:
-            headers["Range"] = f"bytes={int(offset)}-"
-        response = await self._send(
-            DOWNLOAD_ENDPOINT,
-            "GET",
-            url,
-            headers,
-            params=None,
-            json_body=None,
-            idempotent=True,
-            stream=True,
-            redirects=True,
-        )
+        """Stream ``url`` (auth only on the API's own origin); ``offset > 0`` asks for ``Range``."""
+        for _ in range(MAX_REDIRECTS):
+            headers, own = self._download_headers(url, offset)
+            response = await self._send(
+                DOWNLOAD_ENDPOINT,
+                "GET",
+                url,
+                headers,
+                params=None,
+                json_body=None,
+                idempotent=True,
+                stream=True,
+                redirects=not own,  # with credentials: each hop is checked below
+            )
+            location = response.headers.get("Location") if response.is_redirect else None
+            if not location:
+                break
+            await response.aclose()
+            url = urljoin(url, location)
+        else:
+            raise ApiConnectionError(f"more than {MAX_REDIRECTS} redirects", DOWNLOAD_ENDPOINT)
         try:
             yield AsyncDownloadResponse(response, self._safe)
         finally:

@@ -1,20 +1,29 @@
-"""The one place that decides what an export's status means while waiting for it.
+"""The wait for an export, written once: what a status means (:func:`decide`), the bookkeeping of one wait
+(:class:`ExportWaiter`) and the synchronous drive of it (:meth:`ExportWaiter.poke`, :func:`wait_until_ready`).
 
-The deferrable trigger, the synchronous operator loop and the sensor all poll the export list and hand what
-they saw to :func:`decide`; they differ only in how they sleep and fetch. Pure: no I/O, no Airflow.
+The trigger (async, fed by the shared poll), the sync operator, the sensor and the transfer all drive an
+``ExportWaiter``; they differ only in how they sleep and fetch. No Airflow here: the Airflow layer turns
+:class:`WaitFailedError` into its own exceptions (``hooks/waits.py``).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_msghistory.client.errors import (
     ApiConnectionError,
     RateLimitedError,
     ServerError,
+    WaitFailedError,
+    WaitTimeoutError,
 )
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
 
 Action = Literal["done", "wait", "regenerate", "fail"]
 
@@ -43,24 +52,34 @@ class WaitDecision:
     reason: str
 
 
-def decide(job: ExportJob | None, regenerations: int, max_regenerations: int) -> WaitDecision:
+def decide(
+    job: ExportJob | None, regenerations: int, max_regenerations: int, can_regenerate: bool = True
+) -> WaitDecision:
     """Decide what an observed export state means.
 
-    :param job: the export as the list shows it, or ``None`` when the list does not hold the id.
+    :param job: the export as the vendor shows it, or ``None`` when the vendor does not know the id.
     :param regenerations: how many times its download link was already regenerated while waiting.
     :param max_regenerations: how many regenerations are allowed before giving up.
+    :param can_regenerate: the vendor can re-create an expired export (``Capabilities.regenerate``).
     """
     if job is None:
-        return WaitDecision("fail", "export not found in the account's export list (unknown id?)")
+        return WaitDecision("fail", "export not found on the vendor's side (unknown id?)")
     status = job.status
     if status is ExportStatus.COMPLETED:
         if job.available:
             return WaitDecision("done", "completed and available for download")
         # The vendor flags readiness separately; COMPLETED alone is not enough (tolerance contract).
         return WaitDecision("wait", "completed but not yet available for download")
+    if status is ExportStatus.EMPTY:
+        return WaitDecision("done", "finished with no rows (empty)")
     if status is ExportStatus.PENDING:
         return WaitDecision("wait", f"still being generated (status {job.raw_status!r})")
     if status is ExportStatus.EXPIRED:
+        if not can_regenerate:
+            return WaitDecision(
+                "fail",
+                "download links expired and this vendor cannot regenerate them: a new export is needed",
+            )
         if regenerations < max_regenerations:
             return WaitDecision(
                 "regenerate", f"download link expired; regenerating ({regenerations + 1}/{max_regenerations})"
@@ -113,6 +132,7 @@ class ExportWaiter:
     :param page_hint: export-list page the export was last seen on (the list is newest first).
     :param regenerations: regenerations already done.
     :param page_size: export-list page size to look with.
+    :param can_regenerate: the vendor can re-create an expired export.
     """
 
     export_id: str
@@ -122,34 +142,28 @@ class ExportWaiter:
     page_hint: int = 0
     regenerations: int = 0
     page_size: int = LIST_PAGE_SIZE
+    can_regenerate: bool = True
     failures: int = 0
     # Whether the last decision's reason differs from the one before: drivers log only news, so a
     # thousand waits do not log every poll.
     news: bool = True
     _last_reason: str = ""
 
-    @property
-    def start_page(self) -> int:
-        """``start_page`` for ``find_export``, which reads from ``start_page - 1``: begin at the hint itself.
-
-        Exports only move to later pages (newest first), so starting one page early would cost a request
-        per poll; a client scan falls back to earlier pages by itself when the export is not found forward.
-        """
-        return self.page_hint + 1
+    tracks_list: bool = True
 
     def observe(self, job: ExportJob | None, page: int) -> WaitDecision:
         """Record a successful look at the export list and decide; call :meth:`regenerated` after acting."""
         self.failures = 0
         if job is not None:
             self.page_hint = page
-        elif self.page_size > FALLBACK_PAGE_SIZE:
+        elif self.tracks_list and self.page_size > FALLBACK_PAGE_SIZE:
             # A server capping the page size serves short pages, which end a scan early: look once more
             # with small pages before calling the export unknown.
             self.page_size, self.page_hint = FALLBACK_PAGE_SIZE, 0
             return self._noted(
                 WaitDecision("wait", "not found with large list pages; rescanning with small ones")
             )
-        return self._noted(decide(job, self.regenerations, self.max_regenerations))
+        return self._noted(decide(job, self.regenerations, self.max_regenerations, self.can_regenerate))
 
     def _noted(self, decision: WaitDecision) -> WaitDecision:
         self.news, self._last_reason = decision.reason != self._last_reason, decision.reason
@@ -184,3 +198,70 @@ class ExportWaiter:
             f"export {self.export_id} was not ready before the deadline; raise the timeout or check the "
             f"export on the vendor side"
         )
+
+    # --- the synchronous drive (operator, sensor, transfer) --------------------------------------------
+    def poke(self, client: ExportClient) -> tuple[WaitDecision, ExportJob | None, float]:
+        """One look and what it calls for: a regeneration is done here; a transient failure becomes a
+        ``"wait"`` with its backoff. Returns the decision, the job seen and the delay before the next look.
+        Raises what is not transient.
+        """
+        try:
+            job, page = client.look(self.export_id, self.page_hint, self.page_size)
+            decision = self.observe(job, page)
+            if decision.action == "regenerate":
+                client.regenerate_download_link(self.export_id)
+                self.regenerated()
+            return decision, job, self.poll_interval
+        except Exception as error:
+            backoff = self.on_error(error)
+            if backoff is None:
+                raise
+            return WaitDecision("wait", f"transient failure #{self.failures} ({error})"), None, backoff
+
+    @classmethod
+    def for_client(
+        cls,
+        client: ExportClient | AsyncExportClient,
+        export_id: str,
+        poll_interval: float,
+        deadline: float,
+        max_regenerations: int,
+        **kwargs: Any,
+    ) -> ExportWaiter:
+        """A waiter set up for ``client``'s vendor (how it tracks, whether it regenerates)."""
+        return cls(
+            export_id,
+            poll_interval,
+            deadline,
+            max_regenerations,
+            can_regenerate=client.caps.regenerate,
+            tracks_list=client.caps.tracking == "list",
+            **kwargs,
+        )
+
+
+def wait_until_ready(
+    client: ExportClient,
+    waiter: ExportWaiter,
+    log: Any,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> ExportJob:
+    """Poll until ``waiter`` says done; ``WaitFailedError`` / ``WaitTimeoutError`` otherwise.
+
+    Each look starts one delay after the previous one started (a steady cadence whatever the latency).
+    """
+    while True:
+        if waiter.remaining(clock()) <= 0:
+            raise WaitTimeoutError(waiter.export_id, waiter.timeout_reason())
+        polled_at = clock()
+        decision, job, delay = waiter.poke(client)
+        if decision.action == "done" and job is not None:
+            return job
+        if decision.action == "fail":
+            raise WaitFailedError(waiter.export_id, decision.reason)
+        if job is None and waiter.failures:
+            log.warning("Export %s: %s; retrying in %.1fs", waiter.export_id, decision.reason, delay)
+        elif waiter.news:
+            log.info("Export %s: %s", waiter.export_id, decision.reason)
+        sleep(waiter.sleep_for(delay, clock(), since=polled_at))

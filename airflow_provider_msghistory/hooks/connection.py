@@ -6,19 +6,27 @@ Airflow >= 3.2 prefers, and tests can check the mapping without a metadata datab
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL, ClientConfig, validate_base_url
-from airflow_provider_msghistory.client.dialects import get_dialect
+from airflow_provider_msghistory.client.dialects import dialect_class, make_dialect
 
 CONN_TYPE = "msghistory"
 HOST_FIELD = "host (API base URL)"
 
 #: extras: name -> (label, JSON-schema type, default, description)
 EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
-    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform (qlara)."),
+    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform: qlara or 8x8."),
+    "sub_account_id": (
+        "Sub-account id (8x8)",
+        "string",
+        None,
+        "8x8 only: the sub-account whose logs to export.",
+    ),
     "connect_timeout": ("Connect timeout (s)", "number", 10.0, "Seconds to establish a connection."),
     "read_timeout": ("Read timeout (s)", "number", 60.0, "Seconds to wait for response data."),
     "max_attempts": ("Max attempts", "integer", 5, "Attempts per API call, the first included."),
@@ -40,6 +48,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "connect_timeout": "10",
         "read_timeout": "60",
         "max_attempts": "5",
+        "sub_account_id": "acme_sms_01 (8x8 only)",
         "extra": '{"vendor": "qlara", "connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}',
     },
 }
@@ -140,7 +149,7 @@ def config_from_connection(
     extra = extra or {}
     base_url = base_url_from_fields(host, port, schema)
     vendor = str(_extra(extra, "vendor") or "qlara").strip().lower()
-    get_dialect(vendor)  # unknown vendor -> ValueError listing the supported ones
+    dialect_class(vendor)  # unknown vendor -> ValueError listing the supported ones
     secret = password or ""
     if login and not secret:
         raise ValueError(
@@ -161,7 +170,10 @@ def config_from_connection(
         "max_retry_time": _number(conn_id, "max_retry_time", _extra(extra, "max_retry_time")),
     }
     options = {k: v for k, v in extra.items() if k not in EXTRA_FIELDS and k != "max_retry_time"}
-    return ClientConfig(
+    sub_account = _extra(extra, "sub_account_id")
+    if sub_account is not None:
+        options["sub_account_id"] = sub_account
+    config = ClientConfig(
         base_url=base_url,
         vendor=vendor,
         verify=_verify(conn_id, _extra(extra, "verify")),
@@ -169,3 +181,36 @@ def config_from_connection(
         **credentials,
         **{k: v for k, v in tuning.items() if v is not None},
     )
+    try:
+        make_dialect(config)  # the vendor's own options (8x8's sub_account_id) fail here, not mid-run
+    except ValueError as error:
+        raise ValueError(f"Connection {conn_id!r}: {error}") from None
+    return config
+
+
+def vendor_visible_at_parse(conn_id: str) -> str | None:
+    """The vendor of connection ``conn_id`` when an ``AIRFLOW_CONN_*`` variable defines it, else ``None``.
+
+    Read at DAG parse for the parse-time checks: an environment variable costs nothing, while a metadata-
+    database or secrets-backend lookup would (those connections are checked at task start instead).
+    """
+    value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if not value:
+        return None
+    text = value.strip()
+    extra: Any = None
+    if text.startswith("{"):
+        try:
+            extra = json.loads(text).get("extra")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(extra, str):
+            try:
+                extra = json.loads(extra)
+            except ValueError:
+                return None
+    else:
+        query = parse_qs(urlsplit(text).query)
+        extra = {key: values[-1] for key, values in query.items()}
+    vendor = _extra(extra, "vendor") if isinstance(extra, Mapping) else None
+    return str(vendor).strip().lower() if vendor else "qlara"

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
 from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.dialects import make_dialect
 from airflow_provider_msghistory.client.errors import (
     ApiConnectionError,
     AuthenticationError,
     MsgHistoryError,
 )
-from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportRequest
-from airflow_provider_msghistory.client.transport import DownloadResponse
 from airflow_provider_msghistory.hooks.connection import (
     EXTRA_FIELDS,
     UI_FIELD_BEHAVIOUR,
@@ -29,11 +24,8 @@ from airflow_provider_msghistory.hooks.connection import (
 
 
 def _secrets_to_mask(config: ClientConfig) -> list[str]:
-    """The API key / password, and the Basic token derived from them (it would leak them too)."""
-    values = list(config.secrets)
-    if config.username and config.password:
-        values.append(base64.b64encode(f"{config.username}:{config.password}".encode()).decode("ascii"))
-    return values
+    """The API key / password, and whatever the vendor's auth flow derives from them (a Basic token)."""
+    return list(dict.fromkeys((*config.secrets, *make_dialect(config).auth().secrets)))
 
 
 def _mask(config: ClientConfig) -> None:
@@ -68,11 +60,12 @@ async def _amask(config: ClientConfig) -> None:
 
 
 class MsgHistoryHook(BaseHook):
-    """Talks to a CPaaS message-history export API (Agile Telecom Qlara first).
+    """Talks to a CPaaS message-history export API (Agile Telecom Qlara, 8x8).
 
     Connection: host = API base URL (default ``https://lora-api.agiletelecom.com/api``, scheme optional),
-    password alone = API key, login + password = Basic auth; extras ``vendor``, ``connect_timeout``,
-    ``read_timeout``, ``max_attempts``, ``verify``.
+    password alone = API key, login + password = Basic auth (Qlara); extras ``vendor`` (``qlara``,
+    ``8x8``), ``sub_account_id`` (8x8), ``connect_timeout``, ``read_timeout``, ``max_attempts``, ``verify``.
+    Use :meth:`get_client` / :meth:`aget_client` for the API calls.
 
     :param msghistory_conn_id: the Airflow connection to use.
     """
@@ -114,6 +107,7 @@ class MsgHistoryHook(BaseHook):
                 validators=[Optional(), NumberRange(min=1)],
                 widget=BS3TextFieldWidget(),
             ),
+            "sub_account_id": StringField(lazy_gettext(label["sub_account_id"]), widget=BS3TextFieldWidget()),
             "verify": BooleanField(lazy_gettext(label["verify"]), default=True),
         }
 
@@ -232,111 +226,3 @@ class MsgHistoryHook(BaseHook):
         except (MsgHistoryError, ValueError) as exc:
             return False, str(exc)
         return True, "Connection successful: the API accepted the credentials."
-
-    # --- sync pass-throughs -------------------------------------------------------------------------------
-    def submit_export(self, request: ExportRequest) -> str:
-        """See :meth:`ExportClient.submit_export`."""
-        return self.get_client().submit_export(request)
-
-    def submit_message_history_export(
-        self,
-        start: datetime | str,
-        end: datetime | str,
-        sender: str | None = None,
-        recipient: str | None = None,
-    ) -> str:
-        """See :meth:`ExportClient.submit_message_history_export`."""
-        return self.get_client().submit_message_history_export(start, end, sender=sender, recipient=recipient)
-
-    def submit_contacts_export(self, list_ids: Any = None, contact_ids: Any = None) -> str:
-        """See :meth:`ExportClient.submit_contacts_export`."""
-        return self.get_client().submit_contacts_export(list_ids=list_ids, contact_ids=contact_ids)
-
-    def submit_delivery_reports_export(
-        self,
-        campaign_id: str | int | None = None,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-    ) -> str:
-        """See :meth:`ExportClient.submit_delivery_reports_export`."""
-        return self.get_client().submit_delivery_reports_export(campaign_id=campaign_id, start=start, end=end)
-
-    def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
-        """See :meth:`ExportClient.list_exports`."""
-        return self.get_client().list_exports(page=page, limit=limit)
-
-    def iter_exports(self, page_size: int = 50) -> Iterator[ExportJob]:
-        """See :meth:`ExportClient.iter_exports`."""
-        return self.get_client().iter_exports(page_size=page_size)
-
-    def find_export(
-        self, export_id: str, start_page: int = 0, page_size: int = 50
-    ) -> tuple[ExportJob | None, int]:
-        """See :meth:`ExportClient.find_export`."""
-        return self.get_client().find_export(export_id, start_page=start_page, page_size=page_size)
-
-    def get_export(self, export_id: str) -> ExportJob:
-        """See :meth:`ExportClient.get_export`."""
-        return self.get_client().get_export(export_id)
-
-    def get_download_link(self, export_id: str) -> DownloadLink:
-        """See :meth:`ExportClient.get_download_link`; the link's signature is masked in task logs."""
-        link = self.get_client().get_download_link(export_id)
-        mask_link_query(link.url)
-        return link
-
-    def regenerate_download_link(self, export_id: str) -> str:
-        """See :meth:`ExportClient.regenerate_download_link`."""
-        return self.get_client().regenerate_download_link(export_id)
-
-    def iter_message_history(
-        self,
-        channel: str,
-        start: datetime | str,
-        end: datetime | str,
-        status: str | None = None,
-        page_size: int = 20,
-    ) -> Iterator[dict[str, Any]]:
-        """See :meth:`ExportClient.iter_message_history`."""
-        return self.get_client().iter_message_history(channel, start, end, status=status, page_size=page_size)
-
-    def open_download(self, url: str, offset: int = 0) -> AbstractContextManager[DownloadResponse]:
-        """See :meth:`ExportClient.open_download`."""
-        return self.get_client().open_download(url, offset)
-
-    def check_connection(self) -> None:
-        """See :meth:`ExportClient.check_connection`."""
-        self.get_client().check_connection()
-
-    # --- async pass-throughs (for triggers) -----------------------------------------------------------------
-    async def aget_export(self, export_id: str) -> ExportJob:
-        """See :meth:`AsyncExportClient.get_export`."""
-        return await (await self.aget_client()).get_export(export_id)
-
-    async def afind_export(
-        self, export_id: str, start_page: int = 0, page_size: int = 50
-    ) -> tuple[ExportJob | None, int]:
-        """See :meth:`AsyncExportClient.find_export`."""
-        client = await self.aget_client()
-        return await client.find_export(export_id, start_page=start_page, page_size=page_size)
-
-    async def aget_download_link(self, export_id: str) -> DownloadLink:
-        """See :meth:`AsyncExportClient.get_download_link`."""
-        return await (await self.aget_client()).get_download_link(export_id)
-
-    async def aregenerate_download_link(self, export_id: str) -> str:
-        """See :meth:`AsyncExportClient.regenerate_download_link`."""
-        return await (await self.aget_client()).regenerate_download_link(export_id)
-
-    async def aiter_message_history(
-        self,
-        channel: str,
-        start: datetime | str,
-        end: datetime | str,
-        status: str | None = None,
-        page_size: int = 20,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """See :meth:`AsyncExportClient.iter_message_history`."""
-        client = await self.aget_client()
-        async for message in client.iter_message_history(channel, start, end, status, page_size):
-            yield message

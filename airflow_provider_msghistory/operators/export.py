@@ -2,79 +2,90 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (
-    AirflowException,
-    BaseOperator,
-    ResumableJobMixin,
-    conf,
-)
+from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
+from airflow_provider_msghistory.arguments import is_templated, positive_seconds
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
+from airflow_provider_msghistory.client.dialects import parse_time_dialect
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
-from airflow_provider_msghistory.client.waiting import (
-    FALLBACK_PAGE_SIZE,
-    LIST_PAGE_SIZE,
-    ExportWaiter,
-    decide,
+from airflow_provider_msghistory.client.refs import ExportRef
+from airflow_provider_msghistory.client.waiting import FALLBACK_PAGE_SIZE, ExportWaiter, decide
+from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.hooks.connection import vendor_visible_at_parse
+from airflow_provider_msghistory.hooks.waits import (
+    defer_timeout,
+    export_trigger,
+    raise_for_event,
+    wait_in_worker,
 )
-from airflow_provider_msghistory.operators.window import api_bounds
 
 if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.api import ExportClient
-    from airflow_provider_msghistory.client.models import ExportJob
+    from airflow_provider_msghistory.client.dialects import Dialect
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
 DEFAULT_START = "{{ data_interval_start }}"
 DEFAULT_END = "{{ data_interval_end }}"
 # task_state_store key of the submitted export (renaming it breaks in-flight retries).
 EXPORT_ID_KEY = "msghistory_export_id"
-
-
-def is_templated(value: object) -> bool:
-    """True when ``value`` is a Jinja template, rendered only at task start."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+_FIELDS = ("sender", "recipient", "campaign_id", "list_ids", "contact_ids")
 
 
 class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
-    """Submit an export and (by default) wait until its file is available for download.
+    """Submit an export and (by default) wait until its files are available for download.
 
-    The window is half-open ``[start_datetime, end_datetime)`` and defaults to the run's data interval;
-    the API gets ``start`` and ``end - 1 ms`` (its bounds are inclusive), so consecutive runs neither
-    overlap nor leave a gap. Contacts exports take no window. A delivery-reports export takes
+    The window is half-open ``[start_datetime, end_datetime)`` and defaults to the run's data interval.
+    How it reaches the vendor is the vendor's business: Qlara takes inclusive millisecond bounds
+    (``start``, ``end - 1 ms``); 8x8 takes whole seconds of unknown inclusivity, so a covering window is
+    asked for and the transfer keeps only the rows inside ``[start, end)``. Either way consecutive runs
+    neither overlap nor leave a gap. Contacts exports take no window; a delivery-reports export takes
     ``campaign_id`` alone, or the window.
 
-    Static arguments are validated when the DAG is parsed, templated ones at task start, before any
-    request. Waiting happens in the triggerer (``deferrable=True``) or in the worker; both drive the same
-    status logic (:mod:`airflow_provider_msghistory.client.waiting`).
+    Static arguments are validated when the DAG is parsed against the vendor's rules (the vendor named by
+    ``vendor``, else the connection's when it is an ``AIRFLOW_CONN_*`` variable, else the default
+    ``qlara``); templated ones, and the connection's actual vendor, at task start before any request.
+    Waiting happens in the triggerer (``deferrable=True``) or in the worker; both drive the same wait
+    (:mod:`airflow_provider_msghistory.client.waiting`).
+
+    Cancel: a killed or timed-out task cancels the export where the vendor can (8x8): in the worker via
+    ``on_kill``; when deferred, the trigger cancels it on Airflow >= 3.3, and best effort below (only when
+    the task is no longer deferred). Qlara has no cancel call: its exports run to the end.
 
     Crash safety: on Airflow >= 3.3 the export id is saved in ``task_state_store`` right after submission,
     so a retry after a worker crash, a timeout or a lost trigger reconnects to the live export instead of
-    submitting a duplicate (pass ``durable=False`` to opt out). On older Airflow there is no state store:
-    every try submits a new export, as before.
+    submitting a duplicate (pass ``durable=False`` to opt out). On older Airflow every try submits anew.
 
-    Returns (XCom) ``{"export_id", "export_type", "window": {"start", "end"} | None, "status"}``, where
-    ``window`` holds the inclusive bounds sent to the API and ``status`` the export's final status.
+    Returns (XCom) ``{"export_id", "export_type", "window": {"start", "end"} | None, "status"}``:
+    ``export_id`` is the provider's id (the vendor's job id, plus the window when rows must be cut to it:
+    pass it as is to the transfer or sensor); ``window`` holds the inclusive millisecond bounds of the
+    rows the export stands for; ``status`` the export's final status.
 
-    :param export_type: ``"message_history"``, ``"delivery_reports"`` or ``"contacts"``.
+    :param export_type: ``"message_history"``, ``"delivery_reports"`` or ``"contacts"`` (8x8: only
+        ``"message_history"``).
     :param start_datetime: aware window start (included); datetime or ISO-8601 string with offset. Templated.
     :param end_datetime: aware window end (excluded). Templated.
-    :param sender: message-history filter on the sender. Templated.
-    :param recipient: message-history filter on the recipient. Templated.
-    :param campaign_id: delivery-reports scope. Templated.
-    :param list_ids: contacts scope: these lists' contacts. Templated.
-    :param contact_ids: contacts scope: these contacts. Templated.
+    :param sender: message-history filter on the sender (Qlara). Templated.
+    :param recipient: message-history filter on the recipient (Qlara). Templated.
+    :param campaign_id: delivery-reports scope (Qlara). Templated.
+    :param list_ids: contacts scope: these lists' contacts (Qlara). Templated.
+    :param contact_ids: contacts scope: these contacts (Qlara). Templated.
+    :param filters: the vendor's own filters by their API names, e.g. 8x8's ``{"phoneNumber":
+        "+6591234567", "countries": ["SG"], "limit": 0, "channelUserId": "..."}``. Templated.
+    :param vendor: the connection's vendor, for parse-time checks when the connection is not an
+        environment variable (``"8x8"``); checked against the connection at task start.
     :param msghistory_conn_id: Airflow connection of the API.
     :param deferrable: wait in the triggerer instead of the worker.
     :param poll_interval: seconds between status polls (> 0).
     :param timeout: seconds to wait for the export before failing (> 0).
     :param wait_for_completion: ``False`` returns right after submitting (status ``"SUBMITTED"``).
-    :param max_regenerations: how many times an expired download link is regenerated while waiting.
+    :param max_regenerations: how many times an expired download link is regenerated while waiting
+        (vendors that can regenerate).
     """
 
     template_fields: Sequence[str] = (
@@ -85,6 +96,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         "campaign_id",
         "list_ids",
         "contact_ids",
+        "filters",
     )
     external_id_key = EXPORT_ID_KEY
     ui_color = "#e8f4fd"
@@ -100,6 +112,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         campaign_id: str | int | None = None,
         list_ids: Sequence[str | int] | str | None = None,
         contact_ids: Sequence[str | int] | str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        vendor: str | None = None,
         msghistory_conn_id: str = "msghistory_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10,
@@ -123,10 +137,12 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         self.campaign_id = campaign_id
         self.list_ids = list_ids
         self.contact_ids = contact_ids
+        self.filters = filters
+        self.vendor = vendor
         self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable
-        self.poll_interval = _positive(poll_interval, "poll_interval", "10")
-        self.timeout = _positive(timeout, "timeout", "3600")
+        self.poll_interval = positive_seconds(poll_interval, "poll_interval", "10")
+        self.timeout = positive_seconds(timeout, "timeout", "3600")
         self.wait_for_completion = wait_for_completion
         if (
             isinstance(max_regenerations, bool)
@@ -138,63 +154,54 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             )
         self.max_regenerations = max_regenerations
         self._validate_static()
-        # Set at task start: the validated request and the status to report.
+        # Set at task start: the validated request and the status to report; the export to cancel on kill.
         self._request: ExportRequest | None = None
         self._window: dict[str, str] | None = None
         self._final_status: str | None = None
+        self._export_id: str | None = None
 
     # -- validation ---------------------------------------------------------------------------------------
 
     def _validate_static(self) -> None:
         """Check at DAG parse whatever is known without rendering templates.
 
-        Templated values are replaced by placeholders of the right kind, so the combination rules of
-        ``ExportRequest.build`` (which fields an export type accepts or needs) are checked now; the values
-        themselves are checked again at task start.
+        Templated values are replaced by placeholders of the right kind, so the vendor's rules (which
+        fields an export type accepts or needs, its filters) are checked now; the values themselves are
+        checked again at task start.
         """
         start, end = self.start_datetime, self.end_datetime
-        placeholder_start = datetime(2000, 1, 1, tzinfo=timezone.utc)
-        start_dt = placeholder_start if is_templated(start) else _aware_or_none(start, "start_datetime")
-        end_dt = (
-            placeholder_start + timedelta(days=1)
-            if is_templated(end)
-            else _aware_or_none(end, "end_datetime")
-        )
-        if start_dt is not None and end_dt is not None:
-            if is_templated(start) != is_templated(end):
-                start_dt = end_dt = None  # one side unknown until rendered: only its presence matters
-            else:
-                api_bounds(start_dt, end_dt)
+        placeholder = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        start_dt = placeholder if is_templated(start) else _aware_or_none(start, "start_datetime")
+        end_dt = placeholder + timedelta(days=1) if is_templated(end) else _aware_or_none(end, "end_datetime")
+        if start_dt is not None and end_dt is not None and is_templated(start) != is_templated(end):
+            # One side unknown until rendered: only its presence matters now.
+            start_dt, end_dt = placeholder, placeholder + timedelta(days=1)
         elif (start_dt is None) != (end_dt is None):
             missing = "end_datetime" if end_dt is None else "start_datetime"
             raise ValueError(f"{missing}: start_datetime and end_datetime go together, e.g. {EXAMPLE!r}")
         static = {
-            name: ("0" if is_templated(getattr(self, name)) else getattr(self, name))
-            for name in ("sender", "recipient", "campaign_id", "list_ids", "contact_ids")
+            name: ("0" if is_templated(getattr(self, name)) else getattr(self, name)) for name in _FIELDS
         }
-        window_present = is_templated(start) or start is not None
-        bounds = (placeholder_start, placeholder_start) if window_present else (None, None)
-        _build(self.export_type, *bounds, **static)
+        filters = None if is_templated(self.filters) else self.filters
+        request = _build(self.export_type, start_dt, end_dt, filters=filters, **static)
+        vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or "qlara"
+        _checked(parse_time_dialect(vendor), request, templated_filters=is_templated(self.filters))
 
     def build_request(self) -> tuple[ExportRequest, dict[str, str] | None]:
-        """The validated request from the rendered fields, and the window it sends (for the XCom)."""
+        """The request from the rendered fields, and the window it stands for (for the XCom)."""
         start = _aware_or_none(self.start_datetime, "start_datetime")
         end = _aware_or_none(self.end_datetime, "end_datetime")
-        bounds: tuple[datetime | None, datetime | None] = (None, None)
-        if start is not None and end is not None:
-            bounds = api_bounds(start, end)
         request = _build(
             self.export_type,
-            *bounds,
-            sender=self.sender or None,
-            recipient=self.recipient or None,
-            campaign_id=self.campaign_id or None,
-            list_ids=self.list_ids or None,
-            contact_ids=self.contact_ids or None,
+            start,
+            end,
+            filters=self.filters or None,
+            **{name: getattr(self, name) or None for name in _FIELDS},
         )
         window = None
-        if request.start is not None and request.end is not None:
-            window = {"start": format_api(request.start), "end": format_api(request.end)}
+        if request.window is not None:
+            first, last = request.window.inclusive_ms()
+            window = {"start": format_api(first), "end": format_api(last)}
         return request, window
 
     # -- execution ----------------------------------------------------------------------------------------
@@ -207,11 +214,19 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         self._request, self._window = self.build_request()  # before any request is sent
+        dialect = self.hook.get_client().dialect
+        if self.vendor and self.vendor.strip().lower() != dialect.name:
+            raise ValueError(
+                f"vendor: the operator says {self.vendor!r} but connection {self.msghistory_conn_id!r} is "
+                f"{dialect.name!r}; fix one of them"
+            )
+        _checked(dialect, self._request)
         return self.execute_resumable(context)
 
     def submit_job(self, context: Any) -> str:
         assert self._request is not None
         export_id = self.hook.get_client().submit_export(self._request)
+        self._export_id = export_id
         self.log.info("Submitted %s export %s (window %s)", self.export_type, export_id, self._window)
         self._final_status = "SUBMITTED"
         return export_id
@@ -219,12 +234,14 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     def get_job_status(self, external_id: Any, context: Any) -> str:
         """Status of a previously submitted export, as the waiting logic's action (used on retry)."""
         client = self.hook.get_client()
-        job, _ = client.find_export(str(external_id), page_size=LIST_PAGE_SIZE)
-        if job is None:  # the server may cap the page size (see waiting.FALLBACK_PAGE_SIZE)
-            job, _ = client.find_export(str(external_id), page_size=FALLBACK_PAGE_SIZE)
+        self._export_id = str(external_id)
+        waiter = self._waiter(str(external_id))
+        job, _ = client.look(waiter.export_id, 0, waiter.page_size)
+        if job is None and waiter.tracks_list:  # the server may cap the page size
+            job, _ = client.look(waiter.export_id, 0, FALLBACK_PAGE_SIZE)
         if job is not None:
             self._final_status = job.status.value
-        return decide(job, 0, self.max_regenerations).action
+        return decide(job, 0, self.max_regenerations, waiter.can_regenerate).action
 
     def is_job_active(self, status: str) -> bool:
         return status in ("wait", "regenerate")
@@ -236,10 +253,16 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         """Wait for the export: defer to the trigger, or poll here. Returns the XCom (resume path)."""
         export_id = str(external_id)
         if self.wait_for_completion:
+            waiter = self._waiter(export_id)
             if self.deferrable:
-                self._defer(export_id)
-            job = self._wait_in_worker(export_id)
+                self.defer(
+                    trigger=export_trigger(waiter, self.msghistory_conn_id, cancel_on_kill=True),
+                    method_name="execute_complete",
+                    timeout=defer_timeout(waiter),
+                )
+            job = wait_in_worker(self.hook.get_client(), waiter, self.log)
             self._final_status = job.status.value
+        self._export_id = None  # done: nothing left to cancel
         return self.get_job_result(export_id, context)
 
     def get_job_result(self, external_id: Any, context: Any) -> dict[str, Any]:
@@ -251,6 +274,32 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         _, self._window = self.build_request()
         return self._result(export_id, str(event.get("export_status") or "COMPLETED"))
 
+    def on_kill(self) -> None:
+        """Cancel the export this task is waiting for, where the vendor can (8x8's DELETE)."""
+        export_id = self._export_id
+        if export_id is None:
+            return
+        client = self.hook.get_client()
+        if not client.caps.cancel:
+            self.log.info(
+                "Export %s keeps running: %s exports cannot be cancelled", export_id, client.dialect.name
+            )
+            return
+        try:
+            client.cancel_export(export_id)
+            self.log.info("Cancelled export %s", ExportRef.parse(export_id).job_id)
+        except Exception as error:  # best effort: the task is being killed anyway
+            self.log.warning("Could not cancel export %s: %s", export_id, error)
+
+    def _waiter(self, export_id: str) -> ExportWaiter:
+        return ExportWaiter.for_client(
+            self.hook.get_client(),
+            export_id,
+            self.poll_interval,
+            time.time() + self.timeout,
+            self.max_regenerations,
+        )
+
     def _result(self, export_id: str, status: str) -> dict[str, Any]:
         return {
             "export_id": export_id,
@@ -259,87 +308,32 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             "status": status,
         }
 
-    def _defer(self, export_id: str) -> None:
-        from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
-        self.defer(
-            trigger=MsgHistoryExportTrigger(
-                export_id=export_id,
-                msghistory_conn_id=self.msghistory_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=time.time() + self.timeout,
-                max_regenerations=self.max_regenerations,
-            ),
-            method_name="execute_complete",
-            # The trigger enforces the deadline itself; this only guards against a lost triggerer.
-            timeout=timedelta(seconds=self.timeout + 5 * self.poll_interval + 60),
-        )
-
-    def _wait_in_worker(self, export_id: str) -> ExportJob:
-        waiter = ExportWaiter(
-            export_id, self.poll_interval, time.time() + self.timeout, self.max_regenerations
-        )
-        return wait_sync(self.hook.get_client(), waiter, self.log)
+def _checked(dialect: Dialect, request: ExportRequest, templated_filters: bool = False) -> None:
+    """``dialect.check`` with errors naming the operator's own arguments."""
+    if templated_filters:
+        request = dataclasses.replace(request, filters={})
+    try:
+        dialect.check(request)
+    except ValueError as error:
+        raise ValueError(_operator_names(str(error))) from None
 
 
-def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob:
-    """Poll with the sync client until ``waiter`` says done; raise ``AirflowException`` on fail/timeout."""
-    while True:
-        if waiter.remaining(time.time()) <= 0:
-            raise AirflowException(waiter.timeout_reason())
-        polled_at = time.time()
-        try:
-            job, page = client.find_export(
-                waiter.export_id, start_page=waiter.start_page, page_size=waiter.page_size
-            )
-            decision = waiter.observe(job, page)
-            if decision.action == "done" and job is not None:
-                return job
-            if decision.action == "fail":
-                raise AirflowException(f"export {waiter.export_id}: {decision.reason}")
-            if waiter.news:
-                log.info("Export %s: %s", waiter.export_id, decision.reason)
-            if decision.action == "regenerate":
-                client.regenerate_download_link(waiter.export_id)
-                waiter.regenerated()
-            delay = waiter.poll_interval
-        except AirflowException:
-            raise
-        except Exception as error:
-            backoff = waiter.on_error(error)
-            if backoff is None:
-                raise
-            log.warning(
-                "Export %s: transient failure #%d (%s); retrying in %.1fs",
-                waiter.export_id,
-                waiter.failures,
-                error,
-                backoff,
-            )
-            delay = backoff
-        time.sleep(waiter.sleep_for(delay, time.time(), since=polled_at))
-
-
-def raise_for_event(event: dict[str, Any] | None) -> str:
-    """Return the export id of a success event; raise ``AirflowException`` with the cause otherwise."""
-    if not event:
-        raise AirflowException("the export trigger fired without an event")
-    if event.get("status") == "success":
-        return str(event["export_id"])
-    kind = "timed out" if event.get("status") == "timeout" else "failed"
-    raise AirflowException(f"waiting for export {event.get('export_id')} {kind}: {event.get('message')}")
-
-
-def _build(kind: str, start: datetime | None, end: datetime | None, **filters: Any) -> ExportRequest:
+def _build(kind: str, start: datetime | None, end: datetime | None, **values: Any) -> ExportRequest:
     """``ExportRequest.build``, with errors naming the operator's own window arguments."""
     try:
-        return ExportRequest.build(kind, start, end, **filters)
+        if start is not None and end is not None:
+            Window(start, end).check_not_empty()
+        return ExportRequest.build(kind, start, end, **values)
     except ValueError as error:
-        message = str(error)
-        for api_name, arg in (("start", "start_datetime"), ("end", "end_datetime")):
-            if message.startswith(f"{api_name}:"):
-                message = arg + message[len(api_name) :]
-        raise ValueError(message) from None
+        raise ValueError(_operator_names(str(error))) from None
+
+
+def _operator_names(message: str) -> str:
+    for api_name, arg in (("start", "start_datetime"), ("end", "end_datetime")):
+        if message.startswith(f"{api_name}:"):
+            return arg + message[len(api_name) :]
+    return message
 
 
 def _parse_kind(export_type: object) -> ExportKind:
@@ -354,9 +348,3 @@ def _aware_or_none(value: object, param: str) -> datetime | None:
     if value is None or value == "":
         return None
     return parse_aware(value, param)
-
-
-def _positive(value: object, param: str, example: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{param}: expected a number of seconds > 0, e.g. {example}; got {value!r}")
-    return float(value)

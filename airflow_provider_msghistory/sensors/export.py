@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_msghistory.client.waiting import ExportWaiter
-from airflow_provider_msghistory.operators.export import raise_for_event
+from airflow_provider_msghistory.hooks.waits import defer_timeout, export_trigger, raise_for_event
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 class MsgHistoryExportSensor(BaseSensorOperator):
     """Wait until an export is completed and available for download, by poking or in the triggerer.
 
-    Shares the status logic of the export operator and trigger
-    (:func:`airflow_provider_msghistory.client.waiting.decide`): an expired link is regenerated (at most
-    ``max_regenerations`` times), FAILED or an unknown id fails the task, and 5xx/429/network errors only
-    make a poke return ``False``.
+    Drives the same wait as the export operator and trigger
+    (:class:`airflow_provider_msghistory.client.waiting.ExportWaiter`): an expired link is regenerated (at
+    most ``max_regenerations`` times, where the vendor can), FAILED or an unknown id fails the task, an
+    ``empty`` export is done, and 5xx/429/network errors only make a poke return ``False``.
 
     Returns (XCom) ``{"export_id", "status"}``.
 
@@ -74,46 +74,35 @@ class MsgHistoryExportSensor(BaseSensorOperator):
     def execute(self, context: Any) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
-
         timeout = float(self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else self.timeout)
+        waiter = self._new_waiter(time.time() + timeout)
         self.defer(
-            trigger=MsgHistoryExportTrigger(
-                export_id=str(self.export_id),
-                msghistory_conn_id=self.msghistory_conn_id,
-                poll_interval=float(self.poke_interval),
-                end_time=time.time() + timeout,
-                max_regenerations=self.max_regenerations,
-            ),
+            trigger=export_trigger(waiter, self.msghistory_conn_id),
             method_name="execute_complete",
-            timeout=timedelta(seconds=timeout + 5 * float(self.poke_interval) + 60),
+            timeout=defer_timeout(waiter),
+        )
+
+    def _new_waiter(self, deadline: float) -> ExportWaiter:
+        return ExportWaiter.for_client(
+            self.hook.get_client(),
+            str(self.export_id),
+            float(self.poke_interval),
+            deadline,
+            self.max_regenerations,
         )
 
     def poke(self, context: Any) -> Any:
         from airflow.providers.common.compat.sdk import PokeReturnValue
 
+        if self._waiter is None:  # kept across pokes for the page hint and the regeneration count
+            self._waiter = self._new_waiter(float("inf"))
         waiter = self._waiter
-        if waiter is None:  # kept across pokes for the page hint and the regeneration count
-            waiter = self._waiter = ExportWaiter(
-                str(self.export_id), float(self.poke_interval), float("inf"), self.max_regenerations
-            )
-        client = self.hook.get_client()
-        try:
-            job, page = client.find_export(
-                waiter.export_id, start_page=waiter.start_page, page_size=waiter.page_size
-            )
-            decision = waiter.observe(job, page)
-            if decision.action == "regenerate":
-                client.regenerate_download_link(waiter.export_id)
-                waiter.regenerated()
-        except Exception as error:
-            if waiter.on_error(error) is None:
-                raise
-            self.log.warning("Export %s: transient failure (%s); poking again later", self.export_id, error)
-            return False
+        decision, job, _ = waiter.poke(self.hook.get_client())
         if decision.action == "fail":
             raise AirflowException(f"export {self.export_id}: {decision.reason}")
-        if waiter.news:
+        if job is None and waiter.failures:
+            self.log.warning("Export %s: %s; poking again later", self.export_id, decision.reason)
+        elif waiter.news:
             self.log.info("Export %s: %s", waiter.export_id, decision.reason)
         if decision.action != "done" or job is None:
             return False

@@ -20,17 +20,12 @@ COMPRESSION_CHOICES = (None, "gzip")
 LOCAL_SCHEMES = ("file", "local")
 
 
-def is_templated(value: object) -> bool:
-    """True when ``value`` (a string or an ObjectStoragePath, whose path Airflow also renders) still holds
-    Jinja markup, so it can only be checked after rendering."""
-    text = value if isinstance(value, str) else str(getattr(value, "path", ""))
-    return "{{" in text or "{%" in text
-
-
 def validate_if_exists(value: object) -> str:
     if value not in IF_EXISTS_CHOICES:
-        raise ValueError(f"if_exists: {value!r} is not one of {', '.join(map(repr, IF_EXISTS_CHOICES))}; "
-                         "e.g. if_exists='replace'")
+        raise ValueError(
+            f"if_exists: {value!r} is not one of {', '.join(map(repr, IF_EXISTS_CHOICES))}; "
+            "e.g. if_exists='replace'"
+        )
     return str(value)
 
 
@@ -104,20 +99,26 @@ def parse_destination(value: Any, conn_id: str | None = None) -> Destination:
     if text.startswith("/"):
         text = "file://" + text
     if "://" not in text:
-        raise ValueError(f"destination: {value!r} has no scheme; pass an absolute URL such as "
-                         f"{EXAMPLE_DESTINATION!r} or 'file:///data/msghistory/messages.csv'")
+        raise ValueError(
+            f"destination: {value!r} has no scheme; pass an absolute URL such as "
+            f"{EXAMPLE_DESTINATION!r} or 'file:///data/msghistory/messages.csv'"
+        )
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme not in registered_schemes():
         known = ", ".join(sorted(registered_schemes()))
-        raise ValueError(f"destination: unknown scheme {scheme!r} in {value!r}; Airflow's ObjectStoragePath "
-                         f"knows {known} (install the provider that registers {scheme!r})")
+        raise ValueError(
+            f"destination: unknown scheme {scheme!r} in {value!r}; Airflow's ObjectStoragePath "
+            f"knows {known} (install the provider that registers {scheme!r})"
+        )
     if parts.query or parts.fragment:
         raise ValueError(f"destination: {value!r} carries a query or fragment; pass a plain file URL")
     if scheme in LOCAL_SCHEMES:
         if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"destination: {value!r} names host {parts.netloc!r}; local paths look like "
-                             "'file:///data/msghistory/messages.csv'")
+            raise ValueError(
+                f"destination: {value!r} names host {parts.netloc!r}; local paths look like "
+                "'file:///data/msghistory/messages.csv'"
+            )
         bucket, path = "", parts.path
     else:
         netloc = parts.netloc
@@ -128,19 +129,23 @@ def parse_destination(value: Any, conn_id: str | None = None) -> Destination:
             raise ValueError(f"destination: {value!r} has no bucket; pass e.g. {EXAMPLE_DESTINATION!r}")
         bucket, path = netloc, netloc + parts.path
         if not parts.path.strip("/"):
-            raise ValueError(f"destination: {value!r} names a bucket but no file; pass e.g. "
-                             f"{EXAMPLE_DESTINATION!r}")
+            raise ValueError(
+                f"destination: {value!r} names a bucket but no file; pass e.g. {EXAMPLE_DESTINATION!r}"
+            )
     if path.endswith("/") or not path.rsplit("/", 1)[-1]:
-        raise ValueError(f"destination: {value!r} ends with '/'; it must name a file, e.g. "
-                         f"{EXAMPLE_DESTINATION!r}")
+        raise ValueError(
+            f"destination: {value!r} ends with '/'; it must name a file, e.g. {EXAMPLE_DESTINATION!r}"
+        )
     return Destination(url=f"{scheme}://{path}", scheme=scheme, bucket=bucket, path=path, conn_id=conn_id)
 
 
 def _from_object_storage_path(value: Any, conn_id: str | None) -> tuple[str, str | None]:
     protocol = getattr(value, "protocol", None)
     if protocol is None or not hasattr(value, "path"):
-        raise ValueError(f"destination: expected a URL string or an ObjectStoragePath, got "
-                         f"{type(value).__name__}; e.g. {EXAMPLE_DESTINATION!r}")
+        raise ValueError(
+            f"destination: expected a URL string or an ObjectStoragePath, got "
+            f"{type(value).__name__}; e.g. {EXAMPLE_DESTINATION!r}"
+        )
     options = getattr(value, "storage_options", None) or {}
     carried = getattr(value, "conn_id", None) or options.get("conn_id")
     path = str(value.path)
@@ -159,12 +164,16 @@ def check_destination_store(dest: Destination, fs: AbstractFileSystem, if_exists
     """
     fs.invalidate_cache()  # filesystem instances are shared within a process; their listings may be stale
     if not dest.is_local and not fs.exists(dest.bucket):
-        raise ValueError(f"destination: bucket {dest.bucket!r} does not exist (or is not visible with "
-                         f"storage_conn_id={dest.conn_id!r}); create it or fix the URL {dest.url!r}")
+        raise ValueError(
+            f"destination: bucket {dest.bucket!r} does not exist (or is not visible with "
+            f"storage_conn_id={dest.conn_id!r}); create it or fix the URL {dest.url!r}"
+        )
     exists = bool(fs.exists(dest.path))
     if exists and fs.isdir(dest.path):
         raise ValueError(f"destination: {dest.url!r} is a directory; it must name a file")
     if exists and if_exists == "fail":
-        raise ValueError(f"destination: {dest.url!r} already exists and if_exists='fail'; pass "
-                         "if_exists='replace' to overwrite it or 'skip' to keep it")
+        raise ValueError(
+            f"destination: {dest.url!r} already exists and if_exists='fail'; pass "
+            "if_exists='replace' to overwrite it or 'skip' to keep it"
+        )
     return exists

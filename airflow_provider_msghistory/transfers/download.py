@@ -197,11 +197,18 @@ class ResumableDownload:
     def _failed(self, reason: str, wait: bool = True) -> None:
         self.stats.failures += 1
         if self.stats.failures >= self.max_attempts:
-            raise DownloadError(f"{self.label}: gave up after {self.stats.failures} failed attempt(s); "
-                                f"last: {reason}")
+            raise DownloadError(
+                f"{self.label}: gave up after {self.stats.failures} failed attempt(s); last: {reason}"
+            )
         delay = min(self.retry_delay * 2 ** (self.stats.failures - 1), 10.0) if wait else 0.0
-        self.log.warning("%s: %s; attempt %d of %d in %.1fs", self.label, reason, self.stats.failures + 1,
-                         self.max_attempts, delay)
+        self.log.warning(
+            "%s: %s; attempt %d of %d in %.1fs",
+            self.label,
+            reason,
+            self.stats.failures + 1,
+            self.max_attempts,
+            delay,
+        )
         if delay:
             self.sleep(delay)
 

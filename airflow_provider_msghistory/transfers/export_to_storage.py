@@ -4,51 +4,71 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
+from airflow_provider_msghistory.arguments import count, is_templated, positive_seconds
 from airflow_provider_msghistory.client.errors import ExportExpiredError
-from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
-from airflow_provider_msghistory.operators.export import raise_for_event, wait_sync
+from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
+from airflow_provider_msghistory.client.refs import ExportRef
+from airflow_provider_msghistory.client.waiting import ExportWaiter
+from airflow_provider_msghistory.hooks.waits import (
+    defer_timeout,
+    export_trigger,
+    raise_for_event,
+    wait_in_worker,
+)
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
-    is_templated,
     parse_destination,
     validate_compression,
     validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
+from airflow_provider_msghistory.transfers.merge import CsvMerger
+from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
+ON_EMPTY_CHOICES = ("write", "skip", "fail")
+
 
 class MsgHistoryExportToStorageOperator(BaseOperator):
-    """Download a completed export's CSV to a file on local disk or object storage, byte-exact.
+    """Download a completed export to one CSV file on local disk or object storage.
 
-    Gets a fresh pre-signed link just before downloading (an expired export is regenerated and waited for:
-    in the triggerer when ``deferrable``, else in the worker) and streams it chunk by chunk, so memory stays
-    flat whatever the size. A rejected link is replaced; a broken or truncated body is resumed with
-    ``Range`` where the server allows it, else restarted; attempts are bounded. The API key never reaches
-    the download host.
+    One CSV per export, whatever the vendor delivers: a single pre-signed link (Qlara) is streamed byte for
+    byte; a job with several files (8x8) is downloaded part by part, each part unpacked when it is gzip or
+    zip (detected by magic bytes), and merged in order with the header once (parts with differing headers
+    fail, writing nothing). When the export id carries a window (vendors whose bounds are not exact, see
+    :class:`~airflow_provider_msghistory.client.refs.ExportRef`), only rows whose time lies in
+    ``[start, end)`` are kept, streaming; quoted fields pass through byte for byte. A bare vendor job id
+    (no window) of such a vendor is transferred unfiltered, with a warning.
+
+    Gets fresh links just before downloading: an expired Qlara export is regenerated and waited for (in the
+    triggerer when ``deferrable``, else in the worker); links past their expiry on a vendor that cannot
+    regenerate (8x8) fail with a message that a new export is needed. A broken or truncated body is resumed
+    with ``Range`` where the server allows it, else restarted; attempts are bounded. Credentials go only to
+    the API's own origin.
 
     Bytes go to a hidden temporary name beside the destination (``.<name>.part-<uuid>``), moved into place
-    only once complete and checked against the announced size; on any failure the temporary file (or the
-    multipart upload) is discarded, so a failed task never leaves a partial file at the destination.
+    only once complete; on any failure it (or the multipart upload) is discarded, so a failed task never
+    leaves a partial file at the destination.
 
-    Static arguments are checked when the DAG is parsed, templated ones at task start, and the store
-    (bucket exists, file already there) before the download starts. A static destination is declared as an
-    outlet Asset (Dataset on Airflow 2).
+    An export that finished with no rows (``empty``) is not a failure: ``on_empty="write"`` stores the
+    vendor's documented header alone (8x8 SMS) or an empty file, ``"skip"`` stores nothing, ``"fail"``
+    fails the task.
 
     Returns (XCom) ``{"path", "export_id", "bytes", "rows", "sha256", "sha256_of": "csv", "compression",
-    "stored_bytes", "skipped"}``: ``bytes``, ``rows`` (data rows, header excluded) and ``sha256`` describe
-    the CSV as served, before any compression; ``stored_bytes`` is the size written at ``path``.
+    "stored_bytes", "skipped", "parts", "dropped_rows", "empty"}``: ``bytes``, ``rows`` (data rows, header
+    excluded) and ``sha256`` describe the CSV written, before any storage compression; ``parts`` how many
+    files it was made of; ``dropped_rows`` the rows left out as outside the window; ``stored_bytes`` the
+    size written at ``path``.
 
     :param export_id: the export to download, usually
         ``"{{ ti.xcom_pull(task_ids='export')['export_id'] }}"``. Templated.
@@ -56,13 +76,14 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         knows) or an ObjectStoragePath. Templated.
     :param storage_conn_id: Airflow connection used to reach the store (e.g. an ``aws`` connection).
     :param if_exists: ``"fail"`` (default), ``"replace"`` or ``"skip"`` (keep the file, download nothing).
-    :param compression: ``None`` (the CSV as served) or ``"gzip"``.
+    :param compression: ``None`` (the CSV) or ``"gzip"``.
+    :param on_empty: ``"write"`` (default: header-only or empty file), ``"skip"`` or ``"fail"``.
     :param msghistory_conn_id: Airflow connection of the API.
-    :param deferrable: wait for a regenerated export in the triggerer instead of the worker.
-    :param poll_interval: seconds between status polls while waiting for a regenerated export.
-    :param timeout: seconds to wait for a regenerated export before failing.
-    :param max_attempts: failed download attempts allowed (expired link, broken stream) before failing.
-    :param max_regenerations: how many times an expired export may be regenerated.
+    :param deferrable: wait for a not-yet-ready export in the triggerer instead of the worker.
+    :param poll_interval: seconds between status polls while waiting for the export.
+    :param timeout: seconds to wait for the export before failing.
+    :param max_attempts: failed download attempts allowed per file (expired link, broken stream).
+    :param max_regenerations: how many times an expired export may be regenerated (where it can).
     """
 
     template_fields: Sequence[str] = ("export_id", "destination")
@@ -76,6 +97,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         storage_conn_id: str | None = None,
         if_exists: str = "fail",
         compression: str | None = None,
+        on_empty: str = "write",
         msghistory_conn_id: str = "msghistory_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10,
@@ -86,14 +108,18 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
         self.compression = validate_compression(compression)
-        self.poll_interval = _positive(poll_interval, "poll_interval", "10")
-        self.timeout = _positive(timeout, "timeout", "3600")
-        self.max_attempts = _count(max_attempts, "max_attempts", "5", minimum=1)
-        self.max_regenerations = _count(max_regenerations, "max_regenerations", "3", minimum=0)
+        if on_empty not in ON_EMPTY_CHOICES:
+            raise ValueError(f"on_empty: expected one of {', '.join(ON_EMPTY_CHOICES)}; got {on_empty!r}")
+        self.on_empty = on_empty
+        self.poll_interval = positive_seconds(poll_interval, "poll_interval", "10")
+        self.timeout = positive_seconds(timeout, "timeout", "3600")
+        self.max_attempts = count(max_attempts, "max_attempts", "5", minimum=1)
+        self.max_regenerations = count(max_regenerations, "max_regenerations", "3", minimum=0)
         if not is_templated(export_id):
             _export_id(export_id)
-        static_destination = None if is_templated(destination) else parse_destination(destination,
-                                                                                        storage_conn_id)
+        static_destination = (
+            None if is_templated(destination) else parse_destination(destination, storage_conn_id)
+        )
         if static_destination is not None:
             from airflow.providers.common.compat.sdk import Asset
 
@@ -119,105 +145,221 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
         client = self.hook.get_client()
-        waiter = self._waiter(export_id)
-        job, page = client.find_export(export_id, page_size=LIST_PAGE_SIZE)
-        decision = waiter.observe(job, page)
+        waiter = self._waiter(client, export_id)
+        decision, job, _ = waiter.poke(client)
         if decision.action == "fail":
             raise AirflowException(f"export {export_id}: {decision.reason}")
-        if decision.action != "done":
+        if decision.action != "done" or job is None:
             self.log.info("Export %s is not downloadable yet: %s", export_id, decision.reason)
-            if decision.action == "regenerate":
-                client.regenerate_download_link(export_id)
-                waiter.regenerated()
             if self.deferrable:
-                self._defer(waiter)
-            wait_sync(client, waiter, self.log)
-        return self._transfer(client, export_id, dest, fs, waiter)
+                self.defer(
+                    trigger=export_trigger(waiter, self.msghistory_conn_id),
+                    method_name="execute_complete",
+                    timeout=defer_timeout(waiter),
+                )
+            job = wait_in_worker(client, waiter, self.log)
+        return self._transfer(client, export_id, job, dest, fs, waiter)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger saw the regenerated export ready: download it."""
+        """Resume after the trigger saw the export ready: download it."""
         raise_for_event(event)
         export_id, dest = self._rendered()
         fs = dest.filesystem()
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
-        waiter = self._waiter(export_id)
+        client = self.hook.get_client()
+        waiter = self._waiter(client, export_id)
         waiter.regenerations = int(event.get("regenerations") or 0)
-        return self._transfer(self.hook.get_client(), export_id, dest, fs, waiter)
+        waiter.page_hint = int(event.get("page_hint") or 0)
+        job = client.get_export(export_id) if client.caps.links_in_job else None
+        return self._transfer(client, export_id, job, dest, fs, waiter)
 
     def _rendered(self) -> tuple[str, Destination]:
         """The export id and destination after rendering, validated before any request."""
         return _export_id(self.export_id), parse_destination(self.destination, self.storage_conn_id)
 
-    def _waiter(self, export_id: str) -> ExportWaiter:
-        return ExportWaiter(export_id, self.poll_interval, time.time() + self.timeout, self.max_regenerations)
-
-    def _defer(self, waiter: ExportWaiter) -> None:
-        from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
-
-        self.defer(
-            trigger=MsgHistoryExportTrigger(
-                export_id=waiter.export_id,
-                msghistory_conn_id=self.msghistory_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=waiter.deadline,
-                max_regenerations=self.max_regenerations,
-                page_hint=waiter.page_hint,
-                regenerations=waiter.regenerations,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 5 * self.poll_interval + 60),
+    def _waiter(self, client: ExportClient, export_id: str) -> ExportWaiter:
+        return ExportWaiter.for_client(
+            client, export_id, self.poll_interval, time.time() + self.timeout, self.max_regenerations
         )
 
     def _transfer(
-        self, client: ExportClient, export_id: str, dest: Destination, fs: Any, waiter: ExportWaiter
+        self,
+        client: ExportClient,
+        export_id: str,
+        job: ExportJob | None,
+        dest: Destination,
+        fs: Any,
+        waiter: ExportWaiter,
     ) -> dict[str, Any]:
+        if job is not None and (
+            job.status is ExportStatus.EMPTY or (client.caps.links_in_job and not job.files)
+        ):
+            return self._empty(client, export_id, job, dest, fs)
+        ref = ExportRef.parse(export_id)
+        if not client.caps.exact_bounds and ref.window is None:
+            self.log.warning(
+                "Export id %r carries no window: %s bounds are not exact, so its rows are stored unfiltered "
+                "(pass the export task's XCom export_id to cut them to [start, end))",
+                export_id,
+                client.dialect.name,
+            )
         part = PartFile(dest, fs, self.compression)
-        links = _FreshLinks(client, waiter, self.timeout, self.log)
         self.log.info("Downloading export %s to %s (temporary %s)", export_id, dest.url, part.path)
         part.open()
         try:
-            stats = ResumableDownload(
-                client, links, part, label=f"export {export_id}", max_attempts=self.max_attempts, log=self.log
-            ).run()
-            if stats.total is None:
-                self.log.warning("The server sent no Content-Length for export %s: its size is unchecked",
-                                 export_id)
+            if client.caps.links_in_job or ref.window is not None:
+                result = self._merged(client, export_id, job, ref, part, waiter)
+            else:
+                result = self._single(client, export_id, part, waiter)
             stored = part.finish()  # checks the stored size against the bytes written
             part.commit(replace=self.if_exists != "fail")
         except BaseException:
             part.abort()
             raise
+        self.log.info(
+            "Stored export %s at %s: %s bytes, %s rows (%s parts, %s rows outside the window left out), "
+            "sha256 %s",
+            export_id,
+            dest.url,
+            f"{result['bytes']:,}",
+            f"{result['rows']:,}",
+            result["parts"],
+            f"{result['dropped_rows']:,}",
+            result["sha256"],
+        )
+        return self._xcom(export_id, dest, stored=stored, skipped=False, empty=False, **result)
+
+    def _single(
+        self, client: ExportClient, export_id: str, part: PartFile, waiter: ExportWaiter
+    ) -> dict[str, Any]:
+        """One pre-signed link, streamed byte for byte (its digest is the served file's)."""
+        links = _FreshLinks(client, waiter, self.timeout, self.log)
+        stats = ResumableDownload(
+            client, links, part, label=f"export {export_id}", max_attempts=self.max_attempts, log=self.log
+        ).run()
+        if stats.total is None:
+            self.log.warning(
+                "The server sent no Content-Length for export %s: its size is unchecked", export_id
+            )
         digest = stats.digest
-        self.log.info("Stored export %s at %s: %s bytes, %s rows, sha256 %s", export_id, dest.url,
-                      f"{digest.size:,}", f"{digest.rows:,}", digest.sha256)
         return {
-            "path": dest.url,
-            "export_id": export_id,
             "bytes": digest.size,
             "rows": digest.rows,
             "sha256": digest.sha256,
+            "parts": 1,
+            "dropped_rows": 0,
+        }
+
+    def _merged(
+        self,
+        client: ExportClient,
+        export_id: str,
+        job: ExportJob | None,
+        ref: ExportRef,
+        part: PartFile,
+        waiter: ExportWaiter,
+    ) -> dict[str, Any]:
+        """The job's files, unpacked, merged with one header and cut to the export's window."""
+        merger = CsvMerger(part.write, ref.window, client.dialect.row_time_column)
+        if client.caps.links_in_job:
+            files = job.files if job is not None else client.get_export(export_id).files
+            links: list[Any] = [JobFileLinks(client, export_id, files, i) for i in range(len(files))]
+        else:
+            links = [_FreshLinks(client, waiter, self.timeout, self.log)]
+        download_parts(
+            client, links, merger, label=f"export {export_id}", max_attempts=self.max_attempts, log=self.log
+        )
+        stats = merger.finish()
+        if stats.unreadable_times:
+            self.log.warning(
+                "Export %s: %s rows had a time that could not be read; they were kept",
+                export_id,
+                f"{stats.unreadable_times:,}",
+            )
+        return {
+            "bytes": stats.bytes,
+            "rows": stats.rows,
+            "sha256": stats.sha256,
+            "parts": len(links),
+            "dropped_rows": stats.dropped_rows,
+        }
+
+    def _empty(
+        self, client: ExportClient, export_id: str, job: ExportJob, dest: Destination, fs: Any
+    ) -> dict[str, Any]:
+        """An export that finished with no rows: header-only or empty file, skip, or fail."""
+        if self.on_empty == "fail":
+            raise AirflowException(f"export {export_id} finished with no rows and on_empty='fail'")
+        if self.on_empty == "skip":
+            self.log.info("Export %s finished with no rows and on_empty='skip': nothing stored", export_id)
+            return {**self._skipped(export_id, dest), "empty": True}
+        kind = ExportKind.parse(job.kind) if job.kind else ExportKind.MESSAGE_HISTORY
+        header = client.dialect.empty_csv_header(kind) or b""
+        part = PartFile(dest, fs, self.compression)
+        part.open()
+        try:
+            merger = CsvMerger(part.write, None, None)
+            if header:
+                merger.add(iter((header,)), "documented header")
+            stats = merger.finish()
+            stored = part.finish()
+            part.commit(replace=self.if_exists != "fail")
+        except BaseException:
+            part.abort()
+            raise
+        what = "the documented header alone" if header else "an empty file (no documented header)"
+        self.log.info("Export %s finished with no rows: stored %s at %s", export_id, what, dest.url)
+        return self._xcom(
+            export_id,
+            dest,
+            bytes=stats.bytes,
+            rows=0,
+            sha256=stats.sha256,
+            parts=0,
+            dropped_rows=0,
+            stored=stored,
+            skipped=False,
+            empty=True,
+        )
+
+    def _xcom(
+        self,
+        export_id: str,
+        dest: Destination,
+        *,
+        stored: int | None,
+        skipped: bool,
+        empty: bool,
+        **result: Any,
+    ) -> dict[str, Any]:
+        return {
+            "path": dest.url,
+            "export_id": export_id,
+            "bytes": result.get("bytes"),
+            "rows": result.get("rows"),
+            "sha256": result.get("sha256"),
             "sha256_of": "csv",
             "compression": self.compression,
             "stored_bytes": stored,
-            "skipped": False,
+            "skipped": skipped,
+            "parts": result.get("parts"),
+            "dropped_rows": result.get("dropped_rows"),
+            "empty": empty,
         }
 
     def _skipped(self, export_id: str, dest: Destination) -> dict[str, Any]:
         self.log.info("%s already exists and if_exists='skip': nothing downloaded", dest.url)
-        return {"path": dest.url, "export_id": export_id, "bytes": None, "rows": None, "sha256": None,
-                "sha256_of": "csv", "compression": self.compression, "stored_bytes": None, "skipped": True}
+        return self._xcom(export_id, dest, stored=None, skipped=True, empty=False)
 
 
 class _FreshLinks:
-    """Issues download links; an expired export is regenerated and waited for in the worker.
+    """Issues an export's one download link; an expired export is regenerated and waited for in the worker.
 
     (Mid-download there is a part file in flight, so the wait cannot be handed to the triggerer.)
     """
 
-    def __init__(
-        self, client: ExportClient, waiter: ExportWaiter, timeout: float, log: Any
-    ) -> None:
+    def __init__(self, client: ExportClient, waiter: ExportWaiter, timeout: float, log: Any) -> None:
         self.client = client
         self.waiter = waiter
         self.timeout = timeout
@@ -229,14 +371,14 @@ class _FreshLinks:
         try:
             return self._link(export_id)
         except ExportExpiredError:
-            if self.waiter.regenerations >= self.waiter.max_regenerations:
+            if not self.client.caps.regenerate or self.waiter.regenerations >= self.waiter.max_regenerations:
                 raise
             self.log.warning("Export %s expired mid-transfer; regenerating it and waiting", export_id)
             self.client.regenerate_download_link(export_id)
             self.waiter.regenerated()
             self.generation += 1
             self.waiter.deadline = max(self.waiter.deadline, time.time() + self.timeout)
-            wait_sync(self.client, self.waiter, self.log)
+            wait_in_worker(self.client, self.waiter, self.log)
             return self._link(export_id)
 
     def _link(self, export_id: str) -> Link:
@@ -250,8 +392,10 @@ class _FreshLinks:
 def _export_id(value: object) -> str:
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     if not text or text == "None":
-        raise ValueError(f"export_id: expected an export id such as 'exp_123' (usually "
-                         f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}")
+        raise ValueError(
+            f"export_id: expected an export id such as 'exp_123' (usually "
+            f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"
+        )
     return text
 
 
@@ -259,15 +403,3 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _positive(value: object, param: str, example: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{param}: expected a number of seconds > 0, e.g. {example}; got {value!r}")
-    return float(value)
-
-
-def _count(value: object, param: str, example: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{param}: expected an integer >= {minimum}, e.g. {example}; got {value!r}")
-    return value

@@ -65,6 +65,11 @@ class CsvDigest:
         return self._sha.hexdigest()
 
     @property
+    def ends_with_newline(self) -> bool:
+        """Whether the last byte counted is a newline (or nothing was counted)."""
+        return self._last_byte == b"\n"
+
+    @property
     def rows(self) -> int:
         """Data rows: records minus the header line (a last line without a newline still counts)."""
         records = self._records + (0 if self._last_byte == b"\n" else 1)
@@ -97,8 +102,11 @@ class PartFile:
         self._raw = self.fs.open(self.path, "wb")
         self._counted = _CountingWriter(self._raw)
         # mtime=0 keeps the gzip output a pure function of the CSV (same export, same bytes).
-        self._out = (gzip.GzipFile(filename="", mode="wb", fileobj=self._counted, compresslevel=6, mtime=0)
-                     if self.compression == "gzip" else self._counted)
+        self._out = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=self._counted, compresslevel=6, mtime=0)
+            if self.compression == "gzip"
+            else self._counted
+        )
 
     def write(self, chunk: bytes) -> None:
         assert self._out is not None, "PartFile.open() first"
@@ -128,8 +136,9 @@ class PartFile:
         """Move the finished part file onto the destination (a copy + delete on object stores)."""
         self.fs.invalidate_cache()  # a listing cached before the download may be stale
         if not replace and self.fs.exists(self.dest.path):
-            raise FileExistsError(f"destination {self.dest.url!r} appeared during the download and "
-                                  "if_exists='fail'")
+            raise FileExistsError(
+                f"destination {self.dest.url!r} appeared during the download and if_exists='fail'"
+            )
         # Locally a rename within one directory (atomic, replaces); on object stores a copy + delete.
         self.fs.mv(self.path, self.dest.path)
 

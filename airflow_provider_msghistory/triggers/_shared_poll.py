@@ -1,4 +1,10 @@
-"""One export-list poll per event loop, connection and page size, shared by every trigger waiting on it.
+"""What the export waits of one triggerer share: one client per connection, and for list-tracked vendors
+one export-list poll per page size.
+
+Job-tracked vendors (8x8) have no list: each wait polls its own job, one request per poll interval, on the
+connection's one shared client and connection pool (:class:`ExportWatch` does both kinds).
+
+List-tracked vendors (Qlara):
 
 A triggerer runs many export waits in one event loop. Polled one by one, each wait reads (and parses) a
 list page per poll interval, and a thousand waits keep the loop busy parsing the same pages over and over.
@@ -249,7 +255,10 @@ _shares: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Share]]
 
 
 class ExportWatch:
-    """One wait's handle on the shared poll: :meth:`start`, then :meth:`next_look` per round, :meth:`stop`.
+    """One wait's handle on the share: :meth:`start`, then :meth:`next_look` per poll, :meth:`stop`.
+
+    A list-tracked vendor's looks come from the connection's shared list poll; a job-tracked vendor's are
+    this wait's own status requests (one per poll interval, on the shared client).
 
     :param conn_id: Airflow connection of the API.
     :param export_id: the export to watch.
@@ -266,16 +275,19 @@ class ExportWatch:
         self._subscription = _Subscription(export_id, page_hint, poll_interval)
         self._share: _Share | None = None
         self._poller: _Poller | None = None
+        self._own: _OwnPoll | None = None
 
     @property
     def client(self) -> AsyncExportClient:
-        """The shared client (for the wait's own calls, e.g. regenerating a link)."""
-        if self._poller is None:
-            raise RuntimeError("ExportWatch.start() was not awaited")
-        return self._poller.client
+        """The shared client (for the wait's own calls, e.g. regenerating a link or cancelling)."""
+        if self._poller is not None:
+            return self._poller.client
+        if self._own is not None:
+            return self._own.client
+        raise RuntimeError("ExportWatch.start() was not awaited")
 
     async def start(self) -> None:
-        """Join the connection's share (building its client if this is the first wait) and the poll.
+        """Join the connection's share (building its client if this is the first wait) and its poll.
 
         Raises what building the client raised (e.g. an unknown connection); the wait is then not joined.
         """
@@ -290,13 +302,18 @@ class ExportWatch:
         except BaseException:
             await self.stop()
             raise
-        self._poller = share.poller(client, self.page_size)
-        self._poller.add(self._subscription)
+        if client.caps.tracking == "list":
+            self._poller = share.poller(client, self.page_size)
+            self._poller.add(self._subscription)
+        else:
+            self._own = _OwnPoll(share, client, self._subscription)
 
     async def next_look(self, timeout: float) -> Look | None:
         """The look of the next round (one started after the previous look and skipped rounds), or
         ``None`` when none came within ``timeout`` seconds.
         """
+        if self._own is not None:
+            return await self._own.next_look(timeout)
         return await self._subscription.next_look(timeout)
 
     def skip_rounds_started(self) -> None:
@@ -322,7 +339,7 @@ class ExportWatch:
     async def stop(self) -> None:
         """Leave the poll; the last wait of a connection stops its poll and closes its client."""
         share, poller = self._share, self._poller
-        self._share = self._poller = None
+        self._share = self._poller = self._own = None
         if share is None:
             return
         # Bookkeeping first, synchronously: a wait joining meanwhile must find a consistent registry.
@@ -337,3 +354,46 @@ class ExportWatch:
             await share.release_poller(poller)
         if last:
             await share.close()
+
+
+class _OwnPoll:
+    """A job-tracked wait's own polls: one status request per interval on the shared client, the first
+    at once; transient failures back off as the list poll does (:func:`transient_delay`)."""
+
+    def __init__(self, share: _Share, client: AsyncExportClient, subscription: _Subscription) -> None:
+        self.share = share
+        self.client = client
+        self.subscription = subscription
+        self.rounds = 0
+        self.failures = 0
+        self._next_at = time.monotonic()
+
+    async def next_look(self, timeout: float) -> Look | None:
+        wait = self._next_at - time.monotonic()
+        if wait > timeout:
+            await asyncio.sleep(timeout)
+            return None
+        if wait > 0:
+            await asyncio.sleep(wait)
+        started = time.monotonic()
+        self.rounds += 1
+        error: Exception | None = None
+        job = None
+        try:
+            job = await self._look()
+        except Exception as failure:  # judged by the wait, as a failed shared round would be
+            error = failure
+        self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
+        interval = self.subscription.poll_interval
+        delay = transient_delay(self.failures, interval, error) if self.failures else interval
+        self._next_at = started + delay
+        return Look(job, 0, error, self.rounds)
+
+    async def _look(self) -> ExportJob | None:
+        export_id = self.subscription.export_id
+        try:
+            return (await self.client.look(export_id, 0, 0))[0]
+        except AuthenticationError:
+            # As the list poll does: a rotated key is picked up from the connection once before a 401 counts.
+            self.client = await self.share.fresh_client(self.client)
+            return (await self.client.look(export_id, 0, 0))[0]

@@ -11,12 +11,44 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
 from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
+from airflow_provider_msghistory.version_compat import AIRFLOW_V_3_3_PLUS
 
 DEFAULT_CONN_ID = "msghistory_default"
+CANCEL_TIMEOUT = 20.0  # seconds one cancel call may take (Airflow bounds on_kill at 30 s)
+ON_KILL_SUPPORTED = AIRFLOW_V_3_3_PLUS  # the triggerer calls on_kill() when the user kills the task
+
+
+def _task_state(task_instance: Any) -> str | None:
+    """The task instance's current state (Airflow < 3.3), read from where this Airflow keeps it."""
+    if task_instance is None:
+        return None
+    try:  # Airflow 3.0-3.2: the triggerer asks the API server
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    except ImportError:  # Airflow 2: the triggerer reads the metadata database
+        from airflow.models.taskinstance import TaskInstance
+
+        current = TaskInstance.get_task_instance(
+            dag_id=task_instance.dag_id,
+            run_id=task_instance.run_id,
+            task_id=task_instance.task_id,
+            map_index=task_instance.map_index,
+        )
+        return None if current is None or current.state is None else str(current.state)
+    states = RuntimeTaskInstance.get_task_states(
+        dag_id=task_instance.dag_id,
+        task_ids=[task_instance.task_id],
+        run_ids=[task_instance.run_id],
+        map_index=task_instance.map_index,
+    )
+    state = states.get(task_instance.run_id, {}).get(task_instance.task_id)
+    return None if state is None else str(state)
 
 
 class MsgHistoryExportTrigger(BaseTrigger):
-    """Poll the export list until an export is completed and available, then fire one event.
+    """Poll until an export is completed and available (or finished empty), then fire one event.
+
+    Job-tracked vendors (8x8): each trigger polls its own job, one request per poll interval, on the
+    connection's one shared client and pool. List-tracked vendors (Qlara):
 
     Every trigger of one connection (and page size) in the triggerer's event loop shares one poll of the
     export list and one API client (:mod:`._shared_poll`): each round reads the pages the waited-for exports
@@ -40,6 +72,10 @@ class MsgHistoryExportTrigger(BaseTrigger):
     :param page_hint: export-list page to look at first.
     :param regenerations: regenerations already done before this trigger started.
     :param page_size: export-list page size used to find the export.
+    :param cancel_on_kill: cancel the export when the task is killed or the wait times out (the export
+        operator's wait; a sensor waits for an export it does not own). On Airflow >= 3.3 through
+        :meth:`on_kill`; below, best effort when the trigger is cancelled and its task is no longer
+        deferred. Only where the vendor can cancel.
     """
 
     def __init__(
@@ -52,6 +88,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
         page_hint: int = 0,
         regenerations: int = 0,
         page_size: int = LIST_PAGE_SIZE,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.export_id = str(export_id)
@@ -62,6 +99,8 @@ class MsgHistoryExportTrigger(BaseTrigger):
         self.page_hint = int(page_hint)
         self.regenerations = int(regenerations)
         self.page_size = int(page_size)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self._watch: ExportWatch | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -75,6 +114,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 "page_hint": self.page_hint,
                 "regenerations": self.regenerations,
                 "page_size": self.page_size,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -88,8 +128,18 @@ class MsgHistoryExportTrigger(BaseTrigger):
             regenerations=self.regenerations,
             page_size=self.page_size,
         )
-        event = await self._wait(waiter)
+        try:
+            event = await self._wait(waiter)
+        except asyncio.CancelledError:
+            if self.cancel_on_kill and not ON_KILL_SUPPORTED and await self._safe_to_cancel():
+                await asyncio.shield(self._cancel_export())
+            raise
         yield TriggerEvent(event)
+
+    async def on_kill(self) -> None:
+        """Airflow >= 3.3: the user killed the deferred task; cancel its export where the vendor can."""
+        if self.cancel_on_kill:
+            await self._cancel_export()
 
     async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
         if waiter.remaining(time.time()) <= 0:
@@ -103,10 +153,55 @@ class MsgHistoryExportTrigger(BaseTrigger):
             return self._error(
                 f"cannot build the API client from connection {self.msghistory_conn_id!r}: {error}"
             )
+        caps = watch.client.caps
+        waiter.can_regenerate, waiter.tracks_list = caps.regenerate, caps.tracking == "list"
+        self._watch = watch
         try:
-            return await self._follow(waiter, watch)
+            event = await self._follow(waiter, watch)
+            if event["status"] == "timeout" and self.cancel_on_kill:
+                await self._cancel_export()  # the task fails: its export is not wanted any more
+            return event
         finally:
+            self._watch = None
             await watch.stop()
+
+    async def _cancel_export(self) -> None:
+        """Cancel the export, bounded in time; never raises (it runs while the wait is torn down)."""
+        try:
+            watch = self._watch
+            if watch is not None:
+                client = watch.client
+                if client.caps.cancel:
+                    await asyncio.wait_for(client.cancel_export(self.export_id), CANCEL_TIMEOUT)
+                    self.log.info("Cancelled export %s", self.export_id)
+                return
+            from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+            hook = MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
+            try:
+                client = await hook.aget_client()
+                if client.caps.cancel:
+                    await asyncio.wait_for(client.cancel_export(self.export_id), CANCEL_TIMEOUT)
+                    self.log.info("Cancelled export %s", self.export_id)
+            finally:
+                await hook.aclose()
+        except Exception as error:
+            self.log.warning("Could not cancel export %s: %s", self.export_id, error)
+
+    async def _safe_to_cancel(self) -> bool:
+        """Below Airflow 3.3: whether the cancellation means the task is gone (killed, failed, cleared)
+        rather than a triggerer shutting down or handing the trigger to another one; then the task is
+        still deferred and its export must keep running."""
+        from asgiref.sync import sync_to_async
+
+        try:
+            state = await sync_to_async(_task_state)(self.task_instance)
+        except Exception as error:  # unknown: keep the export (cancelling a live wait is worse)
+            self.log.warning(
+                "Cannot read the task's state (%s); not cancelling export %s", error, self.export_id
+            )
+            return False
+        return state is not None and state != "deferred"
 
     async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> dict[str, Any]:
         """Take the shared poll's looks at the export until the waiter decides, or the deadline passes."""

@@ -40,7 +40,7 @@ def test_export_lifecycle_async(emu: Any, sleeps: Sleeps) -> None:
                 tail = b"".join([chunk async for chunk in response.iter_bytes()])
             emu.expire_link(export_id)
             assert (await client.get_export(export_id)).status is ExportStatus.EXPIRED
-            assert await client.regenerate_download_link(export_id) == export_id
+            await client.regenerate_download_link(export_id)
             with pytest.raises(NotFoundError):
                 await client.get_export("exp_unknown")
             return whole, tail

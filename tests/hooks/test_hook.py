@@ -122,7 +122,7 @@ def test_malformed_base_url_names_the_field(host: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ({"vendor": "twilio"}, "supported: qlara"),
+        ({"vendor": "twilio"}, "supported: 8x8, qlara"),
         ({"connect_timeout": "soon"}, "'connect_timeout'"),
         ({"read_timeout": -1}, "must be positive"),
         ({"max_attempts": "2.5"}, "'max_attempts'"),
@@ -160,13 +160,21 @@ def test_connection_form_widgets() -> None:
     pytest.importorskip("flask_appbuilder", reason="the FAB UI is not installed on this Airflow line")
     pytest.importorskip("wtforms")
     widgets = MsgHistoryHook.get_connection_form_widgets()
-    assert set(widgets) == {"vendor", "connect_timeout", "read_timeout", "max_attempts", "verify"}
+    assert set(widgets) == {
+        "vendor",
+        "sub_account_id",
+        "connect_timeout",
+        "read_timeout",
+        "max_attempts",
+        "verify",
+    }
 
 
 def test_declarative_connection_metadata_for_airflow_3() -> None:
     metadata = provider_connection_metadata()
     assert set(metadata["conn-fields"]) == {
         "vendor",
+        "sub_account_id",
         "connect_timeout",
         "read_timeout",
         "max_attempts",
@@ -219,24 +227,25 @@ def test_basic_auth_connection(
     assert log_api(emulator)[-1].headers.get("Authorization") == "***"
 
 
-def test_get_client_is_cached_and_pass_throughs_work(emu: Any) -> None:
+def test_get_client_is_cached_and_speaks_to_the_api(emu: Any) -> None:
     hook = MsgHistoryHook()
     client = hook.get_client()
     assert isinstance(client, ExportClient) and hook.get_client() is client and hook.get_conn() is client
-    export_id = hook.submit_message_history_export("2025-01-01T00:00:00Z", "2025-01-01T23:59:59.999Z")
-    assert hook.submit_contacts_export(list_ids=[1]) != export_id
-    hook.submit_delivery_reports_export(campaign_id="1001")
-    assert [j.export_id for j in hook.iter_exports(page_size=2)][-1] == export_id
-    assert len(hook.list_exports(limit=2)) == 2
-    assert hook.find_export(export_id, page_size=2)[1] == 1
+    export_id = client.submit_message_history_export("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z")
+    assert client.submit_contacts_export(list_ids=[1]) != export_id
+    client.submit_delivery_reports_export(campaign_id="1001")
+    assert [j.export_id for j in client.iter_exports(page_size=2)][-1] == export_id
+    assert len(client.list_exports(limit=2)) == 2
+    assert client.find_export(export_id, page_size=2)[1] == 1
     emu.complete_export(export_id)
-    assert hook.get_export(export_id).ready
-    link = hook.get_download_link(export_id)
-    with hook.open_download(link.url) as response:
+    assert client.get_export(export_id).ready
+    link = client.get_download_link(export_id)
+    with client.open_download(link.url) as response:
         assert b"".join(response.iter_bytes()) == emu.export_csv(export_id)
-    assert hook.regenerate_download_link(export_id) == export_id
-    assert next(hook.iter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"))
-    hook.check_connection()
+    client.regenerate_download_link(export_id)
+    assert emu.exports[export_id].regenerations == 1
+    assert next(client.iter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"))
+    client.check_connection()
     hook.close()
 
 
@@ -248,7 +257,7 @@ def test_secrets_stay_out_of_reprs_errors_and_logs(
     use_connection(monkeypatch, host=emu.base_url, password=secret)
     hook = MsgHistoryHook()
     with pytest.raises(AuthenticationError) as info:
-        hook.list_exports()
+        hook.get_client().list_exports()
     texts = [
         str(info.value),
         repr(info.value),
@@ -272,24 +281,25 @@ def test_secrets_are_registered_with_airflows_masker(monkeypatch: pytest.MonkeyP
 
 
 # --- async ---
-def test_async_pass_throughs_in_an_event_loop(emu: Any) -> None:
+def test_async_client_in_an_event_loop(emu: Any) -> None:
     export_id = emu.create_export(ready=False)
 
     async def scenario() -> None:
         hook = MsgHistoryHook()
         client = await hook.aget_client()
         assert await hook.aget_client() is client
-        job, page = await hook.afind_export(export_id)
+        job, page = await client.find_export(export_id)
         assert job is not None and job.status is ExportStatus.PENDING and page == 0
         with pytest.raises(ExportExpiredError):
-            await hook.aget_download_link(export_id)
+            await client.get_download_link(export_id)
         emu.complete_export(export_id)
-        assert (await hook.aget_export(export_id)).ready
-        link = await hook.aget_download_link(export_id)
+        assert (await client.get_export(export_id)).ready
+        link = await client.get_download_link(export_id)
         assert link.export_id == export_id
-        assert await hook.aregenerate_download_link(export_id) == export_id
+        await client.regenerate_download_link(export_id)
         messages = [
-            m async for m in hook.aiter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-01T12:00:00Z")
+            m
+            async for m in client.iter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-01T12:00:00Z")
         ]
         assert messages
         await hook.aclose()

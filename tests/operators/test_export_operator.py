@@ -15,7 +15,8 @@ from triggers.helpers import run_trigger
 
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator, wait_sync
+from airflow_provider_msghistory.hooks.waits import wait_in_worker
+from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
 from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
 DAY1 = "2025-01-01T00:00:00+00:00"
@@ -168,11 +169,11 @@ def test_sync_wait_rides_out_transient_errors(emu: Any, use_emulator: Callable[.
 
 def test_sync_wait_regenerates_an_expired_link(emu: Any) -> None:
     hook = MsgHistoryHook()
-    export_id = hook.submit_contacts_export()
+    export_id = hook.get_client().submit_contacts_export()
     emu.complete_export(export_id)
     emu.expire_link(export_id)
     waiter = ExportWaiter(export_id, poll_interval=0.02, deadline=time.time() + 10, max_regenerations=1)
-    job = wait_sync(hook.get_client(), waiter, logging.getLogger(__name__))
+    job = wait_in_worker(hook.get_client(), waiter, logging.getLogger(__name__))
     assert job.ready
     assert waiter.regenerations == 1
     assert emu.exports[export_id].regenerations == 1

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
-from airflow_provider_msghistory.operators.window import api_bounds
+from airflow_provider_msghistory.client.windows import Window
 
 UTC = timezone.utc
 DAY1 = "2025-01-01T00:00:00+00:00"
@@ -117,7 +117,8 @@ def test_build_request_sends_start_and_end_minus_one_millisecond() -> None:
     op = make(export_type="message_history", start_datetime=DAY1, end_datetime=DAY2)
     request, window = op.build_request()
     assert window == {"start": "2025-01-01T00:00:00.000+00:00", "end": "2025-01-01T23:59:59.999+00:00"}
-    assert request.end == datetime(2025, 1, 1, 23, 59, 59, 999000, tzinfo=UTC)
+    assert request.window is not None
+    assert request.window.inclusive_ms()[1] == datetime(2025, 1, 1, 23, 59, 59, 999000, tzinfo=UTC)
 
 
 def test_window_keeps_the_given_offset() -> None:
@@ -134,7 +135,7 @@ def test_consecutive_windows_neither_overlap_nor_leave_a_gap_at_ms_precision() -
     start = datetime(2025, 1, 1, tzinfo=UTC)
     mid = start + timedelta(days=1)
     end = mid + timedelta(days=1)
-    (a_start, a_end), (b_start, b_end) = api_bounds(start, mid), api_bounds(mid, end)
+    (a_start, a_end), (b_start, b_end) = Window(start, mid).inclusive_ms(), Window(mid, end).inclusive_ms()
     assert b_start - a_end == timedelta(milliseconds=1)  # adjacent inclusive ms bounds
     assert (a_start, b_end) == (start, end - timedelta(milliseconds=1))
 
@@ -142,6 +143,6 @@ def test_consecutive_windows_neither_overlap_nor_leave_a_gap_at_ms_precision() -
 def test_sub_millisecond_bounds_round_up_so_the_window_stays_half_open() -> None:
     start = datetime(2025, 1, 1, 0, 0, 0, 500, tzinfo=UTC)  # 0.5 ms: the first whole ms inside is 1 ms
     end = datetime(2025, 1, 1, 0, 0, 1, 1500, tzinfo=UTC)
-    first, last = api_bounds(start, end)
+    first, last = Window(start, end).inclusive_ms()
     assert first == datetime(2025, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
     assert last == datetime(2025, 1, 1, 0, 0, 1, 1000, tzinfo=UTC)  # 1.5 ms excluded end: 1 ms is inside

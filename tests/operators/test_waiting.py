@@ -46,9 +46,9 @@ def test_decide(seen: ExportJob | None, regenerations: int, action: str, reason:
 
 def test_waiter_starts_the_scan_at_the_hinted_page_and_keeps_the_page_it_saw() -> None:
     waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1)
-    assert waiter.start_page == 1  # find_export reads from start_page - 1, i.e. page 0
+    assert waiter.page_hint == 0  # client.look scans from the hint itself
     waiter.observe(job(ExportStatus.PENDING), page=3)
-    assert (waiter.page_hint, waiter.start_page) == (3, 4)
+    assert waiter.page_hint == 3
 
 
 def test_waiter_rescans_with_small_pages_once_before_calling_an_export_unknown() -> None:
@@ -56,7 +56,16 @@ def test_waiter_rescans_with_small_pages_once_before_calling_an_export_unknown()
     assert waiter.page_size == LIST_PAGE_SIZE
     first = waiter.observe(None, 0)
     assert first.action == "wait"
-    assert (waiter.page_size, waiter.start_page) == (FALLBACK_PAGE_SIZE, 1)
+    assert (waiter.page_size, waiter.page_hint) == (FALLBACK_PAGE_SIZE, 0)
+    assert waiter.observe(None, 0).action == "fail"
+
+
+def test_empty_is_done_and_a_vendor_without_regenerate_needs_a_new_export() -> None:
+    assert decide(job(ExportStatus.EMPTY), 0, 3).action == "done"
+    expired = decide(job(ExportStatus.EXPIRED), 0, 3, can_regenerate=False)
+    assert expired.action == "fail" and "a new export is needed" in expired.reason
+    # a job-tracked vendor answers "unknown" from the job itself: no small-page rescan first
+    waiter = ExportWaiter("j", 5, 100, 1, tracks_list=False)
     assert waiter.observe(None, 0).action == "fail"
 
 

@@ -55,8 +55,13 @@ _FATAL_WEIGHTS = {
 }  # fmt: skip
 P_FATAL = 0.25
 _TRANSIENT = ("500", "503", "429", "reset")
-_DEAD_ACTIONS = {"submit": ("503", "429"), "list": ("500", "503", "reset"), "link": ("500", "503", "reset"),
-                 "download": ("500", "503", "reset"), "expire": ("expire",)}
+_DEAD_ACTIONS = {
+    "submit": ("503", "429"),
+    "list": ("500", "503", "reset"),
+    "link": ("500", "503", "reset"),
+    "download": ("500", "503", "reset"),
+    "expire": ("expire",),
+}
 
 
 @dataclass(frozen=True)
@@ -221,8 +226,10 @@ def parse_seeds(text: str) -> list[int]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         match = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
         if match is None:
-            raise ValueError(f"{SEEDS_ENV}: {item!r} is neither a seed nor a range; e.g. '1000-1999', "
-                             "'5,17,300-310' or a count like '500'")
+            raise ValueError(
+                f"{SEEDS_ENV}: {item!r} is neither a seed nor a range; e.g. '1000-1999', "
+                "'5,17,300-310' or a count like '500'"
+            )
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
         seeds += range(first, last + 1)
     return seeds

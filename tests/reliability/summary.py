@@ -20,8 +20,10 @@ class Tally:
     def line(self) -> str:
         kinds = ", ".join(f"{kind}={self.faults[kind]}" for kind in KINDS)
         outcomes = ", ".join(f"{name}={count}" for name, count in sorted(self.outcomes.items()))
-        line = (f"reliability: {self.schedules} schedules, faults: {kinds}; outcomes: {outcomes}; "
-                f"violations={len(self.failing_seeds)}")
+        line = (
+            f"reliability: {self.schedules} schedules, faults: {kinds}; outcomes: {outcomes}; "
+            f"violations={len(self.failing_seeds)}"
+        )
         if self.failing_seeds:
             line += f" (seeds {', '.join(map(str, self.failing_seeds))})"
         return line

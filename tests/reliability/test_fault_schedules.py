@@ -142,8 +142,11 @@ def check_secrets(outcome: Outcome, log: list[Any], key: str, logs_text: str) ->
     if outcome.export_xcom and outcome.export_xcom["export_id"] not in logs_text:
         problems.append("the captured logs never mention the export (the log check would prove nothing)")
     storage = [e for e in log if e.server == "storage"]
-    leaked = [e for e in storage if e.had_auth or AUTH_HEADERS & {h.lower() for h in e.headers}
-              or key in json.dumps(e.query)]
+    leaked = [
+        e
+        for e in storage
+        if e.had_auth or AUTH_HEADERS & {h.lower() for h in e.headers} or key in json.dumps(e.query)
+    ]
     if leaked:
         problems.append(f"{len(leaked)} storage request(s) carried credentials")
     if not all(e.had_auth for e in log if e.server == "api"):
@@ -161,8 +164,14 @@ def check_secrets(outcome: Outcome, log: list[Any], key: str, logs_text: str) ->
 
 def trigger_state(trigger: Any) -> tuple[Any, ...]:
     """What a restart must preserve (compared directly: ``serialize()`` is what is under test)."""
-    return (trigger.export_id, trigger.end_time, trigger.max_regenerations, trigger.regenerations,
-            trigger.poll_interval, trigger.msghistory_conn_id)
+    return (
+        trigger.export_id,
+        trigger.end_time,
+        trigger.max_regenerations,
+        trigger.regenerations,
+        trigger.poll_interval,
+        trigger.msghistory_conn_id,
+    )
 
 
 def max_failing_polls(seconds: float) -> int:
@@ -199,8 +208,9 @@ def check_bounds(schedule: Schedule, outcome: Outcome, log: list[Any], elapsed: 
         if count > bound:
             problems.append(f"{count} {name} requests, more than the bound {bound:.0f}")
     if schedule.fatal == "submit_dead" and bounds["submission"][0] != CLIENT_MAX_ATTEMPTS:
-        problems.append(f"a dead submit endpoint got {bounds['submission'][0]} attempts, configured "
-                        f"{CLIENT_MAX_ATTEMPTS}")
+        problems.append(
+            f"a dead submit endpoint got {bounds['submission'][0]} attempts, configured {CLIENT_MAX_ATTEMPTS}"
+        )
     if outcome.overruns:
         problems.append(f"{outcome.overruns} trigger(s) still running long after their deadline")
     if schedule.fatal == "wait_dead":
@@ -209,8 +219,10 @@ def check_bounds(schedule: Schedule, outcome: Outcome, log: list[Any], elapsed: 
         count = bounds["export-list"][0]
         if count > bound:
             runs = ", ".join(f"{seconds:.2f}s" for seconds in outcome.run_seconds)
-            problems.append(f"{count} list requests against a dead API in trigger runs of {runs}: more than "
-                            f"{bound} (no back-off?)")
+            problems.append(
+                f"{count} list requests against a dead API in trigger runs of {runs}: more than "
+                f"{bound} (no back-off?)"
+            )
     for killed, rebuilt in outcome.rebuilds:
         if trigger_state(rebuilt) != trigger_state(killed):
             problems.append(f"a rebuilt trigger differs: {trigger_state(rebuilt)} vs {trigger_state(killed)}")

@@ -31,13 +31,13 @@ def sensor(export_id: str, **kwargs: Any) -> MsgHistoryExportSensor:
 
 
 def test_poking_until_the_export_is_ready(emu: Any) -> None:
-    export_id = MsgHistoryHook().submit_contacts_export()
+    export_id = MsgHistoryHook().get_client().submit_contacts_export()
     result = sensor(export_id).execute({})
     assert result == {"export_id": export_id, "status": "COMPLETED"}
 
 
 def test_poke_regenerates_an_expired_link(emu: Any) -> None:
-    export_id = MsgHistoryHook().submit_contacts_export()
+    export_id = MsgHistoryHook().get_client().submit_contacts_export()
     emu.complete_export(export_id)
     emu.expire_link(export_id)
     waiting = sensor(export_id)
@@ -47,7 +47,7 @@ def test_poke_regenerates_an_expired_link(emu: Any) -> None:
 
 
 def test_poke_fails_the_task_on_a_failed_export(emu: Any) -> None:
-    export_id = MsgHistoryHook().submit_contacts_export()
+    export_id = MsgHistoryHook().get_client().submit_contacts_export()
     emu.fail_export(export_id)
     with pytest.raises(AirflowException, match="failed on the server"):
         sensor(export_id).poke({})
@@ -55,13 +55,13 @@ def test_poke_fails_the_task_on_a_failed_export(emu: Any) -> None:
 
 def test_poke_treats_transient_errors_as_not_yet(emu: Any, use_emulator: Callable[..., None]) -> None:
     use_emulator(emu, max_attempts=1)
-    export_id = MsgHistoryHook().submit_contacts_export()
+    export_id = MsgHistoryHook().get_client().submit_contacts_export()
     emu.faults.script("list", [503])
     assert sensor(export_id).poke({}) is False
 
 
 def test_deferrable_sensor_uses_the_same_trigger(emu: Any) -> None:
-    export_id = MsgHistoryHook().submit_contacts_export()
+    export_id = MsgHistoryHook().get_client().submit_contacts_export()
     waiting = sensor(export_id, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         waiting.execute({})

@@ -54,7 +54,10 @@ def s3_server() -> Iterator[S3Server]:
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
         }
         client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
             region_name="us-east-1",
         )
         yield S3Server(endpoint, json.dumps(conn), client)

@@ -90,8 +90,7 @@ class Buffer:
 def download(url: str, sink: Buffer, **kwargs: object) -> ResumableDownload:
     client = ExportClient(ClientConfig(base_url="http://127.0.0.1:9/api", api_key="k"))
     sleeps: list[float] = []
-    return ResumableDownload(client, Links(url), sink, label="export e1", sleep=sleeps.append,
-                             **kwargs)  # type: ignore[arg-type]
+    return ResumableDownload(client, Links(url), sink, label="export e1", sleep=sleeps.append, **kwargs)  # type: ignore[arg-type]
 
 
 def test_restarts_from_zero_when_the_server_ignores_range(storage: str) -> None:

@@ -31,8 +31,12 @@ def only_export(emulator: Any) -> str:
 
 
 def test_daily_report_to_local_disk(run_dag: Callable[..., Any], emu: Any, tmp_path: Path) -> None:
-    result = run_dag("example_msghistory_daily_report", "2025-01-02", conn_json=emu.airflow_conn_json(),
-                     env=dag_env(tmp_path.as_uri()))
+    result = run_dag(
+        "example_msghistory_daily_report",
+        "2025-01-02",
+        conn_json=emu.airflow_conn_json(),
+        env=dag_env(tmp_path.as_uri()),
+    )
 
     export_id = only_export(emu)
     submitted, stored = result.xcom("submit"), result.xcom("store")
@@ -66,9 +70,13 @@ def test_daily_report_to_s3(run_dag: Callable[..., Any], emu: Any, s3_server: S3
 
 
 def test_campaign_delivery_reports_gzipped(run_dag: Callable[..., Any], emu: Any, tmp_path: Path) -> None:
-    result = run_dag("example_msghistory_campaign_delivery_reports", "2025-01-02",
-                     conn_json=emu.airflow_conn_json(), conf={"campaign_id": "1004"},
-                     env=dag_env(tmp_path.as_uri()))
+    result = run_dag(
+        "example_msghistory_campaign_delivery_reports",
+        "2025-01-02",
+        conn_json=emu.airflow_conn_json(),
+        conf={"campaign_id": "1004"},
+        env=dag_env(tmp_path.as_uri()),
+    )
 
     export_id = only_export(emu)
     dest = tmp_path / "delivery_reports" / "campaign=1004" / "delivery_reports.csv.gz"

@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect
+from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities, Dialect
+from airflow_provider_msghistory.client.dialects.eightxeight import EightByEightDialect
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 
-DIALECTS: dict[str, type[Dialect]] = {"qlara": QlaraDialect}
+DIALECTS: dict[str, type[Dialect]] = {"qlara": QlaraDialect, "8x8": EightByEightDialect}
 
 
-def get_dialect(name: str) -> Dialect:
-    """A dialect instance for vendor ``name`` (case-insensitive); ``ValueError`` lists the known ones."""
+def dialect_class(name: str) -> type[Dialect]:
+    """The dialect of vendor ``name`` (case-insensitive); ``ValueError`` lists the known ones."""
     key = (name or "").strip().lower()
     try:
-        return DIALECTS[key]()
+        return DIALECTS[key]
     except KeyError:
         known = ", ".join(sorted(DIALECTS))
         raise ValueError(f"vendor: unknown vendor {name!r}; supported: {known}") from None
 
 
-__all__ = ["DIALECTS", "ApiRequest", "Dialect", "QlaraDialect", "get_dialect"]
+def make_dialect(config: ClientConfig) -> Dialect:
+    """The dialect of ``config.vendor``, built with (and validating) the config's options."""
+    return dialect_class(config.vendor)(config)
+
+
+def parse_time_dialect(vendor: str) -> Dialect:
+    """A dialect of ``vendor`` for checking requests at DAG parse, when the connection is not at hand."""
+    cls = dialect_class(vendor)
+    placeholder = ClientConfig(api_key="parse-time", vendor=cls.name, options=cls.placeholder_options)
+    return cls(placeholder)
+
+
+__all__ = [
+    "DIALECTS",
+    "ApiRequest",
+    "Capabilities",
+    "Dialect",
+    "EightByEightDialect",
+    "QlaraDialect",
+    "dialect_class",
+    "make_dialect",
+    "parse_time_dialect",
+]

@@ -1,12 +1,14 @@
-"""The dialect seam: everything vendor-specific about requests and responses lives behind ``Dialect``.
+"""The dialect seam: everything vendor-specific about an export's lifecycle lives behind ``Dialect``.
 
-A dialect is sans-IO: it builds :class:`ApiRequest` objects and parses decoded JSON bodies. The
-transports, the clients, the hook, operators and trigger never look at a vendor's field names.
+A dialect is built with the connection's :class:`ClientConfig` (and validates its own options there), and
+declares :class:`Capabilities`: how exports are tracked (one list read for many, one request per job, or
+not at all), how they are delivered (links, e-mail), whether they can be regenerated or cancelled, the
+longest window one export may span, and whether its bounds say ``[start, end)`` exactly or rows must be
+filtered to it. It is sans-IO: it builds :class:`ApiRequest` objects and parses decoded JSON bodies, and it
+owns its :class:`~airflow_provider_msghistory.client.auth.AuthFlow`. The clients, waiters, hook, operators
+and trigger read capabilities, never a vendor's name or field names.
 
-How the planned vendors fit: 8x8 overrides :meth:`Dialect.auth_headers` (Bearer), reads its sub-account from
-``ClientConfig.options``, returns a direct :meth:`Dialect.get_export` request (its job poll) and takes the
-download URL from that same poll; Messangi sets ``supports_download = False`` (reports are e-mailed). An
-endpoint a vendor lacks raises ``NotImplementedError`` with a sentence saying so from its request builder.
+A new vendor is one module here plus one line in the registry (see docs/design.md's checklist).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Literal
 
+from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.errors import (
     ApiError,
@@ -28,7 +31,13 @@ from airflow_provider_msghistory.client.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportRequest, ExportStatus
+from airflow_provider_msghistory.client.models import (
+    DownloadLink,
+    ExportJob,
+    ExportKind,
+    ExportRequest,
+    ExportStatus,
+)
 from airflow_provider_msghistory.client.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -44,6 +53,8 @@ class ApiRequest:
     :param params: query parameters.
     :param json: JSON body.
     :param creates_export: True for submissions: retried only when the server certainly did not act.
+    :param headers: extra request headers.
+    :param ok_statuses: error statuses that answer this request as expected (a connection check's 404).
     """
 
     endpoint: str
@@ -53,79 +64,174 @@ class ApiRequest:
     json: Any = None
     creates_export: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
+    ok_statuses: frozenset[int] = frozenset()
 
     @property
     def idempotent(self) -> bool:
         return not self.creates_export
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a vendor's export lifecycle looks like, as the vendor-neutral layers need to know it.
+
+    :param tracking: ``"list"``: exports are found in one account-wide list (many waits share one read);
+        ``"job"``: each export is polled by its id; ``"none"``: nothing to poll (e-mail delivery).
+    :param delivery: ``"links"``: files are downloaded; ``"email"``: the vendor mails them.
+    :param links_in_job: the job's status already lists its file URLs (else one call per export gets the
+        single link).
+    :param link_auth: download links on the API's own origin need the API's credentials (never sent to
+        another origin); ``False``: links are pre-signed and get none.
+    :param regenerate: an expired download can be re-created.
+    :param cancel: a running export can be cancelled.
+    :param max_window: the longest window one export may span (``None``: no cap).
+    :param exact_bounds: the wire bounds can say ``[start, end)`` exactly; ``False``: a covering window is
+        asked and rows are filtered to ``[start, end)`` by :attr:`Dialect.row_time_column`.
+    :param kinds: the export kinds the vendor has.
+    """
+
+    tracking: Literal["list", "job", "none"]
+    delivery: Literal["links", "email"] = "links"
+    links_in_job: bool = False
+    link_auth: bool = False
+    regenerate: bool = False
+    cancel: bool = False
+    max_window: timedelta | None = None
+    exact_bounds: bool = True
+    kinds: frozenset[ExportKind] = frozenset(ExportKind)
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """One message-list read (the history endpoint), validated by the dialect before any request.
+
+    :param channel: the vendor's channel name.
+    :param start: first instant (aware).
+    :param end: last instant (aware, inclusive as the vendor reads it).
+    :param status: optional status filter.
+    :param page_size: records per page.
+    """
+
+    channel: str
+    start: datetime
+    end: datetime
+    status: str | None
+    page_size: int
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a message list: its records, and the cursor of the next page (``None``: last page)."""
+
+    records: list[dict[str, Any]]
+    next_cursor: Any
+
+
 class Dialect(ABC):
-    """How one vendor's API is spoken. Subclasses register in ``dialects.__init__``."""
+    """How one vendor's API is spoken. Subclasses register in ``dialects.__init__``.
+
+    :param config: the connection's configuration; a dialect validates its own ``config.options`` here,
+        so a bad option fails before any request.
+    """
 
     name: ClassVar[str]
-    #: the vendor has a download link for an export (Messangi e-mails its reports instead)
-    supports_download: ClassVar[bool] = True
+    caps: ClassVar[Capabilities]
+    #: column whose timestamp places a row in a window (used when ``caps.exact_bounds`` is False)
+    row_time_column: ClassVar[str | None] = None
+    #: options that let the dialect be built for parse-time checks, before the connection is known
+    placeholder_options: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
 
     # --- authentication -------------------------------------------------------------------------------
     @abstractmethod
-    def auth_headers(self, config: ClientConfig) -> dict[str, str]:
-        """Headers that authenticate a request to the API base URL's host (and nowhere else)."""
+    def auth(self) -> AuthFlow:
+        """The flow that authenticates requests to the API base URL's origin (and nowhere else)."""
 
-    # --- requests -------------------------------------------------------------------------------------
+    # --- submission -----------------------------------------------------------------------------------
+    def check(self, request: ExportRequest) -> None:
+        """Refuse (``ValueError`` naming the parameter) what this vendor does not take: kinds, fields,
+        filters, window length. Called before any request, and at DAG parse where the vendor is known."""
+        if request.kind not in self.caps.kinds:
+            have = ", ".join(sorted(repr(k.value) for k in self.caps.kinds))
+            raise ValueError(
+                f"export_type: {self.name} has no {request.kind.value!r} export; it offers {have}"
+            )
+        cap = self.caps.max_window
+        if cap is not None and request.window is not None and request.window.end - request.window.start > cap:
+            raise ValueError(f"end_datetime: {self.name} exports span at most {cap}; split the window")
+
     @abstractmethod
     def submit_export(self, request: ExportRequest) -> ApiRequest:
-        """The request that creates ``request``'s export."""
+        """The request that creates ``request``'s export (already :meth:`check`-ed)."""
 
     @abstractmethod
-    def list_exports(self, page: int, limit: int | None) -> ApiRequest:
-        """One page of the account's exports, newest first (``limit=None``: the server's default)."""
+    def parse_export_id(self, body: Any) -> str:
+        """The vendor's job id from a submission's response."""
 
-    def get_export(self, export_id: str) -> ApiRequest | None:
-        """A direct status lookup, or ``None`` when the vendor only offers the list (clients then page it)."""
+    # --- tracking -------------------------------------------------------------------------------------
+    def list_exports(self, page: int, limit: int | None) -> ApiRequest:
+        """One page of the account's exports, newest first (``caps.tracking == "list"``)."""
+        raise NotImplementedError(f"{self.name} has no export list")
+
+    def parse_export_list(self, body: Any) -> list[ExportJob]:
+        """The exports from one page of the list."""
+        raise NotImplementedError(f"{self.name} has no export list")
+
+    def get_export(self, job_id: str) -> ApiRequest:
+        """A direct status lookup (``caps.tracking == "job"``)."""
+        raise NotImplementedError(f"{self.name} has no per-export status call")
+
+    def parse_export(self, job_id: str, body: Any) -> ExportJob:
+        """The export from a direct status lookup."""
+        raise NotImplementedError(f"{self.name} has no per-export status call")
+
+    # --- delivery -------------------------------------------------------------------------------------
+    def download_link(self, job_id: str) -> ApiRequest:
+        """The request that returns the export's one download URL (when not ``caps.links_in_job``)."""
+        raise NotImplementedError(f"{self.name} lists its files in the export's status")
+
+    def parse_download_link(self, job_id: str, body: Any) -> DownloadLink:
+        """The download link from the download-link response."""
+        raise NotImplementedError(f"{self.name} lists its files in the export's status")
+
+    def regenerate_download_link(self, job_id: str) -> ApiRequest:
+        """The request that re-creates an expired download (``caps.regenerate``)."""
+        raise NotImplementedError(f"{self.name} cannot regenerate an export: submit a new one")
+
+    def empty_csv_header(self, kind: ExportKind) -> bytes | None:
+        """The documented header line of an export with no rows (``None``: undocumented, empty file)."""
         return None
 
-    @abstractmethod
-    def download_link(self, export_id: str) -> ApiRequest:
-        """The request that returns the export's download URL."""
+    # --- cancel ---------------------------------------------------------------------------------------
+    def cancel_export(self, job_id: str) -> ApiRequest:
+        """The request that cancels a running export (``caps.cancel``)."""
+        raise NotImplementedError(f"{self.name} cannot cancel an export")
 
-    @abstractmethod
-    def regenerate_download_link(self, export_id: str) -> ApiRequest:
-        """The request that re-creates an expired download."""
+    # --- message list ---------------------------------------------------------------------------------
+    def messages_query(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
+    ) -> MessageQuery:
+        """A validated message-list query (``ValueError`` naming the parameter)."""
+        raise NotImplementedError(f"{self.name} has no message list")
 
-    @abstractmethod
-    def message_history(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page: int, limit: int
-    ) -> ApiRequest:
-        """One page of the message history (validates channel and status, raising ``ValueError``)."""
+    def first_cursor(self, query: MessageQuery) -> Any:
+        """The cursor of the first page."""
+        return 0
 
+    def messages_page(self, query: MessageQuery, cursor: Any) -> ApiRequest:
+        """The request of the page at ``cursor``."""
+        raise NotImplementedError(f"{self.name} has no message list")
+
+    def parse_messages(self, body: Any, query: MessageQuery, cursor: Any) -> Page:
+        """The page's records and the next cursor (the vendor's last-page rule lives here)."""
+        raise NotImplementedError(f"{self.name} has no message list")
+
+    # --- connection check -----------------------------------------------------------------------------
     @abstractmethod
     def check_connection(self) -> ApiRequest:
         """The cheapest authenticated call."""
-
-    # --- responses ------------------------------------------------------------------------------------
-    @abstractmethod
-    def parse_export_id(self, body: Any) -> str:
-        """The export id from a submission's response."""
-
-    @abstractmethod
-    def parse_export_list(self, body: Any) -> list[ExportJob]:
-        """The exports from one page of the list."""
-
-    def parse_export(self, body: Any) -> ExportJob:
-        """The export from a direct status lookup (only for dialects whose ``get_export`` returns one)."""
-        raise NotImplementedError(f"{self.name} has no direct export lookup")
-
-    @abstractmethod
-    def parse_download_link(self, export_id: str, body: Any) -> DownloadLink:
-        """The download link from the download-link response."""
-
-    def parse_regenerate(self, export_id: str, body: Any) -> str:
-        """The export id after a regeneration (the same one unless the vendor says otherwise)."""
-        return export_id
-
-    @abstractmethod
-    def parse_history(self, body: Any) -> list[dict[str, Any]]:
-        """The messages of one history page."""
 
     # --- errors ---------------------------------------------------------------------------------------
     def error_message(self, body: Any, text: str) -> str:
@@ -190,3 +296,22 @@ def unwrap_list(body: Any, keys: tuple[str, ...], endpoint: str) -> list[Any]:
     raise UnexpectedResponseError(
         None, f"expected a JSON array or an object wrapping one in {'/'.join(keys)}", endpoint
     )
+
+
+def parse_expiry(value: object) -> datetime | None:
+    """Expiry as an aware datetime: ISO string or epoch seconds/milliseconds; unreadable -> None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    if isinstance(value, str):
+        text = value.strip()
+        text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            log.warning("Unreadable download-link expiry %r; ignoring it", value)
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None

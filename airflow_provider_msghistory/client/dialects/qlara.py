@@ -6,20 +6,23 @@ Response schemas are unpublished, so every reader below accepts each variant of 
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.datetimes import format_api
+from airflow_provider_msghistory.client.auth import AuthFlow, api_key_header, basic
+from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api
 from airflow_provider_msghistory.client.dialects.base import (
     ApiRequest,
+    Capabilities,
     Dialect,
+    MessageQuery,
+    Page,
     first_present,
     normalise_status,
+    parse_expiry,
     unwrap_list,
 )
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
@@ -49,6 +52,13 @@ EXPIRY_KEYS = ("expiresAt", "expiration")
 EXPORT_LIST_KEYS = ("content", "items", "data")
 HISTORY_KEYS = ("content", "items", "data", "messages")
 
+# Which scope fields each export kind takes.
+_FIELDS: dict[ExportKind, frozenset[str]] = {
+    ExportKind.MESSAGE_HISTORY: frozenset({"sender", "recipient"}),
+    ExportKind.DELIVERY_REPORTS: frozenset({"campaign_id"}),
+    ExportKind.CONTACTS: frozenset({"list_ids", "contact_ids"}),
+}
+
 _SUBMIT_PATHS = {
     ExportKind.MESSAGE_HISTORY: ("submit_message_history_export", "/messages/history/export"),
     ExportKind.CONTACTS: ("submit_contacts_export", "/exports/contacts"),
@@ -60,20 +70,59 @@ class QlaraDialect(Dialect):
     """The Qlara Partner Gateway (``https://lora-api.agiletelecom.com/api``)."""
 
     name: ClassVar[str] = "qlara"
+    # No cancel call; bounds are inclusive at ms precision, so the window goes on the wire exactly.
+    caps: ClassVar[Capabilities] = Capabilities(tracking="list", regenerate=True)
 
-    def auth_headers(self, config: ClientConfig) -> dict[str, str]:
+    def auth(self) -> AuthFlow:
+        config = self.config
         if config.api_key:
-            return {"X-Api-Key": config.api_key}
-        token = base64.b64encode(f"{config.username}:{config.password}".encode()).decode("ascii")
-        return {"Authorization": f"Basic {token}"}
+            return api_key_header("X-Api-Key", config.api_key)
+        return basic(config.username or "", config.password or "")
 
-    # --- requests -------------------------------------------------------------------------------------
+    # --- submission -----------------------------------------------------------------------------------
+    def check(self, request: ExportRequest) -> None:
+        super().check(request)
+        given = request.given()
+        if request.filters:
+            raise ValueError(
+                f"filters: qlara takes no vendor filters ({', '.join(sorted(request.filters))}); "
+                "use sender/recipient"
+            )
+        allowed = _FIELDS[request.kind]
+        for name in given:
+            if name not in allowed:
+                raise ValueError(f"{name}: not accepted by a {request.kind.value.replace('_', '-')} export")
+        if request.kind is ExportKind.MESSAGE_HISTORY and request.window is None:
+            raise ValueError(f"start: a message-history export needs start and end, e.g. {EXAMPLE!r}")
+        if (
+            request.kind is ExportKind.DELIVERY_REPORTS
+            and request.campaign_id is None
+            and request.window is None
+        ):
+            raise ValueError(
+                f"campaign_id: a delivery-reports export needs campaign_id (e.g. '12345') or start and end "
+                f"(e.g. {EXAMPLE!r})"
+            )
+        if request.kind is ExportKind.CONTACTS:
+            if request.window is not None:
+                raise ValueError(
+                    "start: a contacts export takes no date range; pass list_ids, contact_ids or neither"
+                )
+            if request.list_ids is not None and request.contact_ids is not None:
+                raise ValueError(
+                    "contact_ids: pass list_ids or contact_ids, not both (neither exports every contact)"
+                )
+        if request.window is not None:
+            request.window.inclusive_ms()  # an empty window fails here, naming start_datetime
+
     def submit_export(self, request: ExportRequest) -> ApiRequest:
         endpoint, path = _SUBMIT_PATHS[request.kind]
         body: dict[str, Any] = {}
-        if request.start is not None and request.end is not None:
-            body["startDateTime"] = format_api(request.start)
-            body["endDateTime"] = format_api(request.end)
+        if request.window is not None:
+            # Inclusive bounds at ms precision: start and end - 1 ms cover [start, end) exactly.
+            first, last = request.window.inclusive_ms()
+            body["startDateTime"] = format_api(first)
+            body["endDateTime"] = format_api(last)
         if request.sender is not None:
             body["sender"] = request.sender
         if request.recipient is not None:
@@ -86,30 +135,46 @@ class QlaraDialect(Dialect):
             body["contactIds"] = list(request.contact_ids)
         return ApiRequest(endpoint, "POST", PREFIX + path, json=body, creates_export=True)
 
+    # --- tracking and delivery ------------------------------------------------------------------------
     def list_exports(self, page: int, limit: int | None) -> ApiRequest:
         params = {"page": page} if limit is None else {"page": page, "limit": limit}
         return ApiRequest("list_exports", "GET", f"{PREFIX}/exports", params=params)
 
-    def download_link(self, export_id: str) -> ApiRequest:
-        return ApiRequest("get_download_link", "GET", f"{PREFIX}/exports/{_segment(export_id)}")
+    def download_link(self, job_id: str) -> ApiRequest:
+        return ApiRequest("get_download_link", "GET", f"{PREFIX}/exports/{_segment(job_id)}")
 
-    def regenerate_download_link(self, export_id: str) -> ApiRequest:
+    def regenerate_download_link(self, job_id: str) -> ApiRequest:
         # Re-creates the file of an existing export: repeating it never creates a second export.
-        return ApiRequest("regenerate_download_link", "POST", f"{PREFIX}/exports/{_segment(export_id)}")
+        return ApiRequest("regenerate_download_link", "POST", f"{PREFIX}/exports/{_segment(job_id)}")
 
-    def message_history(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page: int, limit: int
-    ) -> ApiRequest:
+    # --- message list ---------------------------------------------------------------------------------
+    def messages_query(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
+    ) -> MessageQuery:
+        return MessageQuery(
+            _choice(channel, CHANNELS, "channel"),
+            start,
+            end,
+            None if status is None else _choice(status, HISTORY_STATUSES, "status"),
+            page_size,
+        )
+
+    def messages_page(self, query: MessageQuery, cursor: Any) -> ApiRequest:
         params: dict[str, Any] = {
-            "channel": _choice(channel, CHANNELS, "channel"),
-            "from": format_api(start),
-            "to": format_api(end),
-            "page": page,
-            "limit": limit,
+            "channel": query.channel,
+            "from": format_api(query.start),
+            "to": format_api(query.end),
+            "page": cursor,
+            "limit": query.page_size,
         }
-        if status is not None:
-            params["status"] = _choice(status, HISTORY_STATUSES, "status")
+        if query.status is not None:
+            params["status"] = query.status
         return ApiRequest("message_history", "GET", f"{PREFIX}/messages/history", params=params)
+
+    def parse_messages(self, body: Any, query: MessageQuery, cursor: Any) -> Page:
+        records = [m for m in unwrap_list(body, HISTORY_KEYS, "message_history") if isinstance(m, dict)]
+        # Page numbers: a short page is the last one.
+        return Page(records, None if len(records) < query.page_size else cursor + 1)
 
     def check_connection(self) -> ApiRequest:
         return self.list_exports(page=0, limit=1)
@@ -154,17 +219,7 @@ class QlaraDialect(Dialect):
                 None, "the response carries no downloadUrl/url/downloadLink", "get_download_link"
             )
         expiry = first_present(body, EXPIRY_KEYS)
-        return DownloadLink(export_id, url, _parse_expiry(expiry))
-
-    def parse_regenerate(self, export_id: str, body: Any) -> str:
-        if isinstance(body, Mapping):
-            new_id = first_present(body, ID_KEYS)
-            if isinstance(new_id, (str, int)) and not isinstance(new_id, bool) and str(new_id):
-                return str(new_id)
-        return export_id
-
-    def parse_history(self, body: Any) -> list[dict[str, Any]]:
-        return [m for m in unwrap_list(body, HISTORY_KEYS, "message_history") if isinstance(m, dict)]
+        return DownloadLink(export_id, url, parse_expiry(expiry))
 
     def error_for(
         self, endpoint: str, status: int, headers: Mapping[str, str], body: Any, text: str
@@ -190,22 +245,3 @@ def _choice(value: str, allowed: tuple[str, ...], param: str) -> str:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _parse_expiry(value: object) -> datetime | None:
-    """Expiry as an aware datetime: ISO string or epoch seconds/milliseconds; unreadable -> None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
-    if isinstance(value, str):
-        text = value.strip()
-        text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            log.warning("Unreadable download-link expiry %r; ignoring it", value)
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return None

@@ -1,0 +1,94 @@
+"""Half-open export windows ``[start, end)`` and the two ways a vendor's bounds can cover one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+MS = timedelta(milliseconds=1)
+SECOND = timedelta(seconds=1)
+
+EMPTY_WINDOW_HELP = (
+    "the export window [start_datetime, end_datetime) is empty: start {start} is not before end {end}. "
+    "Airflow 3's CronTriggerTimetable (what schedule='@daily' gives) makes data_interval_start equal to "
+    "data_interval_end; use a data-interval timetable, e.g. "
+    "schedule=CronDataIntervalTimetable('@daily', timezone='UTC'), or pass explicit start_datetime and "
+    "end_datetime such as '2025-01-01T00:00:00+00:00' and '2025-01-02T00:00:00+00:00'"
+)
+
+
+def ceil_to(value: datetime, step: timedelta) -> datetime:
+    """``value`` rounded up to a whole ``step`` (ms or s) of its own clock."""
+    micros = step // timedelta(microseconds=1)
+    extra = (value.second * 1_000_000 + value.microsecond) % micros if micros > 1 else 0
+    return value + timedelta(microseconds=micros - extra) if extra else value
+
+
+def floor_to(value: datetime, step: timedelta) -> datetime:
+    """``value`` rounded down to a whole ``step`` (ms or s) of its own clock."""
+    micros = step // timedelta(microseconds=1)
+    return value - timedelta(microseconds=(value.second * 1_000_000 + value.microsecond) % micros)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open window ``[start, end)`` an export must cover exactly (aware datetimes).
+
+    :param start: first instant inside.
+    :param end: first instant after.
+    """
+
+    start: datetime
+    end: datetime
+
+    def check_not_empty(self) -> None:
+        """``ValueError`` (naming ``start_datetime``) when nothing lies inside, at millisecond precision."""
+        if ceil_to(self.start, MS) >= ceil_to(self.end, MS):
+            help_text = EMPTY_WINDOW_HELP.format(start=self.start.isoformat(), end=self.end.isoformat())
+            raise ValueError("start_datetime: " + help_text)
+
+    def inclusive_ms(self) -> tuple[datetime, datetime]:
+        """Inclusive millisecond bounds covering exactly this window: ``start`` and ``end - 1 ms``.
+
+        Both are rounded up to the millisecond first, so consecutive windows sharing a boundary neither
+        overlap nor leave a gap.
+        """
+        self.check_not_empty()
+        return ceil_to(self.start, MS), ceil_to(self.end, MS) - MS
+
+    def covering_seconds(self) -> tuple[datetime, datetime]:
+        """Whole-second bounds that surely cover the window, whether the server's ``to`` is inclusive or
+        not: ``floor(start)`` and ``ceil(end) + 1 s``. Rows outside are filtered afterwards."""
+        self.check_not_empty()
+        return floor_to(self.start, SECOND), ceil_to(self.end, SECOND) + SECOND
+
+    def utc(self) -> Window:
+        return Window(self.start.astimezone(timezone.utc), self.end.astimezone(timezone.utc))
+
+    def encode(self) -> str:
+        """``<start>/<end>`` in UTC at microsecond precision (ISO 8601 interval), for an export reference."""
+        utc = self.utc()
+        return f"{_iso(utc.start)}/{_iso(utc.end)}"
+
+    @classmethod
+    def decode(cls, text: str) -> Window:
+        """The window :meth:`encode` wrote; ``ValueError`` when ``text`` is not one."""
+        start_text, sep, end_text = text.partition("/")
+        if not sep:
+            raise ValueError(f"window: {text[:60]!r} is not '<start>/<end>'")
+        start, end = _parse_utc(start_text), _parse_utc(end_text)
+        if end < start:
+            raise ValueError(f"window: end {end_text!r} is before start {start_text!r}")
+        return cls(start, end)
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_utc(text: str) -> datetime:
+    normalised = text[:-1] + "+00:00" if text.endswith("Z") else text
+    parsed = datetime.fromisoformat(normalised)
+    if parsed.tzinfo is None:
+        raise ValueError(f"window: {text[:40]!r} has no offset")
+    return parsed.astimezone(timezone.utc)
