@@ -1,0 +1,356 @@
+"""8x8 log export jobs end to end over HTTP against the 8x8 emulator: operator (sync and deferred),
+sensor, trigger and transfer; statuses, parts, windows, empty, cancel, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+from triggers.helpers import make_trigger, run_trigger
+
+from airflow_provider_msghistory.client.refs import ExportRef
+from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
+from airflow_provider_msghistory.sensors.export import MsgHistoryExportSensor
+from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+from airflow_provider_msghistory.transfers.merge import MergeError
+
+from .conftest import DAY1, DAY2
+
+
+def export(**kwargs: Any) -> MsgHistoryExportOperator:
+    kwargs.setdefault("task_id", "export")
+    kwargs.setdefault("export_type", "message_history")
+    kwargs.setdefault("start_datetime", DAY1)
+    kwargs.setdefault("end_datetime", DAY2)
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("timeout", 20)
+    kwargs.setdefault("deferrable", False)
+    return MsgHistoryExportOperator(**kwargs)
+
+
+def store(export_id: str, destination: Path, **kwargs: Any) -> MsgHistoryExportToStorageOperator:
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("timeout", 20)
+    kwargs.setdefault("deferrable", False)
+    return MsgHistoryExportToStorageOperator(
+        task_id="store", export_id=export_id, destination=f"file://{destination}", **kwargs
+    )
+
+
+def run(op: Any) -> Any:
+    """execute(); when it defers, run the trigger in an event loop and resume as the triggerer would."""
+    try:
+        return op.execute({})
+    except TaskDeferred as deferred:
+        event, _ = run_trigger(deferred.trigger)
+        return getattr(op, deferred.method_name)({}, event)
+
+
+def job_id(export_id: str) -> str:
+    return ExportRef.parse(export_id).job_id
+
+
+# --- connection and parse-time checks ---------------------------------------------------------------
+def test_a_bad_sub_account_id_fails_at_task_start_naming_it(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MSGHISTORY_DEFAULT", emu.airflow_conn_json(sub_account_id="no spaces allowed")
+    )
+    op = export(vendor="8x8")
+    with pytest.raises(ValueError, match="sub_account_id: 'no spaces allowed' is not an 8x8 sub-account id"):
+        op.execute({})
+    assert not emu.request_log  # nothing was sent
+
+
+def test_test_connection_reaches_8x8_with_the_bearer_key(emu: Any) -> None:
+    ok, message = MsgHistoryHook().test_connection()
+    assert ok, message
+    (entry,) = emu.request_log
+    assert entry.had_auth and entry.status == 404  # the check reads a job that cannot exist
+
+
+def test_an_export_type_8x8_lacks_fails_at_parse(emu: Any) -> None:
+    for kind in ("contacts", "delivery_reports"):
+        with pytest.raises(ValueError, match=rf"^export_type: 8x8 has no '{kind}' export"):
+            export(export_type=kind, vendor="8x8")
+        # the connection in an AIRFLOW_CONN_ variable is read at parse too (no network)
+        with pytest.raises(ValueError, match=rf"^export_type: 8x8 has no '{kind}' export"):
+            export(export_type=kind)
+
+
+def test_filters_reach_the_wire_and_bad_ones_fail_at_parse(emu: Any) -> None:
+    with pytest.raises(ValueError, match=r"^filters.countries: 'Singapore' is not an ISO 3166"):
+        export(filters={"countries": ["Singapore"]})
+    with pytest.raises(ValueError, match=r"^filters: unknown 8x8 filter 'phone'"):
+        export(filters={"phone": "+6591234567"})
+    with pytest.raises(ValueError, match=r"^recipient: not accepted by 8x8"):
+        export(recipient="+6591234567")
+    result = export(filters={"countries": ["sg", "US"], "limit": 3, "phoneNumber": "+6591234567"}).execute({})
+    params = emu.job(job_id(result["export_id"])).params
+    assert params["countries"] == ["SG", "US"] and params["limit"] == 3 and params["phoneNumber"] == "+6591234567"
+    # a covering window in whole seconds: the transfer cuts it back to [start, end)
+    assert (params["from"], params["to"]) == ("2025-01-02T00:00:00Z", "2025-01-03T00:00:01Z")
+
+
+# --- statuses ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_succeeded_export_carries_its_window_in_the_export_id(make_emu: Any, deferrable: bool) -> None:
+    emu = make_emu(export_delay=0.4)
+    result = run(export(deferrable=deferrable))
+    assert result["status"] == "COMPLETED"
+    ref = ExportRef.parse(result["export_id"])
+    assert emu.job(ref.job_id).status == "succeeded"
+    assert ref.window is not None and ref.window.start.isoformat() == "2025-01-02T00:00:00+00:00"
+    statuses = [e.status for e in emu.request_log if e.method == "GET"]
+    assert statuses and set(statuses) == {200}
+    assert all(e.had_auth for e in emu.request_log)
+
+
+@pytest.mark.parametrize("outcome", ["failed", "error"])
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_failed_and_error_jobs_fail_the_task(make_emu: Any, outcome: str, deferrable: bool) -> None:
+    make_emu(job_outcome=outcome)
+    with pytest.raises(AirflowException, match=rf"failed on the server \(status '{outcome}'\)"):
+        run(export(deferrable=deferrable))
+
+
+def test_a_job_cancelled_elsewhere_fails_the_wait(make_emu: Any) -> None:
+    emu = make_emu(export_delay=30)
+    client = MsgHistoryHook().get_client()
+    export_id = client.submit_message_history_export(DAY1, DAY2)
+    client.cancel_export(export_id)
+    sensor = MsgHistoryExportSensor(task_id="wait", export_id=export_id, poke_interval=0.05, timeout=5)
+    with pytest.raises(AirflowException, match="status 'cancelled'"):
+        sensor.poke({})
+    assert emu.cancelled_jobs == [job_id(export_id)]
+
+
+def test_unknown_job_fails_clearly(emu: Any) -> None:
+    sensor = MsgHistoryExportSensor(task_id="wait", export_id="f" * 64, poke_interval=0.05, timeout=5)
+    with pytest.raises(AirflowException, match="export not found"):
+        sensor.poke({})
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_empty_is_done_and_stores_the_documented_header(make_emu: Any, tmp_path: Path, deferrable: bool) -> None:
+    make_emu(job_outcome="empty")
+    result = run(export(deferrable=deferrable))
+    assert result["status"] == "EMPTY"
+    target = tmp_path / "empty.csv"
+    stored = run(store(result["export_id"], target, deferrable=deferrable))
+    header = target.read_bytes()
+    assert header.startswith(b"umid,subaccountid,direction,") and header.count(b"\n") == 1
+    assert stored["empty"] and stored["rows"] == 0 and stored["parts"] == 0
+    assert stored["sha256"] == hashlib.sha256(header).hexdigest()
+    skipped = store(result["export_id"], tmp_path / "skip.csv", on_empty="skip").execute({})
+    assert skipped["skipped"] and skipped["empty"] and not (tmp_path / "skip.csv").exists()
+    with pytest.raises(AirflowException, match="no rows and on_empty='fail'"):
+        store(result["export_id"], tmp_path / "fail.csv", on_empty="fail").execute({})
+
+
+# --- transfer: parts, compression, window, headers ---------------------------------------------------
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_parts_gzip_and_zip_merge_into_the_exact_csv_of_the_window(
+    make_emu: Any, tmp_path: Path, deferrable: bool
+) -> None:
+    emu = make_emu(parts=4, gzip_parts=[1], zip_parts=[3])
+    export_id = run(export(deferrable=deferrable))["export_id"]
+    target = tmp_path / "day.csv"
+    result = run(store(export_id, target, deferrable=deferrable))
+    expected = emu.expected_csv(DAY1, DAY2)
+    assert target.read_bytes() == expected  # header once, bodies byte for byte, only [start, end)
+    assert result["parts"] == 4
+    assert result["rows"] == len(emu.expected_rows(DAY1, DAY2))
+    assert result["sha256"] == hashlib.sha256(expected).hexdigest() == hashlib.sha256(target.read_bytes()).hexdigest()
+    # the covering window held rows of the next day's first second: dropped and reported
+    served = len(emu.job(job_id(export_id)).rows)
+    assert result["dropped_rows"] == served - result["rows"] > 0
+    downloads = [e for e in emu.request_log if "/download/" in e.path]
+    assert len(downloads) == 4 and all(e.had_auth for e in downloads)  # the API's own origin
+
+
+def test_differing_headers_fail_and_write_nothing(make_emu: Any, tmp_path: Path) -> None:
+    make_emu(parts=3, header_mismatch=2)
+    export_id = export().execute({})["export_id"]
+    with pytest.raises(MergeError, match="part 3 of 3 has a different header.*nothing was written"):
+        store(export_id, tmp_path / "day.csv").execute({})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bare_job_id_is_transferred_unfiltered_with_a_warning(
+    emu: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    export_id = export().execute({})["export_id"]
+    bare = job_id(export_id)
+    result = store(bare, tmp_path / "all.csv").execute({})
+    assert "carries no window" in caplog.text and "unfiltered" in caplog.text
+    assert result["dropped_rows"] == 0 and result["rows"] == len(emu.job(bare).rows)
+
+
+def test_expired_links_fail_saying_a_new_export_is_needed(emu: Any, tmp_path: Path) -> None:
+    export_id = export().execute({})["export_id"]
+    emu.expire_links(job_id(export_id))
+    with pytest.raises(AirflowException, match="a new export is needed"):
+        store(export_id, tmp_path / "day.csv").execute({})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_links_expiring_mid_download_fail_saying_a_new_export_is_needed(make_emu: Any, tmp_path: Path) -> None:
+    emu = make_emu(parts=2)
+    export_id = export().execute({})["export_id"]
+    emu.faults.script("download", ["ok", "expire:200"])
+    with pytest.raises(Exception, match="a new export is needed"):
+        store(export_id, tmp_path / "day.csv").execute({})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_downloads_are_resumed_or_restarted(make_emu: Any, tmp_path: Path) -> None:
+    emu = make_emu(parts=2, gzip_parts=[1])
+    export_id = export().execute({})["export_id"]
+    emu.faults.script("download", ["truncate:300", "ok", "reset", 503])
+    target = tmp_path / "day.csv"
+    store(export_id, target).execute({})
+    assert target.read_bytes() == emu.expected_csv(DAY1, DAY2)
+    ranges = [e.headers.get("Range") for e in emu.request_log if "/download/" in e.path]
+    assert "bytes=300-" in ranges  # the truncated part was resumed, not downloaded again
+
+
+def test_429_with_retry_after_and_5xx_are_ridden_out(make_emu: Any, tmp_path: Path) -> None:
+    emu = make_emu()
+    emu.faults.script("submit", [429, 503])
+    emu.faults.script("status", [429, 500, "reset", 502])
+    result = export().execute({})
+    assert result["status"] == "COMPLETED"
+    submitted = [e for e in emu.request_log if e.method == "POST"]
+    assert [e.status for e in submitted] == [429, 503, 202]  # refused, so safe to send again: one job
+    assert len(emu.jobs) == 1
+    store(result["export_id"], tmp_path / "day.csv").execute({})
+    assert (tmp_path / "day.csv").read_bytes() == emu.expected_csv(DAY1, DAY2)
+
+
+# --- cancel ------------------------------------------------------------------------------------------
+def test_killing_the_sync_task_cancels_the_job(make_emu: Any) -> None:
+    emu = make_emu(export_delay=60)
+    op = export(timeout=30)
+    outcome: list[BaseException] = []
+
+    def execute() -> None:
+        try:
+            op.execute({})
+        except BaseException as error:  # the wait fails once the job is cancelled
+            outcome.append(error)
+
+    thread = threading.Thread(target=execute, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not emu.jobs and time.time() < deadline:
+        time.sleep(0.02)
+    op.on_kill()
+    thread.join(10)
+    (jid,) = emu.jobs
+    assert emu.cancelled_jobs == [jid] and emu.job(jid).status == "cancelled"
+    assert outcome and "cancelled" in str(outcome[0])
+
+
+def test_killing_the_deferred_task_cancels_the_job(make_emu: Any) -> None:
+    emu = make_emu(export_delay=60)
+    with pytest.raises(TaskDeferred) as deferred:
+        export(deferrable=True).execute({})
+    trigger = deferred.value.trigger
+    assert trigger.cancel_on_kill
+
+    async def kill_while_waiting() -> None:
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(0.3)
+        task.cancel()  # what the triggerer does when the user kills the task ...
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.on_kill()  # ... and then, on Airflow >= 3.3, this
+
+    asyncio.run(kill_while_waiting())
+    (jid,) = emu.jobs
+    assert emu.cancelled_jobs == [jid] and emu.job(jid).status == "cancelled"
+
+
+def test_below_3_3_a_cancelled_trigger_cancels_only_when_the_task_is_no_longer_deferred(
+    make_emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msghistory.triggers import export as trigger_module
+
+    emu = make_emu(export_delay=60)
+    monkeypatch.setattr(trigger_module, "ON_KILL_SUPPORTED", False)
+    client = MsgHistoryHook().get_client()
+
+    def cancel_with_task_state(state: str) -> list[str]:
+        export_id = client.submit_message_history_export(DAY1, DAY2)
+        # The task's state is what a triggerer reads from Airflow; no real task stands behind this trigger.
+        monkeypatch.setattr(trigger_module, "_task_state", lambda ti: state)
+        trigger = make_trigger(export_id, cancel_on_kill=True)
+
+        async def cancel() -> None:
+            task = asyncio.ensure_future(trigger.run().__anext__())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancel())
+        return emu.cancelled_jobs
+
+    assert cancel_with_task_state("deferred") == []  # a triggerer restart: the job keeps running
+    assert len(cancel_with_task_state("failed")) == 1  # the task was killed: its job goes too
+
+
+def test_a_timed_out_deferred_wait_cancels_its_job(make_emu: Any) -> None:
+    emu = make_emu(export_delay=60)
+    with pytest.raises(TaskDeferred) as deferred:
+        export(deferrable=True, timeout=0.5).execute({})
+    event, _ = run_trigger(deferred.value.trigger)
+    assert event["status"] == "timeout"
+    (jid,) = emu.jobs
+    assert emu.cancelled_jobs == [jid]
+
+
+# --- triggerer scale ---------------------------------------------------------------------------------
+def test_job_waits_share_one_client_and_cost_one_request_per_poll(make_emu: Any) -> None:
+    emu = make_emu(export_delay=0.6)
+    client = MsgHistoryHook().get_client()
+    ids = [client.submit_message_history_export(DAY1, DAY2) for _ in range(20)]
+    emu.clear_request_log()
+    seen: set[int] = set()
+
+    from airflow_provider_msghistory.triggers import _shared_poll
+
+    original = _shared_poll._OwnPoll.__init__
+
+    def record(self: Any, share: Any, client: Any, subscription: Any) -> None:
+        original(self, share, client, subscription)
+        seen.add(id(client))
+
+    _shared_poll._OwnPoll.__init__ = record  # type: ignore[method-assign]
+    try:
+        events = asyncio.run(wait_all_plain(ids))
+    finally:
+        _shared_poll._OwnPoll.__init__ = original  # type: ignore[method-assign]
+    assert all(e["status"] == "success" for e in events)
+    assert len(seen) == 1  # one client (and pool) for all twenty waits
+    per_job: dict[str, int] = {}
+    for entry in emu.request_log:
+        per_job[entry.path.rsplit("/", 1)[-1]] = per_job.get(entry.path.rsplit("/", 1)[-1], 0) + 1
+    # 0.6 s to succeed at 0.2 s polls: about four looks each, never a request more than polls needed + 2
+    assert max(per_job.values()) <= 0.6 / 0.2 + 1 + 2
+
+
+async def wait_all_plain(ids: list[str]) -> list[dict[str, Any]]:
+    async def one(export_id: str) -> dict[str, Any]:
+        async for event in make_trigger(export_id, poll_interval=0.2).run():
+            return event.payload
+        raise AssertionError
+
+    return await asyncio.gather(*(one(i) for i in ids))
