@@ -48,3 +48,24 @@ def test_cli_rejects_bad_options() -> None:
 def test_size_and_rate_limit_parsing() -> None:
     assert parse_size("1GiB") == 1 << 30 and parse_size("500MB") == 500_000_000 and parse_size("4096") == 4096
     assert parse_rate_limit("off") is None and parse_rate_limit("1000/50") == (1000, 50)
+
+
+def test_cli_serves_8x8_with_its_connection_extras() -> None:
+    cmd = [sys.executable, "-m", "airflow_provider_msghistory.emulator", "--vendor", "8x8", "--port", "0",
+           "--messages", "50", "--api-key", "cli-key", "--parts", "2", "--gzip-parts", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith("8x8 emulator base URL: http://127.0.0.1:")
+        assert "1800/s" in lines[2]  # the documented per-sub-account ceiling is on by default
+        conn = json.loads(shlex.split(lines[3].strip().split("=", 1)[1])[0])
+        assert conn["extra"] == {"vendor": "8x8", "sub_account_id": "acme-sms_01"}
+        exports = conn["host"] + "/api/v1/subaccounts/acme-sms_01/messages/exports"
+        response = requests.post(exports, json={}, headers={"Authorization": "Bearer cli-key"}, timeout=5)
+        assert response.status_code == 202 and len(response.json()["jobId"]) == 64
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "8x8 emulator stopped" in out
