@@ -91,14 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--export-delay", type=float, default=3.0, help="seconds until an export job is done")
     p.add_argument("--link-ttl", type=float, default=None, help="seconds a download link stays valid")
+    p.add_argument(
+        "--export-size", type=parse_size, default=None, help="synthetic bytes per export job, e.g. 1GiB"
+    )
     qlara = p.add_argument_group("qlara")
     qlara.add_argument("--storage-port", type=int, default=8766, help="download port (0 = free port)")
     qlara.add_argument("--username", default="demo", help="Basic-auth user")
     qlara.add_argument("--password", default="demo-password", help="Basic-auth password")
     qlara.add_argument("--fail-exports", type=parse_fail, default=False, help="true, false or a probability")
-    qlara.add_argument(
-        "--export-size", type=parse_size, default=None, help="synthetic history CSV size, e.g. 1GiB"
-    )
     qlara.add_argument(
         "--shape", action="append", default=[], metavar="NAME=VALUE", help="response-shape variant"
     )
@@ -139,7 +139,7 @@ def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
             **common, **link_ttl,
             "sub_account_id": args.sub_account_id, "export_delay": args.export_delay, "parts": args.parts,
             "gzip_parts": args.gzip_parts, "zip_parts": args.zip_parts, "job_outcome": args.job_outcome,
-            "to_inclusive": not args.to_exclusive,
+            "to_inclusive": not args.to_exclusive, "export_size_bytes": args.export_size,
         }  # fmt: skip
     return common
 

@@ -310,3 +310,22 @@ def test_bad_options_are_refused() -> None:
             Emulator(vendor="8x8", **options)
     with pytest.raises(ValueError, match="vendor"):
         Emulator(vendor="acme")
+
+
+def test_synthetic_big_parts_stream_unique_rows_with_one_edge_row_per_block(
+    make: Callable[..., tuple[Emulator, EightApi]],
+) -> None:
+    _, api = make(export_size_bytes=3_000_000, parts=3)
+    urls = api.wait(api.start(**DAY2))["data"]
+    served = [api.session.get(url, timeout=10).content for url in urls]
+    assert sum(map(len, served)) >= 3_000_000 and len({len(p) for p in served[:2]}) == 1
+    header = served[0].split(b"\r\n", 1)[0]
+    assert all(p.startswith(header + b"\r\n") for p in served)
+    rows = [r for p in served for r in list(csv.reader(io.StringIO(p.decode(), newline="")))[1:]]
+    assert len({r[0] for r in rows}) == len(rows)  # every umid unique
+    outside = [r for r in rows if r[15] >= "2025-01-03T00:00:00.000Z"]
+    assert outside and {r[15] for r in outside} == {"2025-01-03T00:00:00.000Z"}
+    assert len(outside) == len(rows) // 4096
+    assert any("\n" in r[-1] for r in rows)
+    middle = api.session.get(urls[1], headers={"Range": "bytes=70000-70099"}, timeout=5)
+    assert middle.status_code == 206 and middle.content == served[1][70000:70100]

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..base import ApiError, EndpointHandler, VendorApp, json_object, json_response
-from ..content import BytesContent
+from ..content import BytesContent, Content
 from ..dataset import DAY_MS
 from ..downloads import serve_content
 from ..faults import Fault, Faults
@@ -36,6 +36,7 @@ from .eightxeight_data import (
     SmsLog,
     gzip_bytes,
     render_csv,
+    synthetic_parts,
     zip_bytes,
 )
 
@@ -54,15 +55,17 @@ MONTH_SECONDS = 30 * 86_400
 
 @dataclass
 class Part:
-    """One file of a job: the bytes as served (CSV, gzip or zip) and its download token."""
+    """One file of a job: its content as served (CSV, gzip or zip), download token and ETag."""
 
     token: str
-    data: bytes
+    content: Content
     compression: str | None
+    etag: str
 
-    @property
-    def etag(self) -> str:
-        return '"' + hashlib.sha256(self.data).hexdigest()[:32] + '"'
+    @classmethod
+    def of(cls, content: Content, compression: str | None = None) -> Part:
+        token = secrets.token_urlsafe(24)
+        return cls(token, content, compression, '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"')
 
 
 @dataclass
@@ -118,6 +121,7 @@ class Options:
     to_inclusive: bool
     line_terminator: str
     download_requires_auth: bool
+    export_size_bytes: int | None
 
 
 class EightByEightApp(VendorApp):
@@ -215,6 +219,7 @@ class EightByEightApp(VendorApp):
         end, end_is_date = _bound(body, "to", today)
         if start >= end:
             raise ApiError(400, "'from' must be before 'to'", CODE_INVALID)
+        named_end = end
         if self.options.to_inclusive:
             end += DAY_MS if end_is_date else 1000  # the whole second (or day) named by `to`
         phone = body.get("phoneNumber")
@@ -234,7 +239,10 @@ class EightByEightApp(VendorApp):
             raise ApiError(400, "channelUserId must be a string", CODE_INVALID)
         number = "+" + phone.lstrip("+") if phone else None
         rows = self.dataset.select(start, end, number, countries, limit)
-        job = self.create_job(body, rows, fail=fault is not None and fault.kind == "fail")
+        fail = fault is not None and fault.kind == "fail"
+        job = self.create_job(
+            body, rows, fail, (start, named_end) if self.options.export_size_bytes else None
+        )
         return json_response(202, {"jobId": job.job_id})
 
     def _status(self, request: Request, fault: Fault | None) -> Response:
@@ -282,10 +290,11 @@ class EightByEightApp(VendorApp):
         }
         response = serve_content(
             request,
-            BytesContent(part.data),
+            part.content,
             headers,
             fault,
             lambda h: self.error(416, "Requested range not satisfiable", request, CODE_INVALID),
+            in_thread=part.content.size > 1 << 20,  # big synthetic parts: build blocks off the loop
         )
         if fault is not None and fault.kind == "expire":
             self.expire(job)  # the link expires while this body is in flight: a resume gets 410
@@ -301,12 +310,26 @@ class EightByEightApp(VendorApp):
         return job
 
     # -------------------------------------------------------------------------------------------- jobs
-    def create_job(self, params: dict[str, Any], rows: list[SmsLog], fail: bool = False) -> Job:
+    def create_job(
+        self,
+        params: dict[str, Any],
+        rows: list[SmsLog],
+        fail: bool = False,
+        synthetic_window: tuple[int, int] | None = None,
+    ) -> Job:
+        """A new job; ``synthetic_window`` (with ``export_size_bytes``) serves big synthetic parts instead."""
         options = self.options
-        outcome = options.job_outcome or ("succeeded" if rows else "empty")
+        outcome = options.job_outcome or ("succeeded" if rows or synthetic_window else "empty")
         if fail:
             outcome = "failed"
-        parts = self._parts(rows) if outcome == "succeeded" else []
+        parts: list[Part] = []
+        if outcome == "succeeded" and synthetic_window is not None and options.export_size_bytes:
+            big = synthetic_parts(
+                options.export_size_bytes, options.parts, *synthetic_window, options.line_terminator
+            )
+            parts = [Part.of(content) for content in big]
+        elif outcome == "succeeded":
+            parts = self._parts(rows)
         now = time.time()
         job = Job(
             job_id=secrets.token_hex(32),
@@ -338,7 +361,7 @@ class EightByEightApp(VendorApp):
                 data, compression = zip_bytes(data, f"sms-logs-{index + 1}.csv"), "zip"
             elif _chosen(options.gzip_parts, index):
                 data, compression = gzip_bytes(data), "gzip"
-            parts.append(Part(secrets.token_urlsafe(24), data, compression))
+            parts.append(Part.of(BytesContent(data), compression))
         return parts
 
     def expire(self, job: Job) -> None:
@@ -396,6 +419,9 @@ class EightByEightEmulator(Emulator):
     :param to_inclusive: ``to`` covers its whole second (a bare date: its whole day); ``False``: exclusive.
     :param line_terminator: record separator of the CSV files (RFC 4180: CRLF).
     :param download_requires_auth: links answer 401 without the Bearer header.
+    :param export_size_bytes: jobs serve about this many bytes of synthetic rows in ``parts`` files
+        (constant memory; for benchmarks): rows spread over the requested window plus, per 4,096 rows,
+        one at its end second; not compressed.
     :param request_log_limit: entries kept in the request log.
     """
 
@@ -425,6 +451,7 @@ class EightByEightEmulator(Emulator):
         to_inclusive: bool = True,
         line_terminator: str = "\r\n",
         download_requires_auth: bool = False,
+        export_size_bytes: int | None = None,
         request_log_limit: int = 100_000,
     ) -> None:
         if not api_key:
@@ -439,6 +466,8 @@ class EightByEightEmulator(Emulator):
             raise ValueError(f"job_outcome must be one of {OUTCOMES} or None, e.g. job_outcome='empty'")
         if header_mismatch is not None and not 0 <= header_mismatch < parts:
             raise ValueError(f"header_mismatch must be a part index in 0..{parts - 1}, e.g. 1")
+        if export_size_bytes is not None and (gzip_parts or zip_parts):
+            raise ValueError("export_size_bytes serves plain parts: leave gzip_parts and zip_parts off")
         if line_terminator not in ("\r\n", "\n"):
             raise ValueError("line_terminator must be '\\r\\n' or '\\n'")
         self.api_key = api_key
@@ -446,7 +475,7 @@ class EightByEightEmulator(Emulator):
         self.dataset = SmsDataset(sub_account_id, messages, seed, to_epoch_ms(start), days)
         options = Options(
             export_delay, link_ttl, parts, gzip_parts, zip_parts, header_mismatch, job_outcome,
-            to_inclusive, line_terminator, download_requires_auth,
+            to_inclusive, line_terminator, download_requires_auth, export_size_bytes,
         )  # fmt: skip
         faults, log = Faults(endpoints=ENDPOINTS), RequestLog(request_log_limit)
         self._app: EightByEightApp = EightByEightApp(
@@ -517,7 +546,7 @@ class EightByEightEmulator(Emulator):
 
     def job_parts(self, job_id: str) -> list[bytes]:
         """The job's files as served (gzip or zip bytes where compressed)."""
-        return [part.data for part in self.job(job_id).parts]
+        return [b"".join(part.content.iter_from(0)) for part in self.job(job_id).parts]
 
     def submit_job(self, rows_from: str | datetime, rows_to: str | datetime, *, ready: bool = True) -> str:
         """Add a job without HTTP holding the rows created in ``[rows_from, rows_to)``; returns its id."""

@@ -15,7 +15,7 @@ import io
 import random
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..dataset import DAY_MS
@@ -158,3 +158,64 @@ def zip_bytes(data: bytes, member: str) -> bytes:
         info = zipfile.ZipInfo(member, date_time=(2025, 1, 1, 0, 0, 0))
         archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+class RepeatedBlocks:
+    """A big CSV part made of one rendered block of rows repeated, each copy numbered (constant memory).
+
+    The block holds ``\\x00`` placeholders (in the ``umid`` cells); copy ``n`` replaces each by ``n`` on
+    ten digits, so every row stays unique. The part holds blocks ``first .. first + count - 1``.
+
+    :param header: the header line (empty: no header).
+    :param segments: the block split at its placeholders.
+    :param first: number of the first block.
+    :param count: number of blocks.
+    """
+
+    def __init__(self, header: bytes, segments: list[bytes], first: int, count: int) -> None:
+        self._header = header
+        self._segments = segments
+        self._first = first
+        self._count = count
+        self.block_size = sum(map(len, segments)) + (len(segments) - 1) * 10
+
+    @property
+    def size(self) -> int:
+        return len(self._header) + self._count * self.block_size
+
+    def iter_from(self, offset: int) -> Iterator[bytes]:
+        if offset < len(self._header):
+            yield self._header[offset:]
+        number, skip = divmod(max(0, offset - len(self._header)), self.block_size)
+        for n in range(number, self._count):
+            block = (b"%010d" % (self._first + n)).join(self._segments)
+            yield block[skip:] if skip else block
+            skip = 0
+
+
+def synthetic_parts(
+    size: int, parts: int, start_ms: int, end_ms: int, line_terminator: str, rows_per_block: int = 4096
+) -> list[RepeatedBlocks]:
+    """About ``size`` bytes of SMS log CSV in ``parts`` files, for benchmarks.
+
+    Rows are spread over ``[start_ms, end_ms)``; each block also holds one row at ``end_ms`` (outside a
+    half-open window ending there), so a window filter has rows to drop.
+    """
+    rng = random.Random("8x8-synthetic")
+    step = max(1, (end_ms - start_ms) // rows_per_block)
+    rows = []
+    for j in range(rows_per_block):
+        created = end_ms if j == rows_per_block - 1 else start_ms + j * step
+        row = SmsDataset._row(rng, "synthetic", created, j)
+        rows.append(SmsLog(created, row.msisdn, row.country, (f"syn\x00-{j:06d}", *row.cells[1:])))
+    block = render_csv(SMS_COLUMNS, rows, line_terminator)
+    header, _, body = block.partition(line_terminator.encode())
+    segments = body.split(b"\x00")
+    block_size = len(body) + (len(segments) - 1) * 9
+    total = max(parts, -(-size // block_size))
+    share = -(-total // parts)
+    header += line_terminator.encode()
+    return [
+        RepeatedBlocks(header, segments, i * share, max(0, min(share, total - i * share)))
+        for i in range(parts)
+    ]
