@@ -41,7 +41,7 @@ from ..content import (
     delivery_report_row,
     history_row,
 )
-from ..dataset import CHANNELS, STATUSES, Dataset
+from ..dataset import CHANNELS, STATUSES, Dataset, Message
 from ..downloads import serve_content
 from ..faults import ENDPOINTS, Fault, Faults
 from ..httpserver import Handler, Request, Response
@@ -66,6 +66,7 @@ class Settings:
     password: str | None
     seed: int
     export_size_bytes: int | None
+    history_max_limit: int
 
 
 class QlaraApp(VendorApp):
@@ -278,12 +279,22 @@ class QlaraApp(VendorApp):
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, e.g. DELIVERED")
         page = int_param(request, "page", 0, 0)
-        limit = int_param(request, "limit", 20, 1, MAX_LIMIT)
+        cap = self.settings.history_max_limit
+        limit = int_param(request, "limit", 20, 1, 10**9 if self.shape.history_over_limit == "clamp" else cap)
+        limit = min(limit, cap)
         matches = self.dataset.channel_range(channel, start, end) if start <= end else []
         if status is not None:
             matches = [m for m in matches if m.status == status]
-        items = [m.to_json() for m in matches[page * limit : (page + 1) * limit]]
+        items = [self.history_record(m) for m in matches[page * limit : (page + 1) * limit]]
         return json_response(200, _wrap(self.shape.history_wrap, items, page, limit, len(matches)))
+
+    def history_record(self, message: Message) -> dict[str, Any]:
+        record = message.to_json()
+        if self.shape.history_record == "documented":
+            return {
+                k: record[k] for k in ("customerMessageId", "deliveryStatus", "deliveryStatusDescription")
+            }
+        return record
 
     # ------------------------------------------------------------------------------------- storage server
     async def handle_storage(self, request: Request) -> Response:
@@ -451,6 +462,8 @@ class QlaraEmulator(Emulator):
     :param shape: a :class:`Shape` or a dict of shape options (see :meth:`set_shape`).
     :param fail_exports: ``True`` = every export FAILS, float = probability per export.
     :param export_size_bytes: when set, message-history exports are synthetic CSVs of this exact size.
+    :param history_max_limit: the largest ``limit`` the history list (B) serves (not published by Qlara;
+        above it: 400, or the maximum with ``set_shape(history_over_limit="clamp")``).
     :param request_log_limit: entries kept in the request log.
     """
 
@@ -477,8 +490,11 @@ class QlaraEmulator(Emulator):
         shape: Shape | dict[str, Any] | None = None,
         fail_exports: bool | float = False,
         export_size_bytes: int | None = None,
+        history_max_limit: int = MAX_LIMIT,
         request_log_limit: int = 100_000,
     ) -> None:
+        if history_max_limit < 1:
+            raise ValueError("history_max_limit must be >= 1, e.g. history_max_limit=1000")
         if not api_key:
             raise ValueError("api_key must be a non-empty string, e.g. api_key='demo-key'")
         if export_size_bytes is not None:
@@ -488,7 +504,7 @@ class QlaraEmulator(Emulator):
         self.password = password
         self.dataset = Dataset(messages, seed, to_epoch_ms(start), days)
         self._store = ex.ExportStore(export_delay, link_ttl, fail_exports, seed)
-        settings = Settings(api_key, username, password, seed, export_size_bytes)
+        settings = Settings(api_key, username, password, seed, export_size_bytes, history_max_limit)
         faults, log = Faults(endpoints=ENDPOINTS), RequestLog(request_log_limit)
         self._app: QlaraApp = QlaraApp(
             settings, self.dataset, self._store, LinkSigner(""), faults, log, latency
@@ -545,8 +561,9 @@ class QlaraEmulator(Emulator):
     def set_shape(self, **changes: Any) -> Shape:
         """Switch response shapes, e.g. ``set_shape(id_field="id", export_list_wrap=None)``.
 
-        Options: id_field, id_type, url_field, expiry_field, export_list_wrap, history_wrap, status_case,
-        pending_status, completed_status, failed_status, expired_status, error_body, retry_after_header.
+        Options: id_field, id_type, url_field, expiry_field, export_list_wrap, history_wrap, history_record,
+        history_over_limit, status_case, pending_status, completed_status, failed_status, expired_status,
+        error_body, retry_after_header.
         ``set_shape()`` with no argument restores the defaults.
         """
         self._app.shape = self._app.shape.with_changes(**changes) if changes else Shape()
@@ -611,3 +628,21 @@ class QlaraEmulator(Emulator):
         """Rows (column -> text) a message-history export over ``[start, end]`` (inclusive) contains."""
         rows = self.dataset.history_export(to_epoch_ms(start), to_epoch_ms(end), sender, recipient)
         return [dict(zip(HISTORY_COLUMNS, map(str, history_row(m)), strict=True)) for m in rows]
+
+    def expected_messages(
+        self,
+        start: str | datetime,
+        end: str | datetime,
+        channel: str | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """History-list records (as B serves them now, in the current ``history_record`` shape) of the
+        messages sent in the half-open ``[start, end)``, oldest first: what a correct message-list load of
+        that window stores. ``channel`` ``None`` = every channel, in channel order (SMS, RCS, WHATSAPP)."""
+        first, last = to_epoch_ms(start), to_epoch_ms(end) - 1
+        records = []
+        for name in CHANNELS if channel is None else (channel,):
+            for message in self.dataset.channel_range(name, first, last):
+                if status is None or message.status == status:
+                    records.append(self._app.history_record(message))
+        return records
