@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from .requestlog import format_line
 from .server import Emulator
 from .shapes import parse_shape_option
 from .vendors import VENDORS
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=VENDOR_DEFAULT,
         help="PER_MIN/BURST or off (default: the vendor's documented limit)",
     )
+    p.add_argument(
+        "--log-requests", action="store_true", help="print one line per request (no headers, no secrets)"
+    )
     p.add_argument("--export-delay", type=float, default=3.0, help="seconds until an export job is done")
     p.add_argument("--link-ttl", type=float, default=None, help="seconds a download link stays valid")
     p.add_argument(
@@ -155,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     name = {"qlara": "Qlara", "8x8": "8x8", "messangi": "Messangi"}[args.vendor]
+    if args.log_requests:
+        emulator.on_request(lambda entry: print(format_line(entry), flush=True))
     with emulator:
         limit = "off" if emulator.rate_limit is None else "{}/min, burst {}/s".format(*emulator.rate_limit)
         print(f"{name} emulator base URL: {emulator.base_url}")

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from .base import VendorApp
@@ -152,6 +153,11 @@ class Emulator(ABC):
 
     def clear_request_log(self) -> None:
         self._app.log.clear()
+
+    def on_request(self, listener: Callable[[LoggedRequest], None] | None) -> None:
+        """Call ``listener`` with every request as it is logged (``None`` stops it); runs on the server's
+        loop, so keep it quick (the CLI's ``--log-requests`` prints :func:`~.requestlog.format_line`)."""
+        self._app.log.listener = listener
 
     @property
     def rate_limit(self) -> tuple[int, int] | None:

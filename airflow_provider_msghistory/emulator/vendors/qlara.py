@@ -452,7 +452,7 @@ class QlaraEmulator(Emulator):
     :param username: Basic-auth user accepted besides the key (``None`` disables Basic).
     :param password: Basic-auth password.
     :param messages: number of messages in the dataset.
-    :param seed: seed of the dataset, ids and random failures.
+    :param seed: seed of the dataset and of random failures (export ids are unique across restarts).
     :param start: first day of the dataset, an OffsetDateTime string or aware datetime (UTC midnight).
     :param days: days the dataset covers.
     :param export_delay: seconds from submission (or regeneration) to COMPLETED.
