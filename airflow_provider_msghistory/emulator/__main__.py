@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", default="2025-01-01T00:00:00Z", help="first day of the dataset")
-    p.add_argument("--days", type=int, default=31)
+    p.add_argument("--days", type=int, default=None, help="days of data (default: 31; Messangi 200)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each API response")
     p.add_argument(
         "--rate-limit",
@@ -95,13 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--export-delay", type=float, default=3.0, help="seconds until an export job is done")
     p.add_argument("--link-ttl", type=float, default=None, help="seconds a download link stays valid")
+    p.add_argument("--to-exclusive", action="store_true", help="8x8, Messangi: `to` is exclusive")
+    p.add_argument("--username", default="demo", help="Basic-auth user (Qlara), login user (Messangi)")
+    p.add_argument("--password", default="demo-password", help="its password")
     p.add_argument(
         "--export-size", type=parse_size, default=None, help="synthetic bytes per export job, e.g. 1GiB"
     )
     qlara = p.add_argument_group("qlara")
     qlara.add_argument("--storage-port", type=int, default=8766, help="download port (0 = free port)")
-    qlara.add_argument("--username", default="demo", help="Basic-auth user")
-    qlara.add_argument("--password", default="demo-password", help="Basic-auth password")
     qlara.add_argument("--fail-exports", type=parse_fail, default=False, help="true, false or a probability")
     qlara.add_argument(
         "--shape", action="append", default=[], metavar="NAME=VALUE", help="response-shape variant"
@@ -112,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     eight.add_argument("--gzip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
     eight.add_argument("--zip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
     eight.add_argument("--job-outcome", choices=("succeeded", "empty", "failed", "error"), default=None)
-    eight.add_argument("--to-exclusive", action="store_true", help="`to` excludes its second")
+    messangi = p.add_argument_group("messangi")
+    messangi.add_argument("--key-ttl", type=float, default=86_400.0, help="seconds a login key lives")
+    messangi.add_argument(
+        "--report-max-records", type=int, default=1_000_000, help="larger reports get the too-big error"
+    )
     return p
 
 
@@ -120,7 +125,8 @@ def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`Emulator` options of ``args.vendor``."""
     common = {
         "host": args.host, "port": args.port, "api_key": args.api_key, "messages": args.messages,
-        "seed": args.seed, "start": args.start, "days": args.days, "latency": args.latency,
+        "seed": args.seed, "start": args.start, "latency": args.latency,
+        **({} if args.days is None else {"days": args.days}),
         "rate_limit": DEFAULT_RATE_LIMITS[args.vendor]
         if args.rate_limit is VENDOR_DEFAULT
         else args.rate_limit,
@@ -145,7 +151,10 @@ def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
             "gzip_parts": args.gzip_parts, "zip_parts": args.zip_parts, "job_outcome": args.job_outcome,
             "to_inclusive": not args.to_exclusive, "export_size_bytes": args.export_size,
         }  # fmt: skip
-    return common
+    return {
+        **common, "username": args.username, "password": args.password, "key_ttl": args.key_ttl,
+        "report_max_records": args.report_max_records, "to_inclusive": not args.to_exclusive,
+    }  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with emulator:
         limit = "off" if emulator.rate_limit is None else "{}/min, burst {}/s".format(*emulator.rate_limit)
         print(f"{name} emulator base URL: {emulator.base_url}")
-        print(f"Storage (downloads):     {emulator.storage_base_url}")
+        storage = "none (reports are e-mailed)" if args.vendor == "messangi" else emulator.storage_base_url
+        print(f"Storage (downloads):     {storage}")
         print(f"Messages: {args.messages} (seed {args.seed}); rate limit {limit}")
         print(
             f"export AIRFLOW_CONN_MSGHISTORY_DEFAULT={shlex.quote(emulator.airflow_conn_json())}", flush=True

@@ -116,3 +116,28 @@ def test_export_ids_do_not_repeat_after_a_restart_with_the_same_seed() -> None:
             ids.append(emu.create_export())
     assert len(set(ids)) == 4  # unique ids across processes and restarts ...
     assert files[0] == files[1]  # ... while the data stays seeded
+
+
+def test_cli_serves_messangi_with_a_login() -> None:
+    cmd = [sys.executable, "-m", "airflow_provider_msghistory.emulator", "--vendor", "messangi",
+           "--port", "0", "--messages", "100", "--key-ttl", "60"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith("Messangi emulator base URL: http://127.0.0.1:") and "e-mailed" in lines[1]
+        conn = json.loads(shlex.split(lines[3].strip().split("=", 1)[1])[0])
+        assert conn["extra"] == {"vendor": "messangi"}
+        login = requests.post(
+            conn["host"] + "/kingslanding/login",
+            json={"username": "demo", "password": "demo-password"},
+            timeout=5,
+        )
+        params = {"from": "2025-01-01T00:00:00.000Z", "to": "2025-02-01T00:00:00.000Z"}
+        headers = {"Authorization": login.headers["authorization"]}
+        assert requests.get(conn["host"] + "/v3/mlog", params=params, headers=headers, timeout=5).ok
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Messangi emulator stopped" in out
