@@ -128,8 +128,9 @@ class ResumableDownload:
             try:
                 with self.client.open_download(link.url, offset) as response:
                     status = response.status_code
-                    if status in (401, 403):
-                        # A pre-signed URL answers 403 once expired (or tampered): get a new one.
+                    if status in (401, 403, 410):
+                        # A pre-signed URL answers 403 once expired (or tampered), an API-host link 410
+                        # Gone: get a new one (the link source says when none can be had).
                         self._failed(f"download link rejected (HTTP {status}, expired?)", wait=False)
                         link = None
                         continue

@@ -116,12 +116,12 @@ class EightByEightDialect(Dialect):
                     raise ValueError(
                         f"filters.countries: expected ISO codes like ['US', 'SG'], got {value!r}"
                     )
-                codes = [str(c).strip().upper() for c in items]
-                bad = [c for c in codes if not COUNTRY.match(c)]
-                if bad:
-                    raise ValueError(
-                        f"filters.countries: {bad[0]!r} is not an ISO 3166 alpha-2 code like 'SG'"
-                    )
+                for item in items:
+                    if not isinstance(item, str) or not COUNTRY.match(item.strip()):
+                        raise ValueError(
+                            f"filters.countries: {item!r} is not an ISO 3166 alpha-2 code like 'SG'"
+                        )
+                codes = [item.strip().upper() for item in items]
                 body[name] = codes
             elif name == "limit":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
