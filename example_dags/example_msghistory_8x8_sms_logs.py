@@ -18,7 +18,8 @@ Where files land (parsing reads no Variable and makes no network call):
   else the environment variable ``MSGHISTORY_DESTINATION_ROOT``, else ``file:///tmp/msghistory``.
 - ``MSGHISTORY_STORAGE_CONN_ID`` names the storage connection (e.g. an ``aws`` one); unset for local disk.
 - ``MSGHISTORY_8X8_CONN_ID`` overrides the connection id; ``MSGHISTORY_EXAMPLE_POLL_INTERVAL`` the poll
-  interval in seconds (default 10); ``MSGHISTORY_8X8_COUNTRIES`` (e.g. ``SG,US``) filters by country.
+  interval in seconds (default 10); ``MSGHISTORY_8X8_COUNTRIES`` (e.g. ``SG,US``) filters by country;
+  ``MSGHISTORY_EXAMPLE_DEFERRABLE=false`` waits in the worker instead of the triggerer.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ ROOT = "{{ var.value.get('msghistory_destination_root', '" + DEFAULT_ROOT + "').
 STORAGE_CONN_ID = os.environ.get("MSGHISTORY_STORAGE_CONN_ID") or None
 CONN_ID = os.environ.get("MSGHISTORY_8X8_CONN_ID", "msghistory_8x8")
 POLL_INTERVAL = float(os.environ.get("MSGHISTORY_EXAMPLE_POLL_INTERVAL", "10"))
+DEFERRABLE = os.environ.get("MSGHISTORY_EXAMPLE_DEFERRABLE", "true").strip().lower() != "false"
 COUNTRIES = [c for c in os.environ.get("MSGHISTORY_8X8_COUNTRIES", "").split(",") if c.strip()]
 DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
 
@@ -58,7 +60,7 @@ with DAG(
         vendor="8x8",  # the parse-time checks use 8x8's rules (the connection may live in the database)
         filters={"countries": COUNTRIES} if COUNTRIES else None,
         msghistory_conn_id=CONN_ID,
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poll_interval=POLL_INTERVAL,
         timeout=3 * 3600,
     )

@@ -59,7 +59,9 @@ def job_id(export_id: str) -> str:
 
 
 # --- connection and parse-time checks ---------------------------------------------------------------
-def test_a_bad_sub_account_id_fails_at_task_start_naming_it(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_sub_account_id_fails_at_task_start_naming_it(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_MSGHISTORY_DEFAULT", emu.airflow_conn_json(sub_account_id="no spaces allowed")
     )
@@ -94,7 +96,11 @@ def test_filters_reach_the_wire_and_bad_ones_fail_at_parse(emu: Any) -> None:
         export(recipient="+6591234567")
     result = export(filters={"countries": ["sg", "US"], "limit": 3, "phoneNumber": "+6591234567"}).execute({})
     params = emu.job(job_id(result["export_id"])).params
-    assert params["countries"] == ["SG", "US"] and params["limit"] == 3 and params["phoneNumber"] == "+6591234567"
+    assert (
+        params["countries"] == ["SG", "US"]
+        and params["limit"] == 3
+        and params["phoneNumber"] == "+6591234567"
+    )
     # a covering window in whole seconds: the transfer cuts it back to [start, end)
     assert (params["from"], params["to"]) == ("2025-01-02T00:00:00Z", "2025-01-03T00:00:01Z")
 
@@ -139,7 +145,9 @@ def test_unknown_job_fails_clearly(emu: Any) -> None:
 
 
 @pytest.mark.parametrize("deferrable", [False, True])
-def test_empty_is_done_and_stores_the_documented_header(make_emu: Any, tmp_path: Path, deferrable: bool) -> None:
+def test_empty_is_done_and_stores_the_documented_header(
+    make_emu: Any, tmp_path: Path, deferrable: bool
+) -> None:
     make_emu(job_outcome="empty")
     result = run(export(deferrable=deferrable))
     assert result["status"] == "EMPTY"
@@ -168,7 +176,11 @@ def test_parts_gzip_and_zip_merge_into_the_exact_csv_of_the_window(
     assert target.read_bytes() == expected  # header once, bodies byte for byte, only [start, end)
     assert result["parts"] == 4
     assert result["rows"] == len(emu.expected_rows(DAY1, DAY2))
-    assert result["sha256"] == hashlib.sha256(expected).hexdigest() == hashlib.sha256(target.read_bytes()).hexdigest()
+    assert (
+        result["sha256"]
+        == hashlib.sha256(expected).hexdigest()
+        == hashlib.sha256(target.read_bytes()).hexdigest()
+    )
     # the covering window held rows of the next day's first second: dropped and reported
     served = len(emu.job(job_id(export_id)).rows)
     assert result["dropped_rows"] == served - result["rows"] > 0
@@ -204,7 +216,9 @@ def test_expired_links_fail_saying_a_new_export_is_needed(emu: Any, tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_links_expiring_mid_download_fail_saying_a_new_export_is_needed(make_emu: Any, tmp_path: Path) -> None:
+def test_links_expiring_mid_download_fail_saying_a_new_export_is_needed(
+    make_emu: Any, tmp_path: Path
+) -> None:
     emu = make_emu(parts=2)
     export_id = export().execute({})["export_id"]
     emu.faults.script("download", ["ok", "expire:200"])
