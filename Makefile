@@ -1,5 +1,6 @@
 # One venv per Airflow line, so `make test AIRFLOW_VERSION=2.11.2` never disturbs the 3.3 one.
 AIRFLOW_VERSION ?= 3.3.2
+VENDOR ?= qlara
 PYTHON ?= python3
 VENV ?= .venv-$(AIRFLOW_VERSION)
 PY := $(VENV)/bin/python
@@ -30,7 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_msghistory example_dags tests benchmarks
 
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py --vendor $(VENDOR)
 
 bench: $(STAMP)
 	$(PY) benchmarks/emulator_load.py

@@ -1,13 +1,18 @@
-"""`make demo`: the whole pipeline on a laptop, in one command.
+"""`make demo` (`make demo VENDOR=8x8`): the whole pipeline on a laptop, in one command.
 
-Starts the Qlara emulator with a seeded dataset, prepares a throwaway Airflow home (SQLite), runs the daily
-report DAG with ``airflow dags test`` for a fixed date, then prints where the CSV landed, its row count,
-its SHA-256 (checked against the file on disk and the emulator's own) and its first lines. Exits non-zero
-on any failure, showing the end of the Airflow log.
+Starts the vendor's emulator with a seeded dataset, prepares a throwaway Airflow home (SQLite), runs the
+vendor's daily example DAG with ``airflow dags test`` for a fixed date, then prints where the CSV landed,
+its row count, its SHA-256 (checked against the file on disk and the CSV the emulator says a correct
+provider stores) and its first lines. Exits non-zero on any failure, showing the end of the Airflow log.
+
+Qlara: ``example_msghistory_daily_report`` (submit -> wait -> store, one pre-signed file). 8x8:
+``example_msghistory_8x8_sms_logs`` (export -> store; the job yields three files, one gzip, merged into
+one CSV cut to the day).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -17,13 +22,48 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
-DAG_ID = "example_msghistory_daily_report"
-LOGICAL_DATE = "2025-01-02"
+LOGICAL_DATE = "2025-01-02"  # runs the data interval [2025-01-01, 2025-01-02)
+DAY_START, DAY_END = "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What differs per vendor: its emulator, its example DAG and how to know the right CSV."""
+
+    dag_id: str
+    submit_task: str
+    emulator_options: dict[str, Any]
+    env: dict[str, str]
+    blurb: str
+
+    def expected_sha(self, emulator: Any, stored: dict[str, Any]) -> str:
+        if emulator.vendor == "8x8":
+            return hashlib.sha256(emulator.expected_csv(DAY_START, DAY_END)).hexdigest()
+        return str(emulator.export_sha256(stored["export_id"]))
+
+
+DEMOS = {
+    "qlara": Demo(
+        "example_msghistory_daily_report",
+        "submit",
+        {"seed": 1, "messages": 50_000, "export_delay": 2.0},
+        {},
+        "downloads served from another port, without the API key",
+    ),
+    "8x8": Demo(
+        "example_msghistory_8x8_sms_logs",
+        "export",
+        {"seed": 1, "messages": 50_000, "export_delay": 2.0, "parts": 3, "gzip_parts": [1]},
+        {"MSGHISTORY_8X8_CONN_ID": "msghistory_default"},
+        "each job yields 3 files (one gzip) on the API's own host",
+    ),
+}
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PREVIEW_LINES = 6
 # Outlives the throwaway Airflow home, so the printed path still holds the CSV after the demo.
@@ -53,12 +93,12 @@ def airflow(args: list[str], env: dict[str, str], log: Path, timeout: float) -> 
         raise DemoError(f"airflow {' '.join(args)} exited with {proc.returncode}; end of {log}:\n{tail}")
 
 
-def read_xcom(home: Path, task_id: str) -> Any:
+def read_xcom(home: Path, dag_id: str, task_id: str) -> Any:
     with sqlite3.connect(home / "airflow.db") as db:
         row = db.execute(
             'SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND "key" = ? '
             "ORDER BY timestamp DESC LIMIT 1",
-            (DAG_ID, task_id, "return_value"),
+            (dag_id, task_id, "return_value"),
         ).fetchone()
     if row is None:
         raise DemoError(f"task {task_id!r} left no result (XCom)")
@@ -77,13 +117,14 @@ def file_digest(path: Path) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
-def run(home: Path) -> None:
+def run(home: Path, vendor: str) -> None:
     from airflow_provider_msghistory.emulator import Emulator
 
+    demo = DEMOS[vendor]
     log = home / "airflow-demo.log"
-    step("Starting the Qlara emulator (seeded dataset)")
-    with Emulator(seed=1, messages=50_000, export_delay=2.0) as emulator:
-        print(f"    API at {emulator.base_url}; downloads served from another port, without the API key")
+    step(f"Starting the {vendor} emulator (seeded dataset)")
+    with Emulator(vendor=vendor, **demo.emulator_options) as emulator:
+        print(f"    API at {emulator.base_url}; {demo.blurb}")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
         env.update({
             "AIRFLOW_HOME": str(home),
@@ -92,18 +133,19 @@ def run(home: Path) -> None:
             "AIRFLOW_CONN_MSGHISTORY_DEFAULT": emulator.airflow_conn_json(),
             "MSGHISTORY_DESTINATION_ROOT": OUTPUT_ROOT.as_uri(),
             "MSGHISTORY_EXAMPLE_POLL_INTERVAL": "1",
+            **demo.env,
         })
         step(f"Preparing a throwaway Airflow home in {home} (SQLite, airflow db migrate)")
         started = time.monotonic()
         airflow(["db", "migrate"], env, log, timeout=300)
         print(f"    done in {time.monotonic() - started:.0f}s")
-        step(f"Running: airflow dags test {DAG_ID} {LOGICAL_DATE}   (submit -> wait -> store)")
+        step(f"Running: airflow dags test {demo.dag_id} {LOGICAL_DATE}")
         started = time.monotonic()
-        airflow(["dags", "test", DAG_ID, LOGICAL_DATE], env, log, timeout=300)
+        airflow(["dags", "test", demo.dag_id, LOGICAL_DATE], env, log, timeout=300)
         print(f"    done in {time.monotonic() - started:.0f}s (full Airflow log: {log})")
-        submitted = read_xcom(home, "submit")
-        stored = read_xcom(home, "store")
-        expected_sha = emulator.export_sha256(stored["export_id"])
+        submitted = read_xcom(home, demo.dag_id, demo.submit_task)
+        stored = read_xcom(home, demo.dag_id, "store")
+        expected_sha = demo.expected_sha(emulator, stored)
     step("Emulator stopped")
 
     path = Path(urlsplit(stored["path"]).path)
@@ -113,15 +155,17 @@ def run(home: Path) -> None:
     if sha != stored["sha256"] or size != stored["bytes"]:
         raise DemoError(f"{path} does not match what the task reported ({size} bytes, sha256 {sha})")
     if sha != expected_sha:
-        raise DemoError(f"{path} differs from the export the emulator served (sha256 {expected_sha})")
+        raise DemoError(f"{path} differs from what the emulator says is right (sha256 {expected_sha})")
     window = submitted.get("window") or {}
     print()
     span = f"{window.get('start')} .. {window.get('end')}"
     print(f"  export      {stored['export_id']} (message history {span})")
     print(f"  output      {path}")
     print(f"  rows        {stored['rows']:,} (plus the header line)")
+    if stored.get("parts") is not None:
+        print(f"  parts       {stored['parts']} merged; {stored.get('dropped_rows') or 0:,} rows outside the day left out")
     print(f"  bytes       {stored['bytes']:,}")
-    print(f"  sha256      {sha}  (matches the file on disk and the emulator's export)")
+    print(f"  sha256      {sha}  (matches the file on disk and the emulator's expected CSV)")
     print(f"  first lines of {path.name}:")
     with path.open(encoding="utf-8", errors="replace") as f:
         for _, line in zip(range(PREVIEW_LINES), f, strict=False):
@@ -129,11 +173,14 @@ def run(home: Path) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vendor", default="qlara", choices=sorted(DEMOS))
+    vendor = parser.parse_args().vendor
     home = Path(tempfile.mkdtemp(prefix="msghistory-demo-"))
     keep = os.environ.get("MSGHISTORY_DEMO_KEEP", "").lower() in ("1", "true", "yes")
     started = time.monotonic()
     try:
-        run(home)
+        run(home, vendor)
     except DemoError as error:
         print(f"\nDEMO FAILED: {error}", file=sys.stderr)
         print(f"(files kept in {home})", file=sys.stderr)

@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pendulum
 import pytest
 
-from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 
