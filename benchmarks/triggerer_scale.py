@@ -13,7 +13,14 @@ Prints, side by side per mode: wall time to the last event, max event-loop lag, 
 wait, how late each wait saw its export's completion, the load average around the run; then each target
 with PASS/MISS per mode.
 
-    python benchmarks/triggerer_scale.py [--waits 1000] [--latency 0.2] [--export-delay 30] [--poll 5]
+    python benchmarks/triggerer_scale.py [--vendor qlara|8x8] [--waits 1000] [--latency 0.2]
+        [--export-delay 30] [--poll 5]
+
+Qlara tracks exports in one account-wide list: the triggers share one list read per round. 8x8 has no
+list: each trigger polls its own job, one request per poll, over the connection's one shared client and
+connection pool. 8x8 has no completion time to read back; a job's completion is taken as the start of its
+submission plus the export delay (the emulator starts the clock on receipt), which can only overstate how
+late a wait saw it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from typing import Any
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE
 
 API_KEY = "bench-key-0123456789"
+SUB_ACCOUNT = "bench-sms_01"
+DAY = ("2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z")
 TICK = 0.01  # the ticker's sleep: lateness beyond it is loop lag
 
 # Which wait a request belongs to (set in each wait's task; copied into executor calls). Requests of the
@@ -60,17 +69,19 @@ def free_port() -> int:
 def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
     port, storage_port = free_port(), free_port()
     cmd = [
-        sys.executable, "-m", "airflow_provider_msghistory.emulator",
-        "--port", str(port), "--storage-port", str(storage_port),
-        "--api-key", API_KEY, "--latency", str(args.latency), "--export-delay", str(args.export_delay),
-        "--rate-limit", "off", "--messages", "1000",
+        sys.executable, "-m", "airflow_provider_msghistory.emulator", "--vendor", args.vendor,
+        "--port", str(port), "--api-key", API_KEY, "--latency", str(args.latency),
+        "--export-delay", str(args.export_delay), "--rate-limit", "off", "--messages", "1000",
     ]  # fmt: skip
+    cmd += (
+        ["--storage-port", str(storage_port)] if args.vendor == "qlara" else ["--sub-account-id", SUB_ACCOUNT]
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}/api"
+            return proc, f"http://127.0.0.1:{port}" + ("/api" if args.vendor == "qlara" else "")
         except OSError:
             if proc.poll() is not None:
                 detail = proc.stderr.read().decode() if proc.stderr else ""
@@ -84,12 +95,13 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     emulator, base_url = start_emulator(args)
     try:
         home = tempfile.mkdtemp(prefix="msghistory-bench-")
+        extra = {"vendor": "8x8", "sub_account_id": SUB_ACCOUNT} if args.vendor == "8x8" else {}
         env = {
             **os.environ,
             "AIRFLOW_HOME": home,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW_CONN_MSGHISTORY_DEFAULT": json.dumps(
-                {"conn_type": "msghistory", "host": base_url, "password": API_KEY}
+                {"conn_type": "msghistory", "host": base_url, "password": API_KEY, "extra": extra}
             ),
         }
         cmd = [sys.executable, __file__, "--worker", mode, *sys.argv[1:]]
@@ -127,7 +139,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
     ]
     modes = list(results)
     print(
-        f"\n{args.waits} waits, latency {args.latency}s, export delay {args.export_delay}s, "
+        f"\n{args.vendor}: {args.waits} waits, latency {args.latency}s, export delay {args.export_delay}s, "
         f"poll interval {args.poll}s, rate limit off, {os.cpu_count()} CPUs\n"
     )
     width = 44
@@ -234,8 +246,19 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     count_requests(counter)
     hook = MsgHistoryHook()
     client = hook.get_client()
+    submitted_at: dict[str, float] = {}
+
+    def submit(_: int) -> str:
+        began = time.time()
+        if args.vendor == "8x8":
+            export_id = client.submit_message_history_export(*DAY)
+        else:
+            export_id = client.submit_contacts_export()
+        submitted_at[export_id] = began
+        return export_id
+
     with ThreadPoolExecutor(16) as pool:  # submissions are the operators' job, not the triggerer's
-        export_ids = list(pool.map(lambda _: client.submit_contacts_export(), range(args.waits)))
+        export_ids = list(pool.map(submit, range(args.waits)))
     baseline = rss_mb()
     counter.clear()
     # Collect the setup's garbage now: its allocations must not bring a full collection (~0.1 s with
@@ -263,14 +286,17 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     await tick
 
     counter = Counter(counter)  # the waits' requests: not the listing below
-    completed = {job.export_id: job.completed_at for job in client.iter_exports(page_size=1000)}
+    if client.caps.tracking == "list":
+        completed = {job.export_id: _epoch(job.completed_at) for job in client.iter_exports(page_size=1000)}
+    else:  # no completion time on the wire: the earliest the job can have been created, plus its delay
+        completed = {e: submitted_at[e] + args.export_delay for e in export_ids}
     # A wait is charged its own requests plus an equal share of the shared poll's (all waits took part in
     # every round here), so the per-wait figures add up to every request the API served.
     shared_share = counter[SHARED] / len(export_ids)
     per_wait = [counter[e] + shared_share for e in export_ids]
     late, extra, needed_all = [], [], []
     for export_id, requests in zip(export_ids, per_wait, strict=True):
-        done_at = _epoch(completed.get(export_id))
+        done_at = completed.get(export_id)
         if export_id not in seen or done_at is None:
             continue
         late.append(seen[export_id] - done_at)
@@ -305,6 +331,7 @@ def _epoch(text: str | None) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vendor", choices=["qlara", "8x8"], default="qlara")
     parser.add_argument("--waits", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--export-delay", type=float, default=30.0)

@@ -10,12 +10,13 @@ from airflow_provider_msghistory.client.errors import (
     ApiValidationError,
     AuthenticationError,
     ExportExpiredError,
-    ExportFailedError,
     MsgHistoryError,
     NotFoundError,
     RateLimitedError,
     ServerError,
     UnexpectedResponseError,
+    WaitFailedError,
+    WaitTimeoutError,
 )
 from airflow_provider_msghistory.client.models import (
     DownloadLink,
@@ -24,6 +25,8 @@ from airflow_provider_msghistory.client.models import (
     ExportRequest,
     ExportStatus,
 )
+from airflow_provider_msghistory.client.refs import ExportRef
+from airflow_provider_msghistory.client.windows import Window
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -36,9 +39,9 @@ __all__ = [
     "DownloadLink",
     "ExportClient",
     "ExportExpiredError",
-    "ExportFailedError",
     "ExportJob",
     "ExportKind",
+    "ExportRef",
     "ExportRequest",
     "ExportStatus",
     "MsgHistoryError",
@@ -46,4 +49,7 @@ __all__ = [
     "RateLimitedError",
     "ServerError",
     "UnexpectedResponseError",
+    "WaitFailedError",
+    "WaitTimeoutError",
+    "Window",
 ]

@@ -73,19 +73,6 @@ class ApiConnectionError(MsgHistoryError):
         super().__init__(f"{endpoint}: {message}")
 
 
-class ExportFailedError(MsgHistoryError):
-    """The export reached a terminal failure status on the server.
-
-    :param export_id: the export's id.
-    :param raw_status: the status string as the server sent it.
-    """
-
-    def __init__(self, export_id: str, raw_status: str) -> None:
-        self.export_id = export_id
-        self.raw_status = raw_status
-        super().__init__(f"export {export_id} failed on the server (status {raw_status!r})")
-
-
 class WaitFailedError(MsgHistoryError):
     """A wait for an export ended without a downloadable export (failed, unknown, expired for good).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import re
@@ -38,8 +39,11 @@ DOWNLOAD_ENDPOINT = "download"
 MAX_REDIRECTS = 5
 # Connections of one async client. A triggerer shares one client per connection among all its waits; a
 # vendor polled per job (8x8) then has up to a poll's worth of requests in flight at once (1,000 waits,
-# 5 s polls, 200 ms latency: about 40).
+# 5 s polls, 200 ms latency: about 40). httpcore's pool bookkeeping scans its connections once per idle
+# connection on every request (quadratic in the pool's size: ~8 ms of CPU per request at 64), so the
+# connections are spread over small pools, taken in turn.
 ASYNC_POOL = 64
+POOL_SHARD = 8
 _QUERY = re.compile(r"\?[^\s'\")]*")
 _MAX_TEXT = 2000
 
@@ -425,12 +429,16 @@ class AsyncTransport(_TransportBase):
         import httpx
 
         super().__init__(config, dialect, policy)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            verify=shared_ssl_context(config.verify),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=ASYNC_POOL, max_keepalive_connections=ASYNC_POOL),
-        )
+        self._clients = [
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+                verify=shared_ssl_context(config.verify),
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=POOL_SHARD, max_keepalive_connections=POOL_SHARD),
+            )
+            for _ in range(ASYNC_POOL // POOL_SHARD)
+        ]
+        self._next = itertools.cycle(self._clients)
         self._sleep = sleep
         self._clock = clock
 
@@ -499,14 +507,15 @@ class AsyncTransport(_TransportBase):
         while True:
             attempt += 1
             try:
-                built = self._client.build_request(
+                client = next(self._next)
+                built = client.build_request(
                     method,
                     url,
                     params=dict(params) if params else None,
                     json=json_body,
                     headers=dict(headers),
                 )
-                response = await self._client.send(built, stream=stream, follow_redirects=redirects)
+                response = await client.send(built, stream=stream, follow_redirects=redirects)
             except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
                 failure = _classify_httpx_error(exc)
                 delay = (
@@ -536,8 +545,9 @@ class AsyncTransport(_TransportBase):
 
     @property
     def closed(self) -> bool:
-        return self._client.is_closed
+        return all(client.is_closed for client in self._clients)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from airflow_provider_msghistory.client.api import AsyncExportClient
 from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob
+from airflow_provider_msghistory.client.transport import ASYNC_POOL
 from airflow_provider_msghistory.client.waiting import is_transient, transient_delay
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
@@ -203,6 +204,7 @@ class _Share:
         self.pollers: dict[int, _Poller] = {}
         self._client: asyncio.Future[AsyncExportClient] | None = None
         self._replaced: list[AsyncExportClient] = []  # closed with the share: a wait may still use one
+        self.gate = asyncio.Semaphore(ASYNC_POOL)  # job-tracked looks in flight (see _OwnPoll)
 
     async def client(self) -> AsyncExportClient:
         if self._client is not None and self._client.done() and not self._client.cancelled():
@@ -375,14 +377,18 @@ class _OwnPoll:
             return None
         if wait > 0:
             await asyncio.sleep(wait)
-        started = time.monotonic()
         self.rounds += 1
         error: Exception | None = None
         job = None
-        try:
-            job = await self._look()
-        except Exception as failure:  # judged by the wait, as a failed shared round would be
-            error = failure
+        # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool cost
+        # a scan of the queue per released connection (quadratic, seconds of a blocked loop). The cadence
+        # counts from when a look leaves the gate, so waits that queued once stay spread out after.
+        async with self.share.gate:
+            started = time.monotonic()
+            try:
+                job = await self._look()
+            except Exception as failure:  # judged by the wait, as a failed shared round would be
+                error = failure
         self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
         interval = self.subscription.poll_interval
         delay = transient_delay(self.failures, interval, error) if self.failures else interval

@@ -62,6 +62,7 @@ def connection_json(emulator: Emulator, **extra: Any) -> str:
     """``AIRFLOW_CONN_MSGHISTORY_DEFAULT`` for ``emulator`` with the suite's retry budget in its extras."""
     conn = json.loads(emulator.airflow_conn_json())
     conn["extra"] = {
+        **(conn.get("extra") or {}),  # the vendor's own extras (8x8: vendor, sub_account_id)
         "max_attempts": CLIENT_MAX_ATTEMPTS,
         "max_retry_time": CLIENT_MAX_RETRY_TIME,
         "read_timeout": READ_TIMEOUT,
@@ -79,7 +80,7 @@ def compressed_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     the clock runs faster. (``backoff_base`` is not a connection extra, so it cannot be set there.)
     """
     from airflow_provider_msghistory.client import transport
-    from airflow_provider_msghistory.transfers import download, export_to_storage
+    from airflow_provider_msghistory.transfers import download, export_to_storage, parts
 
     configured = transport.policy_from_config
     monkeypatch.setattr(
@@ -87,8 +88,6 @@ def compressed_waits(monkeypatch: pytest.MonkeyPatch) -> None:
         "policy_from_config",
         lambda config: dataclasses.replace(configured(config), max_wait=CLIENT_MAX_WAIT),
     )
-    monkeypatch.setattr(
-        export_to_storage,
-        "ResumableDownload",
-        functools.partial(download.ResumableDownload, retry_delay=DOWNLOAD_RETRY_DELAY),
-    )
+    fast_download = functools.partial(download.ResumableDownload, retry_delay=DOWNLOAD_RETRY_DELAY)
+    monkeypatch.setattr(export_to_storage, "ResumableDownload", fast_download)
+    monkeypatch.setattr(parts, "ResumableDownload", fast_download)
