@@ -329,3 +329,29 @@ def test_synthetic_big_parts_stream_unique_rows_with_one_edge_row_per_block(
     assert any("\n" in r[-1] for r in rows)
     middle = api.session.get(urls[1], headers={"Range": "bytes=70000-70099"}, timeout=5)
     assert middle.status_code == 206 and middle.content == served[1][70000:70100]
+
+
+def test_chat_apps_product_serves_a_row_per_status_step_and_filters_by_channel_user_id(
+    make: Callable[..., tuple[Emulator, EightApi]],
+) -> None:
+    emu, api = make(product="chatapps")
+    job_id = api.start(**DAY2)
+    (url,) = api.wait(job_id)["data"]
+    rows = list(csv.DictReader(io.StringIO(api.session.get(url, timeout=5).content.decode(), newline="")))
+    assert list(rows[0])[14] == "createdAt" and list(rows[0])[-1] == "ReadAt"
+    by_umid: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_umid.setdefault(row["umid"], []).append(row)
+    repeated = [steps for steps in by_umid.values() if len(steps) > 1]
+    assert repeated and all(len({s["createdAt"] for s in steps}) == 1 for steps in repeated)
+    assert all([s["step"] for s in steps] == [str(i) for i in range(1, len(steps) + 1)] for steps in repeated)
+    window = ("2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z")
+    assert emu.expected_csv(*window).split(b"\r\n", 1)[0].endswith(b",content,ReadAt")
+    user = rows[0]["user_channelUserId"]
+    filtered = emu.job(api.start(**DAY2, channelUserId=user)).rows
+    assert filtered and {r.channel_user_id for r in filtered} == {user}
+    assert emu.expected_rows(*window, channel_user_id=user)[0]["user_channelUserId"] == user
+    sms_emu, sms_api = make()
+    refused = sms_api.session.post(sms_api.exports, json={**DAY2, "channelUserId": user}, timeout=5)
+    assert refused.status_code == 400 and "Chat Apps" in refused.json()["message"]
+    assert sms_emu.jobs == {}

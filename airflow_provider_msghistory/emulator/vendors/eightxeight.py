@@ -30,11 +30,11 @@ from ..requestlog import RequestLog
 from ..server import Emulator
 from ..timeutil import format_epoch, to_epoch_ms
 from .eightxeight_data import (
-    MISMATCHED_COLUMNS,
-    SMS_COLUMNS,
-    SmsDataset,
-    SmsLog,
+    PRODUCTS,
+    LogDataset,
+    LogRow,
     gzip_bytes,
+    mismatched,
     render_csv,
     synthetic_parts,
     zip_bytes,
@@ -81,7 +81,7 @@ class Job:
 
     job_id: str
     params: dict[str, Any]
-    rows: list[SmsLog]
+    rows: list[LogRow]
     parts: list[Part]
     created_at: float
     ready_at: float
@@ -131,7 +131,7 @@ class EightByEightApp(VendorApp):
         self,
         api_key: str,
         sub_account_id: str,
-        dataset: SmsDataset,
+        dataset: LogDataset,
         options: Options,
         faults: Faults,
         log: RequestLog,
@@ -237,8 +237,10 @@ class EightByEightApp(VendorApp):
         user_id = body.get("channelUserId")
         if user_id is not None and not isinstance(user_id, str):
             raise ApiError(400, "channelUserId must be a string", CODE_INVALID)
+        if user_id is not None and self.dataset.product == "sms":
+            raise ApiError(400, "channelUserId applies to Chat Apps only", CODE_INVALID)
         number = "+" + phone.lstrip("+") if phone else None
-        rows = self.dataset.select(start, end, number, countries, limit)
+        rows = self.dataset.select(start, end, number, countries, limit, user_id)
         fail = fault is not None and fault.kind == "fail"
         job = self.create_job(
             body, rows, fail, (start, named_end) if self.options.export_size_bytes else None
@@ -313,7 +315,7 @@ class EightByEightApp(VendorApp):
     def create_job(
         self,
         params: dict[str, Any],
-        rows: list[SmsLog],
+        rows: list[LogRow],
         fail: bool = False,
         synthetic_window: tuple[int, int] | None = None,
     ) -> Job:
@@ -347,14 +349,16 @@ class EightByEightApp(VendorApp):
                 self.parts[part.token] = (job, index)
         return job
 
-    def _parts(self, rows: list[SmsLog]) -> list[Part]:
+    def _parts(self, rows: list[LogRow]) -> list[Part]:
         options = self.options
         count = options.parts
         size = -(-len(rows) // count) if rows else 0
         parts = []
         for index in range(count):
             chunk = rows[index * size : (index + 1) * size]
-            columns = MISMATCHED_COLUMNS if options.header_mismatch == index else SMS_COLUMNS
+            columns = self.dataset.columns
+            if options.header_mismatch == index:
+                columns = mismatched(columns)
             data = render_csv(columns, chunk, options.line_terminator)
             compression = None
             if _chosen(options.zip_parts, index):
@@ -401,7 +405,9 @@ class EightByEightEmulator(Emulator):
     :param port: API port (0 = a free one).
     :param api_key: the valid Bearer key.
     :param sub_account_id: the account's sub-account (another one gets 403 code 1001).
-    :param messages: rows in the SMS log dataset.
+    :param product: ``sms`` (SMS columns) or ``chatapps`` (Chat Apps columns, a row per status step,
+        ``channelUserId`` filter); the real products differ by host only.
+    :param messages: messages in the log dataset.
     :param seed: seed of the dataset (ids of jobs and links are random: unique across restarts).
     :param start: first day of the dataset (UTC midnight), OffsetDateTime string or aware datetime.
     :param days: days the dataset covers.
@@ -435,6 +441,7 @@ class EightByEightEmulator(Emulator):
         port: int = 0,
         api_key: str = "demo-key",
         sub_account_id: str = "acme-sms_01",
+        product: str = "sms",
         messages: int = 2000,
         seed: int = 1,
         start: str | datetime = "2025-01-01T00:00:00Z",
@@ -458,6 +465,8 @@ class EightByEightEmulator(Emulator):
             raise ValueError("api_key must be a non-empty string, e.g. api_key='demo-key'")
         if not SUB_ACCOUNT.fullmatch(sub_account_id):
             raise ValueError("sub_account_id must match ^[A-Za-z0-9\\-._&]{3,50}$, e.g. 'acme-sms_01'")
+        if product not in PRODUCTS:
+            raise ValueError(f"product must be one of {PRODUCTS}, e.g. product='chatapps'")
         if parts < 1:
             raise ValueError("parts must be >= 1, e.g. parts=3")
         if export_delay < 0 or link_ttl <= 0:
@@ -466,13 +475,15 @@ class EightByEightEmulator(Emulator):
             raise ValueError(f"job_outcome must be one of {OUTCOMES} or None, e.g. job_outcome='empty'")
         if header_mismatch is not None and not 0 <= header_mismatch < parts:
             raise ValueError(f"header_mismatch must be a part index in 0..{parts - 1}, e.g. 1")
-        if export_size_bytes is not None and (gzip_parts or zip_parts):
-            raise ValueError("export_size_bytes serves plain parts: leave gzip_parts and zip_parts off")
+        if export_size_bytes is not None and (gzip_parts or zip_parts or product != "sms"):
+            raise ValueError(
+                "export_size_bytes serves plain SMS parts: leave gzip_parts, zip_parts and product off"
+            )
         if line_terminator not in ("\r\n", "\n"):
             raise ValueError("line_terminator must be '\\r\\n' or '\\n'")
         self.api_key = api_key
         self.sub_account_id = sub_account_id
-        self.dataset = SmsDataset(sub_account_id, messages, seed, to_epoch_ms(start), days)
+        self.dataset = LogDataset(product, sub_account_id, messages, seed, to_epoch_ms(start), days)
         options = Options(
             export_delay, link_ttl, parts, gzip_parts, zip_parts, header_mismatch, job_outcome,
             to_inclusive, line_terminator, download_requires_auth, export_size_bytes,
@@ -562,10 +573,13 @@ class EightByEightEmulator(Emulator):
         end: str | datetime,
         phone_number: str | None = None,
         countries: Sequence[str] | None = None,
+        channel_user_id: str | None = None,
     ) -> list[dict[str, str]]:
         """The rows whose ``createdat`` lies in the half-open ``[start, end)``, oldest first."""
-        rows = self.dataset.select(to_epoch_ms(start), to_epoch_ms(end), phone_number, countries)
-        return [r.as_dict() for r in rows]
+        rows = self.dataset.select(
+            to_epoch_ms(start), to_epoch_ms(end), phone_number, countries, channel_user_id=channel_user_id
+        )
+        return [self.dataset.as_dict(r) for r in rows]
 
     def expected_csv(
         self,
@@ -573,8 +587,11 @@ class EightByEightEmulator(Emulator):
         end: str | datetime,
         phone_number: str | None = None,
         countries: Sequence[str] | None = None,
+        channel_user_id: str | None = None,
     ) -> bytes:
         """The exact CSV a correct provider stores for ``[start, end)``: the header once, then the rows as
         served (same quoting, same line terminator)."""
-        rows = self.dataset.select(to_epoch_ms(start), to_epoch_ms(end), phone_number, countries)
-        return render_csv(SMS_COLUMNS, rows, self.options.line_terminator)
+        rows = self.dataset.select(
+            to_epoch_ms(start), to_epoch_ms(end), phone_number, countries, channel_user_id=channel_user_id
+        )
+        return render_csv(self.dataset.columns, rows, self.options.line_terminator)
