@@ -48,7 +48,8 @@ _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(Z|[+-]\d
 _PHONE = re.compile(r"\+?[1-9]\d{6,14}")
 WORKING = ("queued", "running")
 OUTCOMES = ("succeeded", "empty", "failed", "error")
-CODE_INVALID, CODE_SUB_ACCOUNT, CODE_UNAUTHORIZED, CODE_EXPIRED, CODE_JOB = 1000, 1001, 1200, 1300, 4018
+CODE_INVALID, CODE_SUB_ACCOUNT, CODE_UNAUTHORIZED, CODE_JOB = 1000, 1001, 1200, 4018
+CODE_GONE = 1300  # "not found / expired"
 CODE_RATE_LIMITED = 1100  # not published: any code will do, the status and Retry-After are what count
 MONTH_SECONDS = 30 * 86_400
 
@@ -152,7 +153,7 @@ class EightByEightApp(VendorApp):
     def route(self, request: Request) -> tuple[str, EndpointHandler]:
         match = _PREFIX.fullmatch(request.path.rstrip("/"))
         if match is None:
-            raise ApiError(404, f"No endpoint {request.method} {request.path}", CODE_EXPIRED)
+            raise ApiError(404, f"No endpoint {request.method} {request.path}", CODE_GONE)
         sub_account, kind, item = match.groups()
         method = request.method
         if kind == "download":
@@ -275,12 +276,12 @@ class EightByEightApp(VendorApp):
         with self.lock:
             found = self.parts.get(match.group(3) or "")
         if found is None:
-            raise ApiError(404, "Download not found", CODE_EXPIRED)
+            raise ApiError(404, "Download not found", CODE_GONE)
         job, index = found
         if job.status != "succeeded":
-            raise ApiError(404, "Download not found", CODE_EXPIRED)
+            raise ApiError(404, "Download not found", CODE_GONE)
         if time.time() >= job.expires_at:
-            raise ApiError(410, "Download link has expired; start a new export job", CODE_EXPIRED)
+            raise ApiError(410, "Download link has expired; start a new export job", CODE_GONE)
         part = job.parts[index]
         suffix = {"gzip": ".csv.gz", "zip": ".zip"}.get(part.compression or "", ".csv")
         headers = {
