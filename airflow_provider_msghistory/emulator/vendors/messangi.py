@@ -200,7 +200,7 @@ class MessangiApp(VendorApp):
             raise ApiError(400, f"channel must be one of {', '.join(CHANNELS)} (one per request), e.g. S")
         statuses = None
         if query.get("status"):
-            statuses = query["status"].split(",")
+            statuses = tuple(query["status"].split(","))
             known = set().union(*STATUSES.values())
             if any(s not in known for s in statuses):
                 raise ApiError(
@@ -345,6 +345,6 @@ class MessangiEmulator(Emulator):
     ) -> list[dict[str, Any]]:
         """``/v3/mlog`` records created in the half-open ``[start, end)``, oldest first (every channel
         when ``channel`` is ``None``; ``status`` may list several, comma-separated)."""
-        statuses = status.split(",") if status else None
+        statuses = tuple(status.split(",")) if status else None
         records = self.dataset.select(to_epoch_ms(start), to_epoch_ms(end), channel, statuses)
         return [r.to_json() for r in records]

@@ -282,9 +282,7 @@ class QlaraApp(VendorApp):
         cap = self.settings.history_max_limit
         limit = int_param(request, "limit", 20, 1, 10**9 if self.shape.history_over_limit == "clamp" else cap)
         limit = min(limit, cap)
-        matches = self.dataset.channel_range(channel, start, end) if start <= end else []
-        if status is not None:
-            matches = [m for m in matches if m.status == status]
+        matches = self.dataset.history_list(channel, start, end, status)
         items = [self.history_record(m) for m in matches[page * limit : (page + 1) * limit]]
         return json_response(200, _wrap(self.shape.history_wrap, items, page, limit, len(matches)))
 
