@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from triggers.helpers import make_trigger, run_trigger
 
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 from airflow_provider_msghistory.operators.export import wait_sync
-from triggers.helpers import make_trigger, run_trigger
 
 PENDING = "still being generated (status 'PENDING')"
 READY = "completed and available for download"
