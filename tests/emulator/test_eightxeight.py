@@ -355,3 +355,13 @@ def test_chat_apps_product_serves_a_row_per_status_step_and_filters_by_channel_u
     refused = sms_api.session.post(sms_api.exports, json={**DAY2, "channelUserId": user}, timeout=5)
     assert refused.status_code == 400 and "Chat Apps" in refused.json()["message"]
     assert sms_emu.jobs == {}
+
+
+def test_links_can_name_another_origin_of_the_same_server(
+    make: Callable[..., tuple[Emulator, EightApi]],
+) -> None:
+    emu, api = make(link_host="localhost")
+    (url,) = api.wait(api.start(**DAY2))["data"]
+    assert url.startswith(f"http://localhost:{emu.port}/api/v1/subaccounts/acme-sms_01/messages/download/")
+    assert requests.get(url, timeout=5).content == emu.job_parts(next(iter(emu.jobs)))[0]
+    assert [r.had_auth for r in emu.request_log if "/download/" in r.path] == [False]

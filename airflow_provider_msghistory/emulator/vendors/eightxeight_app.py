@@ -139,7 +139,7 @@ class EightByEightApp(VendorApp):
         self.sub_account_id = sub_account_id
         self.dataset = dataset
         self.options = options
-        self.origin = ""
+        self.link_origin = ""  # scheme://host:port the download links name (set once the server listens)
         self.jobs: dict[str, Job] = {}
         self.parts: dict[str, tuple[Job, int]] = {}
         self.cancelled: list[str] = []
@@ -250,7 +250,7 @@ class EightByEightApp(VendorApp):
         status = job.status
         body: dict[str, Any] = {"status": status}
         if status == "succeeded":
-            base = f"{self.origin}/api/v1/subaccounts/{self.sub_account_id}/messages/download/"
+            base = f"{self.link_origin}/api/v1/subaccounts/{self.sub_account_id}/messages/download/"
             body["data"] = [base + part.token for part in job.parts]
             body["expires"] = format_epoch(job.expires_at)
         return json_response(200, body)
