@@ -6,9 +6,11 @@ import csv
 import gzip
 import io
 import json
+import re
 import time
 import zipfile
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -99,7 +101,10 @@ def test_job_goes_queued_running_succeeded_with_links_on_the_api_host(
     assert body["status"] == "succeeded" and set(body) == {"status", "data", "expires"}
     (url,) = body["data"]
     assert url.startswith(f"{emu.base_url}/api/v1/subaccounts/acme-sms_01/messages/download/")
-    assert body["expires"].endswith("Z")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,2}[1-9])?Z", body["expires"])
+    expires = datetime.strptime(body["expires"].replace(".", "Z", 1).split("Z")[0], "%Y-%m-%dT%H:%M:%S")
+    expected = emu.job(job_id).expires_at
+    assert abs(expires.replace(tzinfo=timezone.utc).timestamp() - expected) < 1
     download = api.session.get(url, timeout=10)
     assert download.status_code == 200 and download.content == emu.job_parts(job_id)[0]
     assert download.headers["ETag"] and download.headers["Accept-Ranges"] == "bytes"

@@ -252,7 +252,7 @@ class EightByEightApp(VendorApp):
         if status == "succeeded":
             base = f"{self.link_origin}/api/v1/subaccounts/{self.sub_account_id}/messages/download/"
             body["data"] = [base + part.token for part in job.parts]
-            body["expires"] = format_epoch(job.expires_at)
+            body["expires"] = _expires(job.expires_at)
         return json_response(200, body)
 
     def _cancel(self, request: Request, fault: Fault | None) -> Response:
@@ -368,6 +368,15 @@ class EightByEightApp(VendorApp):
     def expire(self, job: Job) -> None:
         with self.lock:
             job.expires_override = min(job.expires_at, time.time())
+
+
+def _expires(epoch_seconds: float) -> str:
+    """As the reference's example writes it, ``2020-10-25T06:58:41.74Z``: fraction without trailing zeros
+    (Python 3.10's ``datetime.fromisoformat`` refuses two digits: a client must parse it leniently)."""
+    stamp = format_epoch(epoch_seconds)
+    whole, _, fraction = stamp[:-1].partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
 
 
 def _chosen(which: bool | Sequence[int], index: int) -> bool:
