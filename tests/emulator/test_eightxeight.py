@@ -370,3 +370,17 @@ def test_links_can_name_another_origin_of_the_same_server(
     assert url.startswith(f"http://localhost:{emu.port}/api/v1/subaccounts/acme-sms_01/messages/download/")
     assert requests.get(url, timeout=5).content == emu.job_parts(next(iter(emu.jobs)))[0]
     assert [r.had_auth for r in emu.request_log if "/download/" in r.path] == [False]
+
+
+def test_timestamp_style_is_a_knob(make: Callable[..., tuple[Emulator, EightApi]]) -> None:
+    iso, _ = make()
+    spaced, api = make(timestamp_style="space")
+    window = ("2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z")
+    rows = spaced.expected_rows(*window)
+    assert rows[0]["createdat"] == "2025-01-02 00:00:00.000" and " " in rows[0]["status_timestamp"]
+    assert [r["umid"] for r in rows] == [r["umid"] for r in iso.expected_rows(*window)]
+    job_id = api.start(**DAY2)
+    api.wait(job_id)
+    assert spaced.job_parts(job_id)[0].startswith(spaced.expected_csv(*window))
+    with pytest.raises(ValueError, match="timestamp_style"):
+        Emulator(vendor="8x8", timestamp_style="epoch")
