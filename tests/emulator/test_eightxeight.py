@@ -29,7 +29,7 @@ class EightApi:
         self.emu = emu
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {emu.api_key}"
-        self.exports = f"{emu.base_url}/api/v1/subaccounts/{emu.sub_account_id}/messages/exports"
+        self.exports = emu.exports_url
 
     def start(self, **body: Any) -> str:
         response = self.session.post(self.exports, json=body, timeout=10)

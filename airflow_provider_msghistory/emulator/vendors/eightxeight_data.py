@@ -117,8 +117,6 @@ class LogDataset:
         self.product = product
         self.columns = SMS_COLUMNS if product == "sms" else CHAT_APPS_COLUMNS
         self.created_column = self.columns.index("createdat" if product == "sms" else "createdAt")
-        self.start_ms = start_ms
-        self.end_ms = start_ms + days * DAY_MS - 1
         rng = random.Random(f"8x8-emulator:{product}:{seed}")
         instants = []
         for day in range(days):
