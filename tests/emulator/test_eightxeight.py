@@ -252,7 +252,11 @@ def test_range_etag_and_if_range(make: Callable[..., tuple[Emulator, EightApi]])
     changed = api.session.get(url, headers={"Range": "bytes=100-", "If-Range": '"other"'}, timeout=5)
     assert changed.status_code == 200 and changed.content == full
     beyond = api.session.get(url, headers={"Range": f"bytes={len(full)}-"}, timeout=5)
-    assert beyond.status_code == 416
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{len(full)}"
+    head = api.session.head(url, timeout=5)
+    assert (
+        head.status_code == 200 and int(head.headers["Content-Length"]) == len(full) and head.content == b""
+    )
 
 
 def test_links_expire_and_truncated_downloads_resume(make: Callable[..., tuple[Emulator, EightApi]]) -> None:
@@ -384,3 +388,15 @@ def test_timestamp_style_is_a_knob(make: Callable[..., tuple[Emulator, EightApi]
     assert spaced.job_parts(job_id)[0].startswith(spaced.expected_csv(*window))
     with pytest.raises(ValueError, match="timestamp_style"):
         Emulator(vendor="8x8", timestamp_style="epoch")
+
+
+def test_random_faults_draw_on_the_vendors_own_endpoints(
+    make: Callable[..., tuple[Emulator, EightApi]],
+) -> None:
+    emu, api = make()
+    emu.faults.random(5, p_500=0.5, endpoints=["status"])
+    job_id = api.start(**DAY2)  # submit is not in the draw
+    statuses = [api.poll(job_id).status_code for _ in range(40)]
+    assert set(statuses) == {200, 500} and emu.faults.injected["500"] == statuses.count(500)
+    with pytest.raises(ValueError, match="endpoint"):
+        emu.faults.random(5, p_500=0.1, endpoints=["history"])

@@ -292,11 +292,16 @@ class EightByEightApp(VendorApp):
             part.content,
             headers,
             fault,
-            lambda h: self.error(416, "Requested range not satisfiable", request, CODE_INVALID),
+            lambda headers: self._range_error(headers, request),
             in_thread=part.content.size > 1 << 20,  # big synthetic parts: build blocks off the loop
         )
         if fault is not None and fault.kind == "expire":
             self.expire(job)  # the link expires while this body is in flight: a resume gets 410
+        return response
+
+    def _range_error(self, headers: dict[str, str], request: Request) -> Response:
+        response = self.error(416, "Requested range not satisfiable", request, CODE_INVALID)
+        response.headers["Content-Range"] = headers["Content-Range"]  # bytes */size: what there is
         return response
 
     def _job_from_path(self, request: Request) -> Job:
