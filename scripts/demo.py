@@ -4,6 +4,7 @@ Starts the vendor's emulator with a seeded dataset, prepares a throwaway Airflow
 vendor's daily example DAG with ``airflow dags test`` for a fixed date, then prints where the CSV landed,
 its row count, its SHA-256 (checked against the file on disk and the CSV the emulator says a correct
 provider stores) and its first lines. Exits non-zero on any failure, showing the end of the Airflow log.
+The CSV and the full Airflow log stay in ``<tmp>/msghistory-demo/`` after the throwaway home is deleted.
 
 Qlara: ``example_msghistory_daily_report`` (submit -> wait -> store, one pre-signed file). 8x8:
 ``example_msghistory_8x8_sms_logs`` (export -> store; the job yields three files, one gzip, merged into
@@ -66,8 +67,10 @@ DEMOS = {
 }
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PREVIEW_LINES = 6
-# Outlives the throwaway Airflow home, so the printed path still holds the CSV after the demo.
+# Outlives the throwaway Airflow home, so the printed paths still hold the CSV and the Airflow log after
+# the demo.
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "msghistory-demo"
+LOG = OUTPUT_ROOT / "airflow-demo.log"
 
 
 class DemoError(Exception):
@@ -84,8 +87,9 @@ def airflow(args: list[str], env: dict[str, str], log: Path, timeout: float) -> 
         out.write(f"\n$ airflow {' '.join(args)}\n")
         out.flush()
         try:
-            proc = subprocess.run([AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=timeout, cwd=REPO)
+            proc = subprocess.run(
+                [AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO
+            )
         except subprocess.TimeoutExpired:
             raise DemoError(f"airflow {args[0]} {args[1]} took more than {timeout:.0f}s") from None
     if proc.returncode != 0:
@@ -121,20 +125,24 @@ def run(home: Path, vendor: str) -> None:
     from airflow_provider_msghistory.emulator import Emulator
 
     demo = DEMOS[vendor]
-    log = home / "airflow-demo.log"
+    log = LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")  # this demo's log only
     step(f"Starting the {vendor} emulator (seeded dataset)")
     with Emulator(vendor=vendor, **demo.emulator_options) as emulator:
         print(f"    API at {emulator.base_url}; {demo.blurb}")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
-        env.update({
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_MSGHISTORY_DEFAULT": emulator.airflow_conn_json(),
-            "MSGHISTORY_DESTINATION_ROOT": OUTPUT_ROOT.as_uri(),
-            "MSGHISTORY_EXAMPLE_POLL_INTERVAL": "1",
-            **demo.env,
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW_CONN_MSGHISTORY_DEFAULT": emulator.airflow_conn_json(),
+                "MSGHISTORY_DESTINATION_ROOT": OUTPUT_ROOT.as_uri(),
+                "MSGHISTORY_EXAMPLE_POLL_INTERVAL": "1",
+                **demo.env,
+            }
+        )
         step(f"Preparing a throwaway Airflow home in {home} (SQLite, airflow db migrate)")
         started = time.monotonic()
         airflow(["db", "migrate"], env, log, timeout=300)
@@ -163,7 +171,9 @@ def run(home: Path, vendor: str) -> None:
     print(f"  output      {path}")
     print(f"  rows        {stored['rows']:,} (plus the header line)")
     if stored.get("parts") is not None:
-        print(f"  parts       {stored['parts']} merged; {stored.get('dropped_rows') or 0:,} rows outside the day left out")
+        print(
+            f"  parts       {stored['parts']} merged; {stored.get('dropped_rows') or 0:,} rows outside the day left out"
+        )
     print(f"  bytes       {stored['bytes']:,}")
     print(f"  sha256      {sha}  (matches the file on disk and the emulator's expected CSV)")
     print(f"  first lines of {path.name}:")
@@ -190,7 +200,7 @@ def main() -> int:
         print(f"Files kept in {home}.")
     else:
         shutil.rmtree(home, ignore_errors=True)
-        print("Throwaway Airflow home deleted (set MSGHISTORY_DEMO_KEEP=1 to keep it).")
+        print(f"Throwaway Airflow home deleted (set MSGHISTORY_DEMO_KEEP=1 to keep it); log kept at {LOG}.")
     return 0
 
 

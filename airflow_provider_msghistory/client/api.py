@@ -208,7 +208,7 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     def submit_export(self, request: ExportRequest) -> str:
         """Create an export (checked against the vendor's rules first); returns the provider's export id."""
         job_id = self.dialect.parse_export_id(self._call(self._prepared(request)))
-        log.info("Submitted %s export %s", request.kind.value, job_id)
+        log.debug("Submitted %s export %s", request.kind.value, job_id)  # the operator logs it once
         return self._ref(job_id, request)
 
     def submit_message_history_export(
@@ -403,7 +403,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
     async def submit_export(self, request: ExportRequest) -> str:
         """Async :meth:`ExportClient.submit_export`."""
         job_id = self.dialect.parse_export_id(await self._call(self._prepared(request)))
-        log.info("Submitted %s export %s", request.kind.value, job_id)
+        log.debug("Submitted %s export %s", request.kind.value, job_id)  # the operator logs it once
         return self._ref(job_id, request)
 
     async def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:

@@ -9,7 +9,6 @@ The trigger (async, fed by the shared poll), the sync operator, the sensor and t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +20,7 @@ from airflow_provider_msghistory.client.errors import (
     WaitTimeoutError,
 )
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
+from airflow_provider_msghistory.client.progress import WaitProgress
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
@@ -160,14 +160,8 @@ class ExportWaiter:
             # A server capping the page size serves short pages, which end a scan early: look once more
             # with small pages before calling the export unknown.
             self.page_size, self.page_hint = FALLBACK_PAGE_SIZE, 0
-            return self._noted(
-                WaitDecision("wait", "not found with large list pages; rescanning with small ones")
-            )
-        return self._noted(decide(job, self.regenerations, self.max_regenerations, self.can_regenerate))
-
-    def _noted(self, decision: WaitDecision) -> WaitDecision:
-        self.news, self._last_reason = decision.reason != self._last_reason, decision.reason
-        return decision
+            return WaitDecision("wait", "not found with large list pages; rescanning with small ones")
+        return decide(job, self.regenerations, self.max_regenerations, self.can_regenerate)
 
     def regenerated(self) -> None:
         """Count a regeneration of the download link."""
@@ -240,28 +234,27 @@ class ExportWaiter:
         )
 
 
-def wait_until_ready(
-    client: ExportClient,
-    waiter: ExportWaiter,
-    log: Any,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
-) -> ExportJob:
+def wait_until_ready(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob:
     """Poll until ``waiter`` says done; ``WaitFailedError`` / ``WaitTimeoutError`` otherwise.
 
     Each look starts one delay after the previous one started (a steady cadence whatever the latency).
+    Logs each change of the export's status and a sparse heartbeat in between (:class:`WaitProgress`).
     """
+    progress = WaitProgress(waiter.export_id, time.time())
     while True:
-        if waiter.remaining(clock()) <= 0:
+        if waiter.remaining(time.time()) <= 0:
             raise WaitTimeoutError(waiter.export_id, waiter.timeout_reason())
-        polled_at = clock()
+        polled_at = time.time()
         decision, job, delay = waiter.poke(client)
-        if decision.action == "done" and job is not None:
-            return job
         if decision.action == "fail":
             raise WaitFailedError(waiter.export_id, decision.reason)
+        done = decision.action == "done" and job is not None
         if job is None and waiter.failures:
             log.warning("Export %s: %s; retrying in %.1fs", waiter.export_id, decision.reason, delay)
-        elif waiter.news:
-            log.info("Export %s: %s", waiter.export_id, decision.reason)
-        sleep(waiter.sleep_for(delay, clock(), since=polled_at))
+        else:
+            line = progress.poll(decision.reason, time.time(), None if done else waiter.poll_interval)
+            if line:
+                log.info("%s", line)
+        if done and job is not None:
+            return job
+        time.sleep(waiter.sleep_for(delay, time.time(), since=polled_at))

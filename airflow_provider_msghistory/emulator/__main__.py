@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eight = p.add_argument_group("8x8")
     eight.add_argument("--sub-account-id", default="acme-sms_01")
+    eight.add_argument("--product", choices=("sms", "chatapps"), default="sms", help="SMS or Chat Apps logs")
     eight.add_argument("--parts", type=int, default=1, help="files per job")
     eight.add_argument("--gzip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
     eight.add_argument("--zip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
@@ -147,7 +148,8 @@ def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
         link_ttl = {} if args.link_ttl is None else {"link_ttl": args.link_ttl}
         return {
             **common, **link_ttl,
-            "sub_account_id": args.sub_account_id, "export_delay": args.export_delay, "parts": args.parts,
+            "sub_account_id": args.sub_account_id, "product": args.product,
+            "export_delay": args.export_delay, "parts": args.parts,
             "gzip_parts": args.gzip_parts, "zip_parts": args.zip_parts, "job_outcome": args.job_outcome,
             "to_inclusive": not args.to_exclusive, "export_size_bytes": args.export_size,
         }  # fmt: skip

@@ -9,7 +9,12 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    BaseOperator,
+    ResumableJobMixin,
+    conf,
+)
 
 from airflow_provider_msghistory.arguments import is_templated, positive_seconds
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
@@ -25,13 +30,16 @@ from airflow_provider_msghistory.hooks.waits import (
     raise_for_event,
     wait_in_worker,
 )
+from airflow_provider_msghistory.operators.window import (
+    RUN_INTERVAL_END,
+    RUN_INTERVAL_START,
+    check_run_interval,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.dialects import Dialect
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
-DEFAULT_START = "{{ data_interval_start }}"
-DEFAULT_END = "{{ data_interval_end }}"
 # task_state_store key of the submitted export (renaming it breaks in-flight retries).
 EXPORT_ID_KEY = "msghistory_export_id"
 _FIELDS = ("sender", "recipient", "campaign_id", "list_ids", "contact_ids")
@@ -40,7 +48,9 @@ _FIELDS = ("sender", "recipient", "campaign_id", "list_ids", "contact_ids")
 class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     """Submit an export and (by default) wait until its files are available for download.
 
-    The window is half-open ``[start_datetime, end_datetime)`` and defaults to the run's data interval.
+    The window is half-open ``[start_datetime, end_datetime)`` and defaults to the run's data interval (a
+    run without one, a manual run with no logical date on Airflow 3, fails at task start saying what to
+    pass instead).
     How it reaches the vendor is the vendor's business: Qlara takes inclusive millisecond bounds
     (``start``, ``end - 1 ms``); 8x8 takes whole seconds of unknown inclusivity, so a covering window is
     asked for and the transfer keeps only the rows inside ``[start, end)``. Either way consecutive runs
@@ -49,7 +59,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     Static arguments are validated when the DAG is parsed against the vendor's rules (the vendor named by
     ``vendor``, else the connection's when it is an ``AIRFLOW_CONN_*`` variable, else the default
-    ``qlara``); templated ones, and the connection's actual vendor, at task start before any request.
+    ``qlara``); templated ones, and the connection's actual vendor, at task start before any request (a bad
+    rendered value fails without retries: a retry would render it the same).
     Waiting happens in the triggerer (``deferrable=True``) or in the worker; both drive the same wait
     (:mod:`airflow_provider_msghistory.client.waiting`).
 
@@ -105,8 +116,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         self,
         *,
         export_type: str,
-        start_datetime: datetime | str | None = DEFAULT_START,
-        end_datetime: datetime | str | None = DEFAULT_END,
+        start_datetime: datetime | str | None = RUN_INTERVAL_START,
+        end_datetime: datetime | str | None = RUN_INTERVAL_END,
         sender: str | None = None,
         recipient: str | None = None,
         campaign_id: str | int | None = None,
@@ -124,11 +135,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         kind = _parse_kind(export_type)
-        defaulted_window = start_datetime == DEFAULT_START and end_datetime == DEFAULT_END
+        defaulted_window = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         if kind is ExportKind.CONTACTS and defaulted_window:
             start_datetime = end_datetime = None  # contacts have no window; ignore the run's interval
         elif kind is ExportKind.DELIVERY_REPORTS and campaign_id is not None and defaulted_window:
             start_datetime = end_datetime = None  # campaign alone scopes it
+        # Whether the window is the run's data interval, which a run without a logical date lacks.
+        self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         self.export_type = kind.value
         self.start_datetime = start_datetime
         self.end_datetime = end_datetime
@@ -189,6 +202,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def build_request(self) -> tuple[ExportRequest, dict[str, str] | None]:
         """The request from the rendered fields, and the window it stands for (for the XCom)."""
+        if self._window_from_run:
+            check_run_interval(self.start_datetime, self.end_datetime)
         start = _aware_or_none(self.start_datetime, "start_datetime")
         end = _aware_or_none(self.end_datetime, "end_datetime")
         request = _build(
@@ -213,14 +228,18 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        self._request, self._window = self.build_request()  # before any request is sent
-        dialect = self.hook.get_client().dialect
-        if self.vendor and self.vendor.strip().lower() != dialect.name:
-            raise ValueError(
-                f"vendor: the operator says {self.vendor!r} but connection {self.msghistory_conn_id!r} is "
-                f"{dialect.name!r}; fix one of them"
-            )
-        _checked(dialect, self._request)
+        dialect = self.hook.get_client().dialect  # the connection's own options are checked here
+        try:  # before any request is sent
+            self._request, self._window = self.build_request()
+            if self.vendor and self.vendor.strip().lower() != dialect.name:
+                raise ValueError(
+                    f"vendor: the operator says {self.vendor!r} but connection {self.msghistory_conn_id!r} "
+                    f"is {dialect.name!r}; fix one of them"
+                )
+            _checked(dialect, self._request)
+        except ValueError as error:
+            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
+            raise AirflowFailException(str(error)) from error
         return self.execute_resumable(context)
 
     def submit_job(self, context: Any) -> str:

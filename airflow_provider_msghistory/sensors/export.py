@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.waits import defer_timeout, export_trigger, raise_for_event
 
@@ -64,6 +65,7 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.max_regenerations = max_regenerations
         self._waiter: ExportWaiter | None = None
+        self._progress: WaitProgress | None = None  # status changes and heartbeats across pokes
 
     @cached_property
     def hook(self) -> MsgHistoryHook:
@@ -100,11 +102,17 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         decision, job, _ = waiter.poke(self.hook.get_client())
         if decision.action == "fail":
             raise AirflowException(f"export {self.export_id}: {decision.reason}")
+        done = decision.action == "done" and job is not None
         if job is None and waiter.failures:
             self.log.warning("Export %s: %s; poking again later", self.export_id, decision.reason)
-        elif waiter.news:
-            self.log.info("Export %s: %s", waiter.export_id, decision.reason)
-        if decision.action != "done" or job is None:
+        else:
+            if self._progress is None:
+                self._progress = WaitProgress(waiter.export_id, time.time())
+            interval = None if done else float(self.poke_interval)
+            line = self._progress.poll(decision.reason, time.time(), interval)
+            if line:
+                self.log.info("%s", line)
+        if not done or job is None:
             return False
         return PokeReturnValue(
             is_done=True, xcom_value={"export_id": waiter.export_id, "status": job.status.value}

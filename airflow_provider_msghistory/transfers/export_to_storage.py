@@ -28,11 +28,14 @@ from airflow_provider_msghistory.transfers.destination import (
     validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
+from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.merge import CsvMerger
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
@@ -69,6 +72,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     excluded) and ``sha256`` describe the CSV written, before any storage compression; ``parts`` how many
     files it was made of; ``dropped_rows`` the rows left out as outside the window; ``stored_bytes`` the
     size written at ``path``.
+
+    With the ``[openlineage]`` extra installed, the OpenLineage listener reports the export as the task's
+    input and the file as its output (:mod:`~airflow_provider_msghistory.transfers.lineage`).
 
     :param export_id: the export to download, usually
         ``"{{ ti.xcom_pull(task_ids='export')['export_id'] }}"``. Templated.
@@ -130,6 +136,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         self.storage_conn_id = storage_conn_id
         self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable
+        # What the finished transfer read and wrote, for OpenLineage: (base URL, vendor, export id, file).
+        self._lineage: tuple[str, str, str, Destination] | None = None
 
     @cached_property
     def hook(self) -> MsgHistoryHook:
@@ -217,6 +225,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         except BaseException:
             part.abort()
             raise
+        self._lineage = (client.config.base_url, client.dialect.name, export_id, dest)
         self.log.info(
             "Stored export %s at %s: %s bytes, %s rows (%s parts, %s rows outside the window left out), "
             "sha256 %s",
@@ -308,6 +317,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         except BaseException:
             part.abort()
             raise
+        self._lineage = (client.config.base_url, client.dialect.name, export_id, dest)
         what = "the documented header alone" if header else "an empty file (no documented header)"
         self.log.info("Export %s finished with no rows: stored %s at %s", export_id, what, dest.url)
         return self._xcom(

@@ -1,9 +1,9 @@
-"""8x8 SMS logs: a seeded dataset in the documented columns, and the CSV files an export job serves.
+"""8x8 SMS and Chat Apps logs: a seeded dataset in the documented columns, and the CSV files a job serves.
 
-``createdat`` is written ``2025-01-02T00:00:00.000Z`` (UTC, milliseconds). Every day holds rows at
-00:00:00.000, 00:00:00.500, 23:59:59.000 and 23:59:59.999, so a window that is off by a second or by one
-millisecond, or a seconds-precision ``to`` read the wrong way, shows up in a test. Bodies carry commas,
-quotes, CRLF and LF line breaks and non-ASCII text inside RFC 4180 quoted fields.
+``createdat`` (Chat Apps: ``createdAt``) is written ``2025-01-02T00:00:00.000Z`` (UTC, milliseconds). Every
+day holds messages at 00:00:00.000, 00:00:00.500, 23:59:59.000 and 23:59:59.999, so a window that is off by a
+second or by one millisecond, or a seconds-precision ``to`` read the wrong way, shows up in a test. Bodies
+carry commas, quotes, CRLF and LF line breaks and non-ASCII text inside RFC 4180 quoted fields.
 """
 
 from __future__ import annotations
@@ -27,8 +27,17 @@ SMS_COLUMNS = (
     "encoding", "createdat", "smscount", "price_currency", "price_persms", "price_total", "clientmessageid",
     "clientbatchid", "batchid", "body",
 )  # fmt: skip
-# A part served with ``header_mismatch``: the last column renamed, as a changed export format would.
-MISMATCHED_COLUMNS = (*SMS_COLUMNS[:-1], "text")
+# [doc, portal export only] the Chat Apps columns.
+CHAT_APPS_COLUMNS = (
+    "umid", "subAccountId", "direction", "channelType", "channelId", "country", "status_value",
+    "status_details", "status_errorCode", "status_errorMessage", "status_timestamp", "user_msisdn",
+    "user_channelUserId", "contentType", "createdAt", "clientMessageId", "clientBatchId", "batchId", "step",
+    "content", "ReadAt",
+)  # fmt: skip
+PRODUCTS = ("sms", "chatapps")
+# How timestamps are written (not published): ISO Zulu with ms, or "2025-01-02 00:00:00.000" (UTC, no zone).
+TIMESTAMP_STYLES = ("iso", "space")
+_TIMESTAMP_COLUMNS = frozenset({"status_timestamp", "createdat", "createdAt", "ReadAt"})
 _NETWORKS = (  # country, operator, mcc, mnc, dialling prefix
     ("SG", "Singtel", "525", "01", "+65"),
     ("SG", "StarHub", "525", "05", "+65"),
@@ -55,69 +64,77 @@ _BODIES = (
     "",
     "Trailing newline\n",
 )
+_CHAT_DETAILS = {
+    "sent": "Sent to the channel",
+    "delivered": "Delivered to the device",
+    "read": "Read by the user",
+    "undelivered": 'Not delivered, "user not reachable"',
+}
 _NAMES = ("Wei", "Siti", "Ana", "John", "Priya", "Budi", "Mei", "Tom")
 _SOURCES = ("ACME", "AcmeBank", "+6598765432", "InfoSMS")
 
 
 @dataclass(frozen=True, slots=True)
-class SmsLog:
-    """One SMS log row: the cells in :data:`SMS_COLUMNS` order plus what filters need."""
+class LogRow:
+    """One log row: its cells in the product's column order plus what the filters need."""
 
     created_ms: int
     msisdn: str
     country: str
+    channel_user_id: str | None
     cells: tuple[str, ...]
 
-    def as_dict(self) -> dict[str, str]:
-        return dict(zip(SMS_COLUMNS, self.cells, strict=True))
 
+class LogDataset:
+    """The sub-account's SMS or Chat Apps logs, oldest first.
 
-class SmsDataset:
-    """The sub-account's SMS logs, oldest first.
-
-    :param sub_account_id: written in the ``subaccountid`` column.
-    :param messages: number of rows (the boundary rows count towards it).
+    :param product: ``sms`` (one row per message) or ``chatapps`` (one row per status step: the same
+        ``umid`` on up to three rows sharing ``createdAt``).
+    :param sub_account_id: written in the sub-account column.
+    :param messages: number of messages (the boundary ones count towards it).
     :param seed: seed of every random choice.
     :param start_ms: epoch milliseconds of the first day's midnight (UTC).
     :param days: number of days covered.
+    :param timestamp_style: ``iso`` (``2025-01-02T00:00:00.000Z``) or ``space`` (``2025-01-02 00:00:00.000``).
     """
 
-    def __init__(self, sub_account_id: str, messages: int, seed: int, start_ms: int, days: int) -> None:
+    def __init__(
+        self,
+        product: str,
+        sub_account_id: str,
+        messages: int,
+        seed: int,
+        start_ms: int,
+        days: int,
+        timestamp_style: str = "iso",
+    ) -> None:
+        if product not in PRODUCTS:
+            raise ValueError(f"product must be one of {PRODUCTS}, e.g. product='chatapps'")
+        if timestamp_style not in TIMESTAMP_STYLES:
+            raise ValueError(f"timestamp_style must be one of {TIMESTAMP_STYLES}, e.g. 'space'")
         if messages < 0 or days < 1:
             raise ValueError("messages must be >= 0 and days >= 1, e.g. messages=2000, days=31")
-        self.start_ms = start_ms
-        self.end_ms = start_ms + days * DAY_MS - 1
-        rng = random.Random(f"8x8-emulator:{seed}")
+        self.product = product
+        self.columns = SMS_COLUMNS if product == "sms" else CHAT_APPS_COLUMNS
+        self.created_column = self.columns.index("createdat" if product == "sms" else "createdAt")
+        rng = random.Random(f"8x8-emulator:{product}:{seed}")
         instants = []
         for day in range(days):
             midnight = start_ms + day * DAY_MS
             instants += [midnight, midnight + 500, midnight + DAY_MS - 1000, midnight + DAY_MS - 1]
         instants = instants[:messages]
         instants += [start_ms + rng.randrange(days * DAY_MS) for _ in range(messages - len(instants))]
-        rows = [self._row(rng, sub_account_id, created, i) for i, created in enumerate(instants)]
-        rows.sort(key=lambda r: (r.created_ms, r.cells[0]))
-        self.rows: list[SmsLog] = rows
+        build = sms_row if product == "sms" else chat_rows
+        rows = [row for i, created in enumerate(instants) for row in build(rng, sub_account_id, created, i)]
+        rows.sort(key=lambda r: (r.created_ms, r.cells[0], r.cells[-3]))
+        if timestamp_style == "space":
+            stamps = [i for i, name in enumerate(self.columns) if name in _TIMESTAMP_COLUMNS]
+            rows = [_restyle(row, stamps) for row in rows]
+        self.rows: list[LogRow] = rows
         self._created = [r.created_ms for r in rows]
 
-    @staticmethod
-    def _row(rng: random.Random, sub_account_id: str, created: int, index: int) -> SmsLog:
-        country, operator, mcc, mnc, prefix = rng.choice(_NETWORKS)
-        value, details, code, message, _ = rng.choices(_STATUSES, [s[4] for s in _STATUSES])[0]
-        msisdn = f"{prefix}{rng.randrange(10**7, 10**8)}"
-        body = rng.choice(_BODIES).format(n=rng.randrange(1000, 10_000), name=rng.choice(_NAMES))
-        unicode = not body.isascii()
-        segments = max(1, -(-len(body) // (67 if unicode else 153)))
-        price = rng.choice(("0.0150", "0.0320", "0.0075"))
-        batch = str(uuid.UUID(int=rng.getrandbits(128), version=4)) if index % 3 == 0 else ""
-        cells = (
-            str(uuid.UUID(int=rng.getrandbits(128), version=4)), sub_account_id, "1" if index % 10 else "0",
-            country, operator, mcc, mnc, value, details, code, message,
-            format_ms(created + rng.randrange(200, 90_000)), msisdn, rng.choice(_SOURCES),
-            "UCS2" if unicode else "GSM7", format_ms(created), str(segments), "EUR", price,
-            f"{float(price) * segments:.4f}", f"client-{index:06d}", batch and f"cb-{index // 3:05d}", batch,
-            body,
-        )  # fmt: skip
-        return SmsLog(created, msisdn, country, cells)
+    def as_dict(self, row: LogRow) -> dict[str, str]:
+        return dict(zip(self.columns, row.cells, strict=True))
 
     def select(
         self,
@@ -126,7 +143,8 @@ class SmsDataset:
         phone_number: str | None = None,
         countries: Sequence[str] | None = None,
         limit: int = 0,
-    ) -> list[SmsLog]:
+        channel_user_id: str | None = None,
+    ) -> list[LogRow]:
         """Rows created in ``[start_ms, end_ms)`` matching the filters, oldest first, at most ``limit``."""
         lo = bisect.bisect_left(self._created, start_ms)
         hi = bisect.bisect_left(self._created, end_ms)
@@ -134,12 +152,78 @@ class SmsDataset:
         rows = [
             r
             for r in self.rows[lo:hi]
-            if (phone_number is None or r.msisdn == phone_number) and (wanted is None or r.country in wanted)
+            if (phone_number is None or r.msisdn == phone_number)
+            and (wanted is None or r.country in wanted)
+            and (channel_user_id is None or r.channel_user_id == channel_user_id)
         ]
         return rows[:limit] if limit else rows
 
 
-def render_csv(columns: Sequence[str], rows: Sequence[SmsLog], line_terminator: str) -> bytes:
+def _restyle(row: LogRow, stamps: list[int]) -> LogRow:
+    cells = list(row.cells)
+    for i in stamps:
+        cells[i] = cells[i].replace("T", " ").removesuffix("Z")
+    return LogRow(row.created_ms, row.msisdn, row.country, row.channel_user_id, tuple(cells))
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _body(rng: random.Random) -> str:
+    return rng.choice(_BODIES).format(n=rng.randrange(1000, 10_000), name=rng.choice(_NAMES))
+
+
+def sms_row(rng: random.Random, sub_account_id: str, created: int, index: int) -> list[LogRow]:
+    """One SMS message: one row."""
+    country, operator, mcc, mnc, prefix = rng.choice(_NETWORKS)
+    value, details, code, message, _ = rng.choices(_STATUSES, [s[4] for s in _STATUSES])[0]
+    msisdn = f"{prefix}{rng.randrange(10**7, 10**8)}"
+    body = _body(rng)
+    unicode = not body.isascii()
+    segments = max(1, -(-len(body) // (67 if unicode else 153)))
+    price = rng.choice(("0.0150", "0.0320", "0.0075"))
+    batch = _uuid(rng) if index % 3 == 0 else ""
+    cells = (
+        _uuid(rng), sub_account_id, "1" if index % 10 else "0", country, operator, mcc, mnc, value, details,
+        code, message, format_ms(created + rng.randrange(200, 90_000)), msisdn, rng.choice(_SOURCES),
+        "UCS2" if unicode else "GSM7", format_ms(created), str(segments), "EUR", price,
+        f"{float(price) * segments:.4f}", f"client-{index:06d}", batch and f"cb-{index // 3:05d}", batch,
+        body,
+    )  # fmt: skip
+    return [LogRow(created, msisdn, country, None, cells)]
+
+
+def chat_rows(rng: random.Random, sub_account_id: str, created: int, index: int) -> list[LogRow]:
+    """One Chat Apps message: a row per status step, all with the message's ``umid`` and ``createdAt``."""
+    country, _, _, _, prefix = rng.choice(_NETWORKS)
+    msisdn = f"{prefix}{rng.randrange(10**7, 10**8)}"
+    user_id = f"{country}.{rng.randrange(10**15, 10**16)}"
+    umid, channel_id, body = _uuid(rng), _uuid(rng), _body(rng)
+    channel = rng.choice(("WhatsApp", "WhatsApp", "Viber"))
+    steps = rng.choice(
+        (("sent",), ("sent", "delivered"), ("sent", "delivered", "read"), ("sent", "undelivered"))
+    )
+    rows, at = [], created
+    for step, value in enumerate(steps, 1):
+        at += rng.randrange(200, 60_000)
+        failed = value == "undelivered"
+        cells = (
+            umid, sub_account_id, "1" if index % 10 else "0", channel, channel_id, country, value,
+            _CHAT_DETAILS[value], "7001" if failed else "", "User not reachable" if failed else "",
+            format_ms(at), msisdn, user_id, rng.choice(("text", "template")), format_ms(created),
+            f"client-{index:06d}", "", "", str(step), body, format_ms(at) if value == "read" else "",
+        )  # fmt: skip
+        rows.append(LogRow(created, msisdn, country, user_id, cells))
+    return rows
+
+
+def mismatched(columns: Sequence[str]) -> tuple[str, ...]:
+    """The header of a ``header_mismatch`` part: the last column renamed, as a changed format would."""
+    return (*columns[:-1], "text")
+
+
+def render_csv(columns: Sequence[str], rows: Sequence[LogRow], line_terminator: str) -> bytes:
     """RFC 4180 CSV: the header, then the rows; only fields that need it are quoted."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=line_terminator)
@@ -196,7 +280,7 @@ class RepeatedBlocks:
 def synthetic_parts(
     size: int, parts: int, start_ms: int, end_ms: int, line_terminator: str, rows_per_block: int = 4096
 ) -> list[RepeatedBlocks]:
-    """About ``size`` bytes of SMS log CSV in ``parts`` files, for benchmarks.
+    """About ``size`` bytes of SMS log CSV in ``parts`` files, for benchmarks (SMS columns).
 
     Rows are spread over ``[start_ms, end_ms)``; each block also holds one row at ``end_ms`` (outside a
     half-open window ending there), so a window filter has rows to drop.
@@ -206,8 +290,8 @@ def synthetic_parts(
     rows = []
     for j in range(rows_per_block):
         created = end_ms if j == rows_per_block - 1 else start_ms + j * step
-        row = SmsDataset._row(rng, "synthetic", created, j)
-        rows.append(SmsLog(created, row.msisdn, row.country, (f"syn\x00-{j:06d}", *row.cells[1:])))
+        (row,) = sms_row(rng, "synthetic", created, j)
+        rows.append(LogRow(created, row.msisdn, row.country, None, (f"syn\x00-{j:06d}", *row.cells[1:])))
     block = render_csv(SMS_COLUMNS, rows, line_terminator)
     header, _, body = block.partition(line_terminator.encode())
     segments = body.split(b"\x00")
