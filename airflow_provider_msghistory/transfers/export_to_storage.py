@@ -28,13 +28,11 @@ from airflow_provider_msghistory.transfers.destination import (
     validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
-from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.merge import CsvMerger
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
-    from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from triggers.helpers import make_trigger, run_trigger
 
-from airflow_provider_msghistory.client.waiting import ExportWaiter
+from airflow_provider_msghistory.client.waiting import ExportWaiter, wait_until_ready
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-from airflow_provider_msghistory.client.waiting import wait_until_ready
 
 PENDING = "still being generated (status 'PENDING')"
 READY = "completed and available for download"
