@@ -33,7 +33,6 @@ from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_p
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
-
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
