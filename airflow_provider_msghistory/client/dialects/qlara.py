@@ -72,6 +72,10 @@ class QlaraDialect(Dialect):
     name: ClassVar[str] = "qlara"
     # No cancel call; bounds are inclusive at ms precision, so the window goes on the wire exactly.
     caps: ClassVar[Capabilities] = Capabilities(tracking="list", regenerate=True)
+    forbidden_help: ClassVar[str] = (
+        "IP not whitelisted (403): the API refused this machine's address; add its public IP to the "
+        "account's whitelist."
+    )
 
     def auth(self) -> AuthFlow:
         config = self.config
