@@ -6,7 +6,9 @@ error statuses become the dialect's typed errors (with secrets scrubbed from the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
@@ -17,7 +19,8 @@ from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, get_dialect
 from airflow_provider_msghistory.client.dialects.base import ApiRequest
-from airflow_provider_msghistory.client.errors import ApiError, NotFoundError
+from airflow_provider_msghistory.client.errors import ApiError, NotFoundError, RateLimitedError
+from airflow_provider_msghistory.client.history import HistoryPage, HistoryWalk, message_list_of
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
 from airflow_provider_msghistory.client.retry import RetryPolicy
 from airflow_provider_msghistory.client.transport import (
@@ -31,6 +34,7 @@ from airflow_provider_msghistory.client.transport import (
 log = logging.getLogger(__name__)
 
 MAX_LIST_PAGES = 10_000  # a server that ignores ``page`` must not keep a scan going forever
+HISTORY_STORM_BUDGET = 900.0  # seconds of uninterrupted 429s a message-list page rides out
 
 
 class _ClientCore:
@@ -70,6 +74,20 @@ class _ClientCore:
             raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
         return start_dt, end_dt
 
+    def _walk(
+        self,
+        channel: str | None,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None,
+        page_size: int | None,
+        first_page: int,
+    ) -> HistoryWalk:
+        start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
+        if page_size is None:
+            page_size = message_list_of(self.dialect).max_page_size
+        return HistoryWalk(self.dialect, channel, start_dt, end_dt, status, page_size, first_page)
+
     def _require_download(self) -> None:
         if not self.dialect.supports_download:
             raise NotImplementedError(f"vendor {self.dialect.name!r} sends exports without a download link")
@@ -93,6 +111,28 @@ class _ListEnd:
             log.warning("The export list served the same page twice; the server may ignore 'page'")
         self._previous = ids
         return len(jobs) < self.page_size or bool(repeated)
+
+
+class _Storm:
+    """A page refused with 429 even after the transport's retries is asked again once the server's wait is
+    over (paging is idempotent), until the refusals have lasted ``HISTORY_STORM_BUDGET`` seconds."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def wait_after(self, error: RateLimitedError) -> float:
+        """The wait before asking again (the key's pacer holds every client that long); re-raises ``error``
+        once the storm outlasts the budget."""
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if now - self.since > HISTORY_STORM_BUDGET:
+            raise error
+        wait = error.retry_after if error.retry_after and error.retry_after > 0 else 1.0
+        log.warning("%s: rate limited; asking again in %.1f s", error.endpoint, wait)
+        return wait
+
+    def passed(self) -> None:
+        self.since = None
 
 
 class _FindState:
@@ -304,6 +344,44 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
             if len(messages) < page_size:
                 return
 
+    def iter_history_pages(
+        self,
+        channel: str | None,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int | None = None,
+        first_page: int = 0,
+    ) -> Iterator[HistoryPage]:
+        """The pages of one channel's messages sent in the half-open window ``[start, end)``, exactly.
+
+        Validated now (``ValueError``), fetched lazily. Records outside the window are dropped and every
+        record carries ``channel``.
+
+        :param page_size: records per page (default: the largest the vendor serves).
+        :param first_page: the page to start from (a resumed series).
+        """
+        walk = self._walk(channel, start, end, status, page_size, first_page)
+        return self._walk_pages(walk)
+
+    def _walk_pages(self, walk: HistoryWalk) -> Iterator[HistoryPage]:
+        storm = _Storm()
+        while True:
+            try:
+                body = self._call(walk.request())
+            except RateLimitedError as error:
+                wait = storm.wait_after(error)
+                if self._transport.pacer is None:
+                    time.sleep(wait)
+                else:
+                    self._transport.pacer.hold(wait)  # the next send waits it out, as does every client
+                continue
+            storm.passed()
+            page = walk.absorb(body)
+            yield page
+            if page.last:
+                return
+
     # --- misc -----------------------------------------------------------------------------------------
     def check_connection(self) -> None:
         """One cheap authenticated call; raises ``AuthenticationError`` etc. on failure."""
@@ -428,6 +506,37 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
             for message in messages:
                 yield message
             if len(messages) < page_size:
+                return
+
+    def iter_history_pages(
+        self,
+        channel: str | None,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int | None = None,
+        first_page: int = 0,
+    ) -> AsyncIterator[HistoryPage]:
+        """Async :meth:`ExportClient.iter_history_pages` (validated now, fetched lazily)."""
+        walk = self._walk(channel, start, end, status, page_size, first_page)
+        return self._walk_pages(walk)
+
+    async def _walk_pages(self, walk: HistoryWalk) -> AsyncIterator[HistoryPage]:
+        storm = _Storm()
+        while True:
+            try:
+                body = await self._call(walk.request())
+            except RateLimitedError as error:
+                wait = storm.wait_after(error)
+                if self._transport.pacer is None:
+                    await asyncio.sleep(wait)
+                else:
+                    self._transport.pacer.hold(wait)
+                continue
+            storm.passed()
+            page = walk.absorb(body)
+            yield page
+            if page.last:
                 return
 
     async def check_connection(self) -> None:

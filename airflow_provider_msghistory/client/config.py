@@ -51,6 +51,8 @@ class ClientConfig:
     :param backoff_max: cap on any single computed backoff delay.
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     :param options: vendor-specific settings for the dialect (e.g. a sub-account id).
+    :param requests_per_minute: the key's per-minute limit, when not the vendor's default (trial accounts).
+    :param requests_per_second: the key's per-second burst limit, when not the vendor's default.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -66,6 +68,8 @@ class ClientConfig:
     backoff_max: float = 30.0
     verify: bool | str = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    requests_per_minute: int | None = None
+    requests_per_second: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", validate_base_url(self.base_url))
@@ -86,6 +90,10 @@ class ClientConfig:
             raise ValueError("max_retry_time: must be zero or a positive number of seconds, e.g. 120")
         if int(self.max_attempts) < 1:
             raise ValueError("max_attempts: must be at least 1, e.g. 5")
+        for name, example in (("requests_per_minute", 1000), ("requests_per_second", 50)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: must be a positive integer, e.g. {example}; got {value!r}")
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect
 from airflow_provider_msghistory.client.errors import ApiConnectionError
 from airflow_provider_msghistory.client.models import redact_url
+from airflow_provider_msghistory.client.pacing import Pacer, RateLimit, pacer_for
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
 
 if TYPE_CHECKING:
@@ -63,6 +64,45 @@ def policy_from_config(config: ClientConfig) -> RetryPolicy:
     )
 
 
+def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
+    """The process-wide pacer of the config's API key: the dialect's published limits, or the config's
+    overrides (``requests_per_second`` / ``requests_per_minute``); ``None`` when no limit is known."""
+    overrides = {1.0: config.requests_per_second, 60.0: config.requests_per_minute}
+    limits = [
+        RateLimit(overrides.get(float(limit.seconds)) or limit.requests, limit.seconds)
+        for limit in dialect.rate_limits
+    ]
+    for seconds, requests in overrides.items():
+        if requests and all(float(limit.seconds) != seconds for limit in limits):
+            limits.append(RateLimit(requests, seconds))
+    if not limits:
+        return None
+    identity = config.api_key or f"{config.username}:{config.password}"
+    return pacer_for(config.base_url, identity, limits)
+
+
+class _Throttle:
+    """One call's view of the key's pacer: wait out holds (except the one this call set and already slept
+    through), take a permit, and report what the server said about the limit."""
+
+    def __init__(self, pacer: Pacer | None) -> None:
+        self.pacer = pacer
+        self._own_hold: float | None = None
+
+    def hold_to_wait(self) -> float:
+        if self.pacer is None or self.pacer.hold_until == self._own_hold:
+            return 0.0
+        return self.pacer.held_for()
+
+    def rate_limited(self, delay: float) -> None:
+        if self.pacer is not None:
+            self._own_hold = self.pacer.hold(delay)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        if self.pacer is not None:
+            self.pacer.observe(headers)
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
@@ -86,6 +126,7 @@ class _TransportBase:
         self.policy = policy or policy_from_config(config)
         self._origin = _origin(config.base_url)
         self._auth = dialect.auth_headers(config)
+        self.pacer = pacer_from_config(config, dialect)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
@@ -228,6 +269,7 @@ class SyncTransport(_TransportBase):
             idempotent=request.idempotent,
             stream=False,
             redirects=False,
+            throttle=_Throttle(self.pacer),
         )
         body, text = _decode(response.content)
         return RawResponse(response.status_code, response.headers, body, text)
@@ -266,6 +308,7 @@ class SyncTransport(_TransportBase):
         idempotent: bool,
         stream: bool,
         redirects: bool,
+        throttle: _Throttle | None = None,
     ) -> requests.Response:
         import requests
 
@@ -273,6 +316,11 @@ class SyncTransport(_TransportBase):
         attempt = 0
         while True:
             attempt += 1
+            if throttle is not None and throttle.pacer is not None:
+                held = throttle.hold_to_wait()
+                if held > 0:
+                    self._sleep(held)
+                throttle.pacer.acquire()
             try:
                 response = self._session.request(
                     method,
@@ -299,6 +347,8 @@ class SyncTransport(_TransportBase):
                 self._log_retry(endpoint, what, delay, attempt)
                 self._sleep(delay)
                 continue
+            if throttle is not None:
+                throttle.observe(response.headers)
             if response.status_code < 400:
                 return response
             if stream:
@@ -311,6 +361,8 @@ class SyncTransport(_TransportBase):
             if delay is None:
                 return response
             response.close()
+            if response.status_code == 429 and throttle is not None:
+                throttle.rate_limited(delay)  # every client of the key waits, not only this one
             self._log_retry(endpoint, f"HTTP {response.status_code}", delay, attempt)
             self._sleep(delay)
 
@@ -423,6 +475,7 @@ class AsyncTransport(_TransportBase):
             idempotent=request.idempotent,
             stream=False,
             redirects=False,
+            throttle=_Throttle(self.pacer),
         )
         body, text = _decode(response.content)
         return RawResponse(response.status_code, response.headers, body, text)
@@ -461,6 +514,7 @@ class AsyncTransport(_TransportBase):
         idempotent: bool,
         stream: bool,
         redirects: bool,
+        throttle: _Throttle | None = None,
     ) -> httpx.Response:
         import httpx
 
@@ -468,6 +522,11 @@ class AsyncTransport(_TransportBase):
         attempt = 0
         while True:
             attempt += 1
+            if throttle is not None and throttle.pacer is not None:
+                held = throttle.hold_to_wait()
+                if held > 0:
+                    await self._sleep(held)
+                await throttle.pacer.aacquire()
             try:
                 built = self._client.build_request(
                     method,
@@ -490,6 +549,8 @@ class AsyncTransport(_TransportBase):
                 self._log_retry(endpoint, what, delay, attempt)
                 await self._sleep(delay)
                 continue
+            if throttle is not None:
+                throttle.observe(response.headers)
             if response.status_code < 400:
                 return response
             body: Any = None
@@ -501,6 +562,8 @@ class AsyncTransport(_TransportBase):
             if delay is None:
                 return response
             await response.aclose()
+            if response.status_code == 429 and throttle is not None:
+                throttle.rate_limited(delay)
             self._log_retry(endpoint, f"HTTP {response.status_code}", delay, attempt)
             await self._sleep(delay)
 

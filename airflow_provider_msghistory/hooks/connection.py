@@ -25,6 +25,9 @@ EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
     "verify": ("Verify TLS", "boolean", True, "Verify the API's TLS certificate."),
 }
 
+#: extras that override the vendor's published rate limit (e.g. a Qlara trial key: 100/min, burst 10/s)
+RATE_LIMIT_EXTRAS = ("requests_per_minute", "requests_per_second")
+
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["schema", "port"],
     "relabeling": {
@@ -159,8 +162,13 @@ def config_from_connection(
         "read_timeout": _number(conn_id, "read_timeout", _extra(extra, "read_timeout")),
         "max_attempts": _number(conn_id, "max_attempts", _extra(extra, "max_attempts"), integer=True),
         "max_retry_time": _number(conn_id, "max_retry_time", _extra(extra, "max_retry_time")),
+        **{name: _number(conn_id, name, _extra(extra, name), integer=True) for name in RATE_LIMIT_EXTRAS},
     }
-    options = {k: v for k, v in extra.items() if k not in EXTRA_FIELDS and k != "max_retry_time"}
+    options = {
+        k: v
+        for k, v in extra.items()
+        if k not in EXTRA_FIELDS and k != "max_retry_time" and k not in RATE_LIMIT_EXTRAS
+    }
     return ClientConfig(
         base_url=base_url,
         vendor=vendor,

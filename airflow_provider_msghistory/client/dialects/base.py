@@ -15,7 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -29,7 +29,10 @@ from airflow_provider_msghistory.client.errors import (
     UnexpectedResponseError,
 )
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportRequest, ExportStatus
+from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
+
+_MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +62,35 @@ class ApiRequest:
         return not self.creates_export
 
 
+@dataclass(frozen=True)
+class MessageListSpec:
+    """What a vendor's paged message list offers (``Dialect.message_list``; ``None``: it has none).
+
+    :param channels: every channel the vendor has, one request series each; ``()`` when the list takes no
+        channel (the series then runs once with ``channel=None``).
+    :param statuses: the status filters it accepts.
+    :param max_page_size: the largest page it serves (the default page size).
+    :param fields: the record fields its docs name, in the order a CSV lists them first.
+    :param time_fields: fields that may hold a record's send time, for keeping rows inside the window.
+    """
+
+    channels: tuple[str, ...]
+    statuses: tuple[str, ...]
+    max_page_size: int
+    fields: tuple[str, ...] = ()
+    time_fields: tuple[str, ...] = ()
+
+
 class Dialect(ABC):
     """How one vendor's API is spoken. Subclasses register in ``dialects.__init__``."""
 
     name: ClassVar[str]
     #: the vendor has a download link for an export (Messangi e-mails its reports instead)
     supports_download: ClassVar[bool] = True
+    #: the vendor's published request limits per API key (empty: none known, no client-side pacing)
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
+    #: the paged message list, or ``None`` when the vendor has none
+    message_list: ClassVar[MessageListSpec | None] = None
 
     # --- authentication -------------------------------------------------------------------------------
     @abstractmethod
@@ -96,7 +122,39 @@ class Dialect(ABC):
     def message_history(
         self, channel: str, start: datetime, end: datetime, status: str | None, page: int, limit: int
     ) -> ApiRequest:
-        """One page of the message history (validates channel and status, raising ``ValueError``)."""
+        """One page of the message history between the bounds :meth:`history_bounds` gave (validates
+        channel and status, raising ``ValueError``)."""
+
+    def history_bounds(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """The list's bounds covering the half-open window ``[start, end)``.
+
+        Default: inclusive bounds at millisecond precision, ``start`` and ``end - 1 ms`` (both rounded up to
+        the millisecond first), so consecutive windows neither overlap nor leave a gap. ``ValueError`` for
+        an empty window.
+        """
+        first, stop = _ceil_ms(start), _ceil_ms(end)
+        if first >= stop:
+            raise ValueError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+        return first, stop - _MS
+
+    def is_last_history_page(self, messages: list[dict[str, Any]], limit: int) -> bool:
+        """Whether a page of the list is its last one (default: fewer messages than asked for)."""
+        return len(messages) < limit
+
+    def message_time(self, message: Mapping[str, Any]) -> datetime | None:
+        """A record's send time from the spec's ``time_fields``, or ``None`` when it has no readable one."""
+        spec = self.message_list
+        for key in spec.time_fields if spec is not None else ():
+            value = message.get(key)
+            if isinstance(value, str) and value.strip():
+                text = value.strip()
+                text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
+                try:
+                    parsed = datetime.fromisoformat(text)
+                except ValueError:
+                    return None
+                return parsed if parsed.tzinfo is not None else None
+        return None
 
     @abstractmethod
     def check_connection(self) -> ApiRequest:
@@ -155,6 +213,12 @@ class Dialect(ABC):
         if status >= 500:
             return ServerError(status, message, endpoint)
         return ApiValidationError(status, message, endpoint)
+
+
+def _ceil_ms(value: datetime) -> datetime:
+    """Round up to the next whole millisecond."""
+    extra = value.microsecond % 1000
+    return value + timedelta(microseconds=1000 - extra) if extra else value
 
 
 def normalise_status(raw: object, mapping: Mapping[str, ExportStatus], context: str) -> ExportStatus:

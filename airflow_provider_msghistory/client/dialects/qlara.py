@@ -18,6 +18,7 @@ from airflow_provider_msghistory.client.datetimes import format_api
 from airflow_provider_msghistory.client.dialects.base import (
     ApiRequest,
     Dialect,
+    MessageListSpec,
     first_present,
     normalise_status,
     unwrap_list,
@@ -30,6 +31,7 @@ from airflow_provider_msghistory.client.models import (
     ExportRequest,
     ExportStatus,
 )
+from airflow_provider_msghistory.client.pacing import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,21 @@ URL_KEYS = ("downloadUrl", "url", "downloadLink")
 EXPIRY_KEYS = ("expiresAt", "expiration")
 EXPORT_LIST_KEYS = ("content", "items", "data")
 HISTORY_KEYS = ("content", "items", "data", "messages")
+# The docs name three fields of a history record; the rest are what the list is expected to carry (the
+# export's columns: id, channel, destination, status, send and delivery dates) and only order CSV columns.
+HISTORY_FIELDS = (
+    "messageId",
+    "customerMessageId",
+    "channel",
+    "destination",
+    "sender",
+    "deliveryStatus",
+    "deliveryStatusDescription",
+    "sendDate",
+    "deliveryDate",
+)
+# The docs give the default page size (20) but no maximum; 1,000 is the assumed cap (the emulator's).
+HISTORY_MAX_PAGE_SIZE = 1000
 
 _SUBMIT_PATHS = {
     ExportKind.MESSAGE_HISTORY: ("submit_message_history_export", "/messages/history/export"),
@@ -60,6 +77,15 @@ class QlaraDialect(Dialect):
     """The Qlara Partner Gateway (``https://lora-api.agiletelecom.com/api``)."""
 
     name: ClassVar[str] = "qlara"
+    # Production keys; trial keys get 100/min and 10/s (connection extras requests_per_minute/_second).
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(50, 1.0), RateLimit(1000, 60.0))
+    message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
+        channels=CHANNELS,
+        statuses=HISTORY_STATUSES,
+        max_page_size=HISTORY_MAX_PAGE_SIZE,
+        fields=HISTORY_FIELDS,
+        time_fields=("sendDate", "sentDate", "sendDateTime"),
+    )
 
     def auth_headers(self, config: ClientConfig) -> dict[str, str]:
         if config.api_key:
