@@ -91,6 +91,10 @@ class HistoryWalk:
         self.page_size = page_size
         self.page = first_page
         self._previous: str | None = None
+        # Records per page the server really serves: unknown until a full page shows it honours
+        # page_size, or a probe shows it clamps it (Qlara publishes no maximum).
+        self._stride: int | None = None
+        self._probe: int | None = None
         self.request()  # the dialect validates channel and status now
 
     def request(self) -> ApiRequest:
@@ -108,7 +112,7 @@ class HistoryWalk:
     def absorb(self, body: Any) -> HistoryPage:
         """Take in the current page's body; returns the page and moves on to the next one."""
         served = self.dialect.parse_history(body)
-        last = self.dialect.is_last_history_page(served, self.page_size)
+        last = self._is_last(served)
         if not last:
             fingerprint = _fingerprint(served)
             if fingerprint == self._previous:
@@ -136,6 +140,32 @@ class HistoryWalk:
         page = HistoryPage(self.channel, self.page, kept, len(served), last)
         self.page += 1
         return page
+
+    def _is_last(self, served: list[dict[str, Any]]) -> bool:
+        """The dialect's last-page rule, made safe against a server that clamps ``page_size``.
+
+        A short page before any full one may be the last page or a clamped one (which the last-page rule
+        would take for the end, silently losing the rest). The next page tells: empty, it was the end;
+        not empty, the server serves that many per page (and pages by it), so that is the stride from now.
+        """
+        if self._probe is not None:
+            if not served:
+                return True
+            log.warning(
+                "The server serves at most %d records per page of channel %s (asked %d); paging with that",
+                self._probe,
+                self.channel,
+                self.page_size,
+            )
+            self._stride, self._probe = self._probe, None
+        stride = self._stride or self.page_size
+        if not self.dialect.is_last_history_page(served, stride):
+            self._stride = stride
+            return False
+        if self._stride is None and served:
+            self._probe = len(served)
+            return False
+        return True
 
     def _inside(self, message: Mapping[str, Any]) -> bool:
         sent = self.dialect.message_time(message)

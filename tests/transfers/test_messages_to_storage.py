@@ -170,7 +170,20 @@ def test_channel_is_added_only_where_a_record_lacks_it(emu: Any, tmp_path: Path)
         ("b", "SMS"),
         ("c", "RCS"),
     ]
-    assert (page.served, page.last) == (4, True)  # the late one was served but is outside the window
+    # The late one was served but is outside the window; a short first page is confirmed by the next one.
+    assert (page.served, page.last) == (4, False)
+    assert walk.absorb([]).last and walk.page == 2
+
+
+def test_a_server_that_clamps_the_page_size_is_paged_by_its_own_size() -> None:
+    from airflow_provider_msghistory.client.history import HistoryWalk
+
+    day = datetime(2025, 1, 2, tzinfo=timezone.utc)
+    walk = HistoryWalk(QlaraDialect(), "SMS", day, day.replace(day=3), None, 1000)
+    pages = [[{"messageId": f"{p}-{i}"} for i in range(n)] for p, n in enumerate((100, 100, 100, 7))]
+    seen = [walk.absorb(page) for page in pages]
+    assert [p.last for p in seen] == [False, False, False, True]
+    assert walk.request().params["limit"] == 1000  # still asked for; the server decides
 
 
 # --- formats and storage ---------------------------------------------------------------------------------
