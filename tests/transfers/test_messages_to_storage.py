@@ -146,6 +146,31 @@ def test_bare_and_wrapped_lists_give_the_same_file(emu: Any, tmp_path: Path, wra
     assert result["sha256"] == hashlib.sha256((tmp_path / "m.jsonl").read_bytes()).hexdigest()
 
 
+def test_a_server_clamping_the_page_size_loses_nothing(
+    msghistory_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    emulator = msghistory_emulator_factory(messages=3000, history_max_limit=25)
+    emulator.set_shape(history_over_limit="clamp")  # serves 25 per page whatever the limit asked
+    monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", conn_json(emulator))
+    result = load(str(tmp_path / "m.jsonl"), DAY2, DAY4).execute({})
+    assert jsonl(tmp_path / "m.jsonl") == emulator.expected_messages(DAY2, DAY4)
+    assert result["requests"] == len(history_calls(emulator)) == 9  # 3 channels of 25 + 25 + a short page
+
+
+def test_records_with_only_the_documented_fields(emu: Any, tmp_path: Path) -> None:
+    emu.set_shape(history_record="documented")  # customerMessageId, deliveryStatus(+Description), no channel
+    result = load(str(tmp_path / "m.csv"), format="csv").execute({})
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "m.csv").read_text())))
+    assert list(rows[0]) == list(QlaraDialect.message_list.fields)  # stable columns, empty where absent
+    want = [m for channel in ("SMS", "RCS", "WHATSAPP") for m in emu.expected_messages(DAY2, DAY3, channel)]
+    assert [(r["customerMessageId"] or None, r["deliveryStatus"], r["channel"]) for r in rows] == [
+        (m["customerMessageId"], m["deliveryStatus"], c)
+        for c in ("SMS", "RCS", "WHATSAPP")
+        for m in emu.expected_messages(DAY2, DAY3, c)
+    ]
+    assert result["records"] == len(want) > 0
+
+
 def test_channel_is_added_only_where_a_record_lacks_it(emu: Any, tmp_path: Path) -> None:
     from airflow_provider_msghistory.client.history import HistoryWalk
 
