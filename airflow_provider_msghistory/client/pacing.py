@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -133,6 +134,17 @@ def _number(value: object) -> float | None:
 
 _PACERS: dict[tuple[str, str, tuple[RateLimit, ...]], Pacer] = {}
 _PACERS_LOCK = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """A forked child (a task process) is a process of its own: it starts with its own pacers (the
+    parent's locks and background thread do not survive the fork)."""
+    global _PACERS_LOCK
+    _PACERS_LOCK = threading.Lock()
+    _PACERS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def pacer_for(base_url: str, identity: str, limits: Sequence[RateLimit]) -> Pacer:

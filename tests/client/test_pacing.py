@@ -4,6 +4,7 @@ the server says (429 retryAfter, X-RateLimit-Remaining), against the emulator's 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -116,3 +117,19 @@ def test_async_history_pages_are_exact_and_lazy(msghistory_emulator_factory: Cal
 
     got = asyncio.run(scenario())
     assert got == emu.expected_messages(start, end, "RCS") and got
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_task_process_gets_pacers_of_its_own() -> None:
+    limits = (RateLimit(5, 1),)
+    parent = pacer_for("https://fork.example/api", "key", limits)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new pacer that works (no lock or thread inherited mid-use)
+        child = pacer_for("https://fork.example/api", "key", limits)
+        child.acquire()
+        os.write(write, b"new" if child is not parent else b"same")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 8) == b"new"
+    assert pacer_for("https://fork.example/api", "key", limits) is parent
