@@ -12,7 +12,6 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
-from airflow_provider_msghistory.operators.export import DEFAULT_END, DEFAULT_START
 from airflow_provider_msghistory.operators.window import api_bounds
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
 EXAMPLE_CHANNELS = "['SMS', 'WHATSAPP']"
+DEFAULT_START = "{{ data_interval_start }}"
+DEFAULT_END = "{{ data_interval_end }}"
 
 
 class MsgHistoryMessagesToStorageOperator(BaseOperator):
