@@ -77,6 +77,17 @@ def history_calls(emu: Any) -> list[Any]:
     return [r for r in emu.request_log if r.server == "api" and r.path.endswith(HISTORY)]
 
 
+def thread_may_run_operators() -> None:
+    """Airflow 2 guards ``execute`` with a thread-local set up in the main thread only."""
+    try:
+        from airflow.models.baseoperator import ExecutorSafeguard
+    except ImportError:
+        return
+    sentinel = getattr(ExecutorSafeguard, "_sentinel", None)
+    if sentinel is not None and not hasattr(sentinel, "callers"):
+        sentinel.callers = {}
+
+
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
@@ -319,6 +330,7 @@ def test_two_concurrent_loads_share_the_keys_pace_and_are_never_refused(
     results: dict[str, Any] = {}
 
     def run(name: str, start: str, end: str) -> None:
+        thread_may_run_operators()
         try:
             results[name] = load(str(tmp_path / f"{name}.jsonl"), start, end, page_size=4).execute({})
         except Exception as error:
