@@ -8,11 +8,16 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
-from airflow_provider_msghistory.operators.window import api_bounds
+from airflow_provider_msghistory.operators.window import (
+    RUN_INTERVAL_END,
+    RUN_INTERVAL_START,
+    api_bounds,
+    check_run_interval,
+)
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
@@ -30,8 +35,6 @@ if TYPE_CHECKING:
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
 EXAMPLE_CHANNELS = "['SMS', 'WHATSAPP']"
-DEFAULT_START = "{{ data_interval_start }}"
-DEFAULT_END = "{{ data_interval_end }}"
 
 
 class MsgHistoryMessagesToStorageOperator(BaseOperator):
@@ -104,8 +107,8 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         if_exists: str = "fail",
         compression: str | None = None,
         msghistory_conn_id: str = "msghistory_default",
-        start_datetime: datetime | str = DEFAULT_START,
-        end_datetime: datetime | str = DEFAULT_END,
+        start_datetime: datetime | str = RUN_INTERVAL_START,
+        end_datetime: datetime | str = RUN_INTERVAL_END,
         channels: Sequence[str] | str | None = None,
         status: str | None = None,
         format: str = "jsonl",
@@ -140,6 +143,8 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
         super().__init__(**kwargs)
+        # Whether the window is the run's data interval, which a run without a logical date lacks.
+        self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         self.destination = destination
         self.storage_conn_id = storage_conn_id
         self.msghistory_conn_id = msghistory_conn_id
@@ -161,13 +166,19 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         # Everything is checked before the first request: arguments, vendor, then the store.
-        dest = parse_destination(self.destination, self.storage_conn_id)
-        start, end = _window(self.start_datetime, self.end_datetime)
-        status = _status(self.status)
-        client = self.hook.get_client()
-        spec = _message_list(client)
-        channels = self._channels(spec)
-        series = self._series(client, spec, channels, start, end, status)
+        try:
+            dest = parse_destination(self.destination, self.storage_conn_id)
+            if self._window_from_run:
+                check_run_interval(self.start_datetime, self.end_datetime)
+            start, end = _window(self.start_datetime, self.end_datetime)
+            status = _status(self.status)
+            client = self.hook.get_client()
+            spec = _message_list(client)
+            channels = self._channels(spec)
+            series = self._series(client, spec, channels, start, end, status)
+        except ValueError as error:
+            # Rendered arguments stay wrong on a retry: fail at once, as the export operator does.
+            raise AirflowFailException(str(error)) from error
         fs = dest.filesystem()
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
             self.log.info("%s already exists and if_exists='skip': nothing read", dest.url)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 from triggers.helpers import conn_json
 
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
@@ -425,15 +426,25 @@ def test_bad_arguments_for_the_vendor_fail_at_task_start_before_any_request(
     op = load(str(tmp_path / "m.jsonl"), **kwargs)
     if "start" in kwargs:
         op.start_datetime = "not a date"  # as rendered
-    with pytest.raises(ValueError, match=f"^{field}:"):
+    with pytest.raises(AirflowFailException, match=f"^{field}:"):  # no retry: it would fail the same way
         op.execute({})
     assert emu.request_log == [] and leftovers(tmp_path) == []
+
+
+def test_a_run_without_a_data_interval_says_what_to_pass(emu: Any, tmp_path: Path) -> None:
+    op = MsgHistoryMessagesToStorageOperator(task_id="load", destination=str(tmp_path / "m.jsonl"))
+    op.start_datetime = op.end_datetime = ""  # the default window, rendered for a run without a logical date
+    with pytest.raises(AirflowFailException, match=r"^start_datetime: this run has no data interval"):
+        op.execute({})
+    assert emu.request_log == []
 
 
 def test_a_vendor_without_a_message_list_fails_at_task_start(
     emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(QlaraDialect, "message_list", None)
-    with pytest.raises(ValueError, match=r"^msghistory_conn_id: .*'qlara' has no paged message list"):
+    with pytest.raises(
+        AirflowFailException, match=r"^msghistory_conn_id: .*'qlara' has no paged message list"
+    ):
         load(str(tmp_path / "m.jsonl")).execute({})
     assert emu.request_log == []

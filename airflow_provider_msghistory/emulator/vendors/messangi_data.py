@@ -7,9 +7,9 @@ that overlap or leave a gap by one millisecond show up in a test.
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,13 @@ class MlogDataset:
         records = [self._record(rng, created, channel) for created, channel in instants]
         records.sort(key=lambda r: (r.created_ms, r.record_id))
         self.records: list[MlogRecord] = records
-        self._created = [r.created_ms for r in records]
+        self._by_channel = {ch: [r for r in records if r.channel == ch] for ch in CHANNELS}
+        self._created: dict[str | None, list[int]] = {
+            ch: [r.created_ms for r in rs] for ch, rs in self._by_channel.items()
+        }
+        self._created[None] = [r.created_ms for r in records]
+        # Paging reads the same selection page after page: keep the last few (the data never changes).
+        self.select = functools.lru_cache(maxsize=32)(self._select)
 
     @staticmethod
     def _record(rng: random.Random, created: int, channel: str) -> MlogRecord:
@@ -126,24 +132,26 @@ class MlogDataset:
             updated_ms=created + rng.randrange(0, 600_000),
         )
 
-    def select(
+    def _select(
         self,
         start_ms: int,
         end_ms: int,
         channel: str | None = None,
-        statuses: Collection[str] | None = None,
+        statuses: tuple[str, ...] | None = None,
         recipient: str | None = None,
         campaign_id: str | None = None,
         sender: str | None = None,
     ) -> list[MlogRecord]:
         """Records created in ``[start_ms, end_ms)`` matching every given filter, oldest first."""
-        lo = bisect.bisect_left(self._created, start_ms)
-        hi = bisect.bisect_left(self._created, end_ms)
+        created = self._created[channel]
+        lo, hi = bisect.bisect_left(created, start_ms), bisect.bisect_left(created, end_ms)
+        pool = (self.records if channel is None else self._by_channel[channel])[lo:hi]
+        if statuses is None and recipient is None and campaign_id is None and sender is None:
+            return pool
         return [
             r
-            for r in self.records[lo:hi]
-            if (channel is None or r.channel == channel)
-            and (statuses is None or r.status in statuses)
+            for r in pool
+            if (statuses is None or r.status in statuses)
             and (recipient is None or r.recipient == recipient)
             and (campaign_id is None or r.campaign_id == campaign_id)
             and (sender is None or r.sender == sender)
