@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 _log = logging.getLogger(__name__)
 
-_QUOTED = re.compile(rb'"[^"]*"')
+_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in b'"\n')
 #: A part file not written for this long is left by a dead writer, whichever host wrote it.
 STALE_PART_AGE = 24 * 3600.0
 
@@ -58,24 +58,19 @@ class CsvDigest:
             return
         self.size += len(chunk)
         self._last_byte = chunk[-1:]
-        start = 0
-        if self._in_quotes:  # a quoted field continues from the previous chunk: skip to its end
-            start = chunk.find(b'"') + 1
-            if not start:
-                return
-            self._in_quotes = False
-        if chunk.find(b'"', start) < 0:
-            self._records += chunk.count(b"\n", start)
+        if not self._in_quotes and chunk.find(b'"') < 0:  # the common case: no quoted field here
+            self._records += chunk.count(b"\n")
             return
-        # One C-level pass drops every complete quoted span ("" escapes are two adjacent spans); a quote
-        # left over opens a field that continues into the next chunk.
-        outside = _QUOTED.sub(b"", chunk[start:] if start else chunk)
-        opened = outside.find(b'"')
-        if opened >= 0:
-            self._in_quotes = True
-            self._records += outside.count(b"\n", 0, opened)
-        else:
-            self._records += outside.count(b"\n")
+        # Only quotes and newlines matter: keep those (one C pass), drop adjacent quote pairs (they change
+        # no newline's side), then the pieces between quotes alternate outside / inside a quoted field,
+        # and the inside ones hold nothing but the newlines of quoted fields. C-level passes throughout:
+        # no Python work per row.
+        reduced = chunk.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+        if self._in_quotes:
+            reduced = b'"' + reduced  # the field open at the end of the previous chunk
+        pieces = reduced.split(b'"')
+        self._records += reduced.count(b"\n") - sum(map(len, pieces[1::2]))
+        self._in_quotes = len(pieces) % 2 == 0
 
     @property
     def sha256(self) -> str:
