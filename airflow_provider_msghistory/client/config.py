@@ -108,7 +108,9 @@ class ClientConfig:
         for name, ceiling in MAX_SECONDS.items():
             value = _finite(getattr(self, name), name)
             if not 0 < value <= ceiling:
-                raise ValueError(f"{name}: {value!r} is out of range; pass seconds in (0, {ceiling:g}], e.g. 10")
+                raise ValueError(
+                    f"{name}: {value!r} is out of range; pass seconds in (0, {ceiling:g}], e.g. 10"
+                )
         if not 0 <= _finite(self.max_retry_time, "max_retry_time") <= MAX_RETRY_TIME:
             raise ValueError(f"max_retry_time: pass seconds in [0, {MAX_RETRY_TIME:g}], e.g. 120")
         if not 1 <= int(_finite(self.max_attempts, "max_attempts")) <= MAX_ATTEMPTS:

@@ -38,8 +38,10 @@ def parse_aware(value: object, param: str) -> datetime:
         raise ValueError(f"{param}: the API takes offsets in whole minutes, like {EXAMPLE!r}")
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
         # Rounding to the millisecond or converting the offset would overflow near datetime's limits.
-        raise ValueError(f"{param}: year {parsed.year} is out of range; pass a datetime in years "
-                         f"{MIN_YEAR}-{MAX_YEAR}, like {EXAMPLE!r}")
+        raise ValueError(
+            f"{param}: year {parsed.year} is out of range; pass a datetime in years "
+            f"{MIN_YEAR}-{MAX_YEAR}, like {EXAMPLE!r}"
+        )
     return parsed
 
 

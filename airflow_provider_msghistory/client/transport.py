@@ -387,8 +387,11 @@ class SyncTransport(_TransportBase):
                     what = self._safe(f"{type(exc).__name__}: {exc}")
                 else:  # a deadline, or a read that broke under urllib3 (the reply may have been acted on)
                     failure = NetworkFailure.AFTER_SEND
-                    what = (_deadline_message(self.config) if isinstance(exc, CallDeadlineExceeded)
-                            else self._safe(f"{type(exc).__name__}: {exc}"))
+                    what = (
+                        _deadline_message(self.config)
+                        if isinstance(exc, CallDeadlineExceeded)
+                        else self._safe(f"{type(exc).__name__}: {exc}")
+                    )
                 delay = (
                     None
                     if failure is None
@@ -551,7 +554,9 @@ class AsyncTransport(_TransportBase):
         finally:
             await response.aclose()
 
-    async def _attempt(self, built: httpx.Request, endpoint: str, download: bool) -> tuple[httpx.Response, bytes]:
+    async def _attempt(
+        self, built: httpx.Request, endpoint: str, download: bool
+    ) -> tuple[httpx.Response, bytes]:
         """One request: the streamed response of a download, else the response and its capped body."""
         response = await self._client.send(built, stream=True, follow_redirects=download)
         if download:

@@ -88,8 +88,9 @@ def is_transient(error: BaseException) -> bool:
 def transient_delay(failures: int, poll_interval: float, error: BaseException | None = None) -> float:
     """Seconds to wait after ``failures`` consecutive transient failures (exponential, capped).
 
-    Honours a server-sent ``retry_after`` up to :data:`MAX_RETRY_AFTER`; otherwise doubles the poll interval per failure, up to 8x it
-    (and at least one poll interval), so a flapping API is not hammered and the deadline is still checked.
+    Honours a server-sent ``retry_after`` up to :data:`MAX_RETRY_AFTER`; otherwise doubles the poll
+    interval per failure, up to 8x it (and at least one poll interval), so a flapping API is not hammered
+    and the deadline is still checked.
 
     :param failures: consecutive transient failures so far (1 for the first).
     :param poll_interval: the waiter's normal poll interval in seconds.

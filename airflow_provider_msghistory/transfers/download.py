@@ -144,8 +144,8 @@ class ResumableDownload:
                     headers = response.headers
                     _refuse_content_encoding(headers, self.label)
                     if status == 206:
-                        total = self._accept_range(headers, offset, identity)
-                        if total is False:
+                        same_file, total = self._accept_range(headers, offset, identity)
+                        if not same_file:
                             continue  # not the rest of the same file: start over on the next attempt
                     else:
                         if offset:
@@ -176,22 +176,23 @@ class ResumableDownload:
             digest.count_chunk(chunk)
             self.progress.update(digest.size)
 
-    def _accept_range(self, headers: Any, offset: int, identity: FileIdentity | None) -> int | None | bool:
-        """The total size a 206 announces when it continues the bytes we hold; ``False`` (after starting
-        over) when it does not: another range, or another file (a 206 of a different file must never be
-        spliced onto the first one's bytes)."""
+    def _accept_range(
+        self, headers: Any, offset: int, identity: FileIdentity | None
+    ) -> tuple[bool, int | None]:
+        """Whether a 206 continues the bytes we hold (else start over: another range, or another file, whose
+        bytes must never be spliced onto the first one's), and the total size it announces."""
         match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
         if match is None or int(match.group(1)) != offset:
             self._start_over(f"the server answered a different range ({headers.get('Content-Range')!r})")
-            return False
+            return False, None
         total = None if match.group(3) == "*" else int(match.group(3))
         differs = "the first response was lost" if identity is None else identity.differs(headers, total)
         if differs:
             self._start_over(f"the resumed response may belong to another file ({differs})")
-            return False
+            return False, None
         self.stats.resumes += 1
         self.log.info("Resuming %s at byte %s", self.label, f"{offset:,}")
-        return total
+        return True, total
 
     def _start_over(self, reason: str) -> None:
         self.log.warning("Restarting %s from byte 0: %s", self.label, reason)

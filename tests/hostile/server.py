@@ -7,6 +7,7 @@ the request's credentials back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -44,10 +45,8 @@ class Handler(BaseHTTPRequestHandler):
         if responder is None:
             send(self, 404, b'{"message": "no such route"}')
             return
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up: expected
             responder(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up: what these servers are for
 
     do_GET = do_POST = _dispatch
 
@@ -197,5 +196,3 @@ def ranged(body: bytes, headers: Mapping[str, str] | None = None) -> Responder:
 
 def redirect(location: str, status: int = 302) -> Responder:
     return lambda handler: send(handler, status, b"", {"Location": location})
-
-

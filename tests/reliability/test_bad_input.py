@@ -49,14 +49,24 @@ STATIC_CASES: list[tuple[str, str, Callable[[], Any]]] = [
     ("contacts with a date range", "start_datetime", lambda: export_op(export_type="contacts")),
     ("destination with an unknown scheme", "destination", lambda: store_op("gopher://host/messages.csv")),
     ("destination without a scheme", "destination", lambda: store_op("lake/messages.csv")),
-    ("destination climbing out with '..'", "destination",
-     lambda: store_op("file:///tmp/msghistory/../../etc/messages.csv")),
-    ("end at datetime's limit", "end_datetime",
-     lambda: export_op(start_datetime=DAY1, end_datetime="9999-12-31T23:59:59.999999+00:00")),
+    (
+        "destination climbing out with '..'",
+        "destination",
+        lambda: store_op("file:///tmp/msghistory/../../etc/messages.csv"),
+    ),
+    (
+        "end at datetime's limit",
+        "end_datetime",
+        lambda: export_op(start_datetime=DAY1, end_datetime="9999-12-31T23:59:59.999999+00:00"),
+    ),
     ("export id '..'", "export_id", lambda: store_op("file:///tmp/msghistory/m.csv", export_id="..")),
-    ("campaign id 'None'", "campaign_id",
-     lambda: export_op(export_type="delivery_reports", campaign_id="None", start_datetime=None,
-                       end_datetime=None)),
+    (
+        "campaign id 'None'",
+        "campaign_id",
+        lambda: export_op(
+            export_type="delivery_reports", campaign_id="None", start_datetime=None, end_datetime=None
+        ),
+    ),
 ]
 
 # (case, field, rendered values of the templated fields)
@@ -128,7 +138,9 @@ def test_rendered_bad_destination_fails_before_any_request(
     ],
     ids=["campaign id from a missing param", "list ids from a missing XCom", "one list id 'None'"],
 )
-def test_a_template_rendered_to_none_is_never_sent(emu: Emulator, field: str, rendered: dict[str, Any]) -> None:
+def test_a_template_rendered_to_none_is_never_sent(
+    emu: Emulator, field: str, rendered: dict[str, Any]
+) -> None:
     kind = "contacts" if field == "list_ids" else "delivery_reports"
     op = export_op(export_type=kind, start_datetime=None, end_datetime=None, **{field: "{{ params.x }}"})
     for name, value in rendered.items():

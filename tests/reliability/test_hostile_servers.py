@@ -157,7 +157,8 @@ def test_a_key_with_control_characters_is_scrubbed_in_its_escaped_form_too(serve
     key = "k3y-\x07-with-bell"
 
     def echo_escaped(handler: Any) -> None:
-        send(handler, 401, ('{"message": "bad key %r"}' % handler.headers["X-Api-Key"]).encode())
+        key_seen = handler.headers["X-Api-Key"]
+        send(handler, 401, f'{{"message": "bad key {key_seen!r}"}}'.encode())
 
     server.route(EXPORTS, echo_escaped)
     with sync_client(server, api_key=key) as client, pytest.raises(AuthenticationError) as caught:
@@ -290,9 +291,11 @@ def test_a_redirected_download_carries_no_netrc_credentials(netrc: str, mode: st
         else:
 
             async def go() -> bytes:
-                async with AsyncExportClient(config) as client:
-                    async with client.open_download(first.url("/f.csv")) as response:
-                        return b"".join([chunk async for chunk in response.iter_bytes()])
+                async with (
+                    AsyncExportClient(config) as client,
+                    client.open_download(first.url("/f.csv")) as response,
+                ):
+                    return b"".join([chunk async for chunk in response.iter_bytes()])
 
             body = asyncio.run(go())
     assert body == CSV

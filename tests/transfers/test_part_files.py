@@ -75,8 +75,9 @@ def test_the_next_attempt_removes_the_part_file_of_a_killed_one_and_no_live_writ
         assert dest.read_bytes() and result["bytes"] == dest.stat().st_size
         assert not killed_part.exists()
         assert live_part.exists() and elsewhere.exists()
-        assert any("did not finish" in r.getMessage() and killed_part.name in r.getMessage()
-                   for r in caplog.records)
+        assert any(
+            "did not finish" in r.getMessage() and killed_part.name in r.getMessage() for r in caplog.records
+        )
     finally:
         live.kill()
         live.wait()
