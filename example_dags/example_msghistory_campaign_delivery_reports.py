@@ -13,7 +13,7 @@ seconds between status polls (default 10).
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
     from airflow.sdk import DAG, Param
@@ -31,12 +31,19 @@ STORAGE_CONN_ID = os.environ.get("MSGHISTORY_STORAGE_CONN_ID") or None
 POLL_INTERVAL = float(os.environ.get("MSGHISTORY_EXAMPLE_POLL_INTERVAL", "10"))
 EXPORT_ID = "{{ ti.xcom_pull(task_ids='submit')['export_id'] }}"
 
+# Retries are what make a worker crash harmless: on Airflow >= 3.3 a retry of an export task reconnects
+# to the export the crashed try submitted (kept in task_state_store) instead of submitting another, and a
+# retry of a store task downloads again (a failed try leaves no partial file). Without retries, a crash
+# fails the run.
+RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=1)}
+
 with DAG(
     dag_id="example_msghistory_campaign_delivery_reports",
     schedule=None,
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     params={"campaign_id": Param("12345", type="string", description="Campaign whose reports to export")},
+    default_args=RETRIES,
     tags=["example", "msghistory"],
     doc_md=__doc__,
 ):

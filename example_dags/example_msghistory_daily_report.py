@@ -16,7 +16,7 @@ Where files land (parsing reads no Variable and makes no network call):
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
     from airflow.sdk import DAG, CronDataIntervalTimetable
@@ -35,12 +35,19 @@ POLL_INTERVAL = float(os.environ.get("MSGHISTORY_EXAMPLE_POLL_INTERVAL", "10"))
 EXPORT_ID = "{{ ti.xcom_pull(task_ids='submit')['export_id'] }}"
 DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
 
+# Retries are what make a worker crash harmless: on Airflow >= 3.3 a retry of an export task reconnects
+# to the export the crashed try submitted (kept in task_state_store) instead of submitting another, and a
+# retry of a store task downloads again (a failed try leaves no partial file). Without retries, a crash
+# fails the run.
+RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=1)}
+
 with DAG(
     dag_id="example_msghistory_daily_report",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
+    default_args=RETRIES,
     tags=["example", "msghistory"],
     doc_md=__doc__,
 ):

@@ -12,7 +12,7 @@ Environment knobs (read at parse time, so ``airflow dags test`` can switch modes
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
     from airflow.sdk import DAG, CronDataIntervalTimetable, Param
@@ -26,6 +26,12 @@ from airflow_provider_msghistory.operators.export import MsgHistoryExportOperato
 DEFERRABLE = os.environ.get("MSGHISTORY_EXAMPLE_DEFERRABLE", "false").strip().lower() in ("1", "true", "yes")
 POLL_INTERVAL = float(os.environ.get("MSGHISTORY_EXAMPLE_POLL_INTERVAL", "10"))
 
+# Retries are what make a worker crash harmless: on Airflow >= 3.3 a retry of an export task reconnects
+# to the export the crashed try submitted (kept in task_state_store) instead of submitting another, and a
+# retry of a store task downloads again (a failed try leaves no partial file). Without retries, a crash
+# fails the run.
+RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=1)}
+
 with DAG(
     dag_id="example_msghistory_exports",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
@@ -37,6 +43,7 @@ with DAG(
         "list_ids": Param("1,2", type="string", description="Comma-separated contact lists to export"),
     },
     default_args={
+        **RETRIES,
         "msghistory_conn_id": "msghistory_default",
         "deferrable": DEFERRABLE,
         "poll_interval": POLL_INTERVAL,

@@ -3,7 +3,8 @@
 Starts the Qlara emulator with a seeded dataset, prepares a throwaway Airflow home (SQLite), runs the daily
 report DAG with ``airflow dags test`` for a fixed date, then prints where the CSV landed, its row count,
 its SHA-256 (checked against the file on disk and the emulator's own) and its first lines. Exits non-zero
-on any failure, showing the end of the Airflow log.
+on any failure, showing the end of the Airflow log. The CSV and the full Airflow log stay in
+``<tmp>/msghistory-demo/`` after the throwaway home is deleted.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ DAG_ID = "example_msghistory_daily_report"
 LOGICAL_DATE = "2025-01-02"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PREVIEW_LINES = 6
-# Outlives the throwaway Airflow home, so the printed path still holds the CSV after the demo.
+# Outlives the throwaway Airflow home, so the printed paths still hold the CSV and the Airflow log after
+# the demo.
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "msghistory-demo"
+LOG = OUTPUT_ROOT / "airflow-demo.log"
 
 
 class DemoError(Exception):
@@ -80,7 +83,9 @@ def file_digest(path: Path) -> tuple[str, int]:
 def run(home: Path) -> None:
     from airflow_provider_msghistory.emulator import Emulator
 
-    log = home / "airflow-demo.log"
+    log = LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")  # this demo's log only
     step("Starting the Qlara emulator (seeded dataset)")
     with Emulator(seed=1, messages=50_000, export_delay=2.0) as emulator:
         print(f"    API at {emulator.base_url}; downloads served from another port, without the API key")
@@ -143,7 +148,7 @@ def main() -> int:
         print(f"Files kept in {home}.")
     else:
         shutil.rmtree(home, ignore_errors=True)
-        print("Throwaway Airflow home deleted (set MSGHISTORY_DEMO_KEEP=1 to keep it).")
+        print(f"Throwaway Airflow home deleted (set MSGHISTORY_DEMO_KEEP=1 to keep it); log kept at {LOG}.")
     return 0
 
 

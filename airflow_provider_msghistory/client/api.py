@@ -182,7 +182,7 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         """Create an export; returns its id (always a string)."""
         api_request = self.dialect.submit_export(request)
         export_id = self.dialect.parse_export_id(self._call(api_request))
-        log.info("Submitted %s export %s", request.kind.value, export_id)
+        log.debug("Submitted %s export %s", request.kind.value, export_id)  # the operator logs it once
         return export_id
 
     def submit_message_history_export(
@@ -349,7 +349,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
     async def submit_export(self, request: ExportRequest) -> str:
         """Create an export; returns its id (always a string)."""
         export_id = self.dialect.parse_export_id(await self._call(self.dialect.submit_export(request)))
-        log.info("Submitted %s export %s", request.kind.value, export_id)
+        log.debug("Submitted %s export %s", request.kind.value, export_id)  # the operator logs it once
         return export_id
 
     async def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:

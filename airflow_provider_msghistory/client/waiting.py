@@ -127,10 +127,6 @@ class ExportWaiter:
     regenerations: int = 0
     page_size: int = LIST_PAGE_SIZE
     failures: int = 0
-    # Whether the last decision's reason differs from the one before: drivers log only news, so a
-    # thousand waits do not log every poll.
-    news: bool = True
-    _last_reason: str = ""
 
     @property
     def start_page(self) -> int:
@@ -150,14 +146,8 @@ class ExportWaiter:
             # A server capping the page size serves short pages, which end a scan early: look once more
             # with small pages before calling the export unknown.
             self.page_size, self.page_hint = FALLBACK_PAGE_SIZE, 0
-            return self._noted(
-                WaitDecision("wait", "not found with large list pages; rescanning with small ones")
-            )
-        return self._noted(decide(job, self.regenerations, self.max_regenerations))
-
-    def _noted(self, decision: WaitDecision) -> WaitDecision:
-        self.news, self._last_reason = decision.reason != self._last_reason, decision.reason
-        return decision
+            return WaitDecision("wait", "not found with large list pages; rescanning with small ones")
+        return decide(job, self.regenerations, self.max_regenerations)
 
     def regenerated(self) -> None:
         """Count a regeneration of the download link."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
+    AirflowFailException,
     BaseOperator,
     ResumableJobMixin,
     conf,
@@ -17,21 +18,25 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
+from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import (
     FALLBACK_PAGE_SIZE,
     LIST_PAGE_SIZE,
     ExportWaiter,
     decide,
 )
-from airflow_provider_msghistory.operators.window import api_bounds
+from airflow_provider_msghistory.operators.window import (
+    RUN_INTERVAL_END,
+    RUN_INTERVAL_START,
+    api_bounds,
+    check_run_interval,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.client.models import ExportJob
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
-DEFAULT_START = "{{ data_interval_start }}"
-DEFAULT_END = "{{ data_interval_end }}"
 # task_state_store key of the submitted export (renaming it breaks in-flight retries).
 EXPORT_ID_KEY = "msghistory_export_id"
 
@@ -46,11 +51,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     The window is half-open ``[start_datetime, end_datetime)`` and defaults to the run's data interval;
     the API gets ``start`` and ``end - 1 ms`` (its bounds are inclusive), so consecutive runs neither
-    overlap nor leave a gap. Contacts exports take no window. A delivery-reports export takes
-    ``campaign_id`` alone, or the window.
+    overlap nor leave a gap. A run without a data interval (a manual run with no logical date, allowed on
+    Airflow 3) fails at task start, before any request, saying what to pass instead. Contacts exports take
+    no window. A delivery-reports export takes ``campaign_id`` alone, or the window.
 
     Static arguments are validated when the DAG is parsed, templated ones at task start, before any
-    request. Waiting happens in the triggerer (``deferrable=True``) or in the worker; both drive the same
+    request (a bad rendered value fails the task without retries: a retry would render it the same).
+    Waiting happens in the triggerer (``deferrable=True``) or in the worker; both drive the same
     status logic (:mod:`airflow_provider_msghistory.client.waiting`).
 
     Crash safety: on Airflow >= 3.3 the export id is saved in ``task_state_store`` right after submission,
@@ -93,8 +100,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         self,
         *,
         export_type: str,
-        start_datetime: datetime | str | None = DEFAULT_START,
-        end_datetime: datetime | str | None = DEFAULT_END,
+        start_datetime: datetime | str | None = RUN_INTERVAL_START,
+        end_datetime: datetime | str | None = RUN_INTERVAL_END,
         sender: str | None = None,
         recipient: str | None = None,
         campaign_id: str | int | None = None,
@@ -110,11 +117,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         kind = _parse_kind(export_type)
-        defaulted_window = start_datetime == DEFAULT_START and end_datetime == DEFAULT_END
+        defaulted_window = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         if kind is ExportKind.CONTACTS and defaulted_window:
             start_datetime = end_datetime = None  # contacts have no window; ignore the run's interval
         elif kind is ExportKind.DELIVERY_REPORTS and campaign_id is not None and defaulted_window:
             start_datetime = end_datetime = None  # campaign alone scopes it
+        # Whether the window is the run's data interval, which a run without a logical date lacks.
+        self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         self.export_type = kind.value
         self.start_datetime = start_datetime
         self.end_datetime = end_datetime
@@ -178,6 +187,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def build_request(self) -> tuple[ExportRequest, dict[str, str] | None]:
         """The validated request from the rendered fields, and the window it sends (for the XCom)."""
+        if self._window_from_run:
+            check_run_interval(self.start_datetime, self.end_datetime)
         start = _aware_or_none(self.start_datetime, "start_datetime")
         end = _aware_or_none(self.end_datetime, "end_datetime")
         bounds: tuple[datetime | None, datetime | None] = (None, None)
@@ -206,7 +217,11 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        self._request, self._window = self.build_request()  # before any request is sent
+        try:
+            self._request, self._window = self.build_request()  # before any request is sent
+        except ValueError as error:
+            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
+            raise AirflowFailException(str(error)) from error
         return self.execute_resumable(context)
 
     def submit_job(self, context: Any) -> str:
@@ -283,7 +298,11 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
 
 def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob:
-    """Poll with the sync client until ``waiter`` says done; raise ``AirflowException`` on fail/timeout."""
+    """Poll with the sync client until ``waiter`` says done; raise ``AirflowException`` on fail/timeout.
+
+    Logs each change of the export's status and a sparse heartbeat in between (:class:`WaitProgress`).
+    """
+    progress = WaitProgress(waiter.export_id, time.time())
     while True:
         if waiter.remaining(time.time()) <= 0:
             raise AirflowException(waiter.timeout_reason())
@@ -293,12 +312,14 @@ def wait_sync(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob
                 waiter.export_id, start_page=waiter.start_page, page_size=waiter.page_size
             )
             decision = waiter.observe(job, page)
-            if decision.action == "done" and job is not None:
-                return job
             if decision.action == "fail":
                 raise AirflowException(f"export {waiter.export_id}: {decision.reason}")
-            if waiter.news:
-                log.info("Export %s: %s", waiter.export_id, decision.reason)
+            done = decision.action == "done" and job is not None
+            line = progress.poll(decision.reason, time.time(), None if done else waiter.poll_interval)
+            if line:
+                log.info("%s", line)
+            if done:
+                return job
             if decision.action == "regenerate":
                 client.regenerate_download_link(waiter.export_id)
                 waiter.regenerated()

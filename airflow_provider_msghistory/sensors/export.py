@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.operators.export import raise_for_event
 
@@ -64,6 +65,7 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.max_regenerations = max_regenerations
         self._waiter: ExportWaiter | None = None
+        self._progress: WaitProgress | None = None  # status changes and heartbeats across pokes
 
     @cached_property
     def hook(self) -> MsgHistoryHook:
@@ -113,9 +115,13 @@ class MsgHistoryExportSensor(BaseSensorOperator):
             return False
         if decision.action == "fail":
             raise AirflowException(f"export {self.export_id}: {decision.reason}")
-        if waiter.news:
-            self.log.info("Export %s: %s", waiter.export_id, decision.reason)
-        if decision.action != "done" or job is None:
+        if self._progress is None:
+            self._progress = WaitProgress(waiter.export_id, time.time())
+        done = decision.action == "done" and job is not None
+        line = self._progress.poll(decision.reason, time.time(), None if done else float(self.poke_interval))
+        if line:
+            self.log.info("%s", line)
+        if not done or job is None:
             return False
         return PokeReturnValue(
             is_done=True, xcom_value={"export_id": waiter.export_id, "status": job.status.value}

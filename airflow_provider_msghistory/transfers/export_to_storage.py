@@ -22,9 +22,12 @@ from airflow_provider_msghistory.transfers.destination import (
     validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
+from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
@@ -49,6 +52,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     Returns (XCom) ``{"path", "export_id", "bytes", "rows", "sha256", "sha256_of": "csv", "compression",
     "stored_bytes", "skipped"}``: ``bytes``, ``rows`` (data rows, header excluded) and ``sha256`` describe
     the CSV as served, before any compression; ``stored_bytes`` is the size written at ``path``.
+
+    With the ``[openlineage]`` extra installed, the OpenLineage listener reports the export as the task's
+    input and the file as its output (:mod:`~airflow_provider_msghistory.transfers.lineage`).
 
     :param export_id: the export to download, usually
         ``"{{ ti.xcom_pull(task_ids='export')['export_id'] }}"``. Templated.
@@ -104,6 +110,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         self.storage_conn_id = storage_conn_id
         self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable
+        # What the finished transfer read and wrote, for OpenLineage: (base URL, vendor, export id, file).
+        self._lineage: tuple[str, str, str, Destination] | None = None
 
     @cached_property
     def hook(self) -> MsgHistoryHook:
@@ -188,6 +196,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         except BaseException:
             part.abort()
             raise
+        self._lineage = (client.config.base_url, client.dialect.name, export_id, dest)
         digest = stats.digest
         self.log.info("Stored export %s at %s: %s bytes, %s rows, sha256 %s", export_id, dest.url,
                       f"{digest.size:,}", f"{digest.rows:,}", digest.sha256)
@@ -202,6 +211,17 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             "stored_bytes": stored,
             "skipped": False,
         }
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the vendor export as input, the file written as output (nothing when skipped).
+
+        Called by the OpenLineage listener (``[openlineage]`` extra) after the task finished.
+        """
+        if self._lineage is None:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+
+            return OperatorLineage()
+        return export_lineage(*self._lineage)
 
     def _skipped(self, export_id: str, dest: Destination) -> dict[str, Any]:
         self.log.info("%s already exists and if_exists='skip': nothing downloaded", dest.url)

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
 from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
 
@@ -114,7 +115,12 @@ class MsgHistoryExportTrigger(BaseTrigger):
             await watch.stop()
 
     async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> dict[str, Any]:
-        """Take the shared poll's looks at the export until the waiter decides, or the deadline passes."""
+        """Take the shared poll's looks at the export until the waiter decides, or the deadline passes.
+
+        Logs each change of the export's status and a sparse heartbeat in between (:class:`WaitProgress`),
+        so a long wait shows it is alive without a thousand waits flooding the triggerer's log.
+        """
+        progress = WaitProgress(self.export_id, time.time())
         while True:
             remaining = waiter.remaining(time.time())
             if remaining <= 0:
@@ -130,7 +136,12 @@ class MsgHistoryExportTrigger(BaseTrigger):
                         return failed
                     continue
                 decision = waiter.observe(look.job, look.page)
-                if decision.action == "done" and look.job is not None:
+                done = decision.action == "done" and look.job is not None
+                if decision.action != "fail":
+                    line = progress.poll(decision.reason, time.time(), None if done else waiter.poll_interval)
+                    if line:
+                        self.log.info("%s", line)
+                if done and look.job is not None:
                     return {
                         "status": "success",
                         "export_id": self.export_id,
@@ -140,8 +151,6 @@ class MsgHistoryExportTrigger(BaseTrigger):
                     }
                 if decision.action == "fail":
                     return self._error(f"export {self.export_id}: {decision.reason}")
-                if waiter.news:
-                    self.log.info("Export %s: %s", self.export_id, decision.reason)
                 if decision.action == "regenerate":
                     await asyncio.wait_for(
                         watch.client.regenerate_download_link(self.export_id), timeout=remaining

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 from state_store import DictStateStore
 from triggers.helpers import run_trigger
 
@@ -140,7 +140,7 @@ def test_wait_for_completion_false_returns_after_the_submission(emu: Any) -> Non
 def test_templated_values_are_validated_before_any_request(emu: Any) -> None:
     op = operator(export_type="message_history", start_datetime="{{ a }}", end_datetime="{{ b }}")
     op.start_datetime, op.end_datetime = DAY2, DAY2  # as rendered by CronTriggerTimetable("@daily")
-    with pytest.raises(ValueError, match="CronDataIntervalTimetable"):
+    with pytest.raises(AirflowFailException, match="CronDataIntervalTimetable"):  # no retry: same again
         op.execute({})
     assert list(emu.request_log) == []
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
-from airflow_provider_msghistory.operators.window import api_bounds
+from airflow_provider_msghistory.operators.window import RUN_INTERVAL_START, api_bounds
 
 UTC = timezone.utc
 DAY1 = "2025-01-01T00:00:00+00:00"
@@ -100,7 +100,7 @@ def test_good_and_templated_input_is_accepted_at_parse_time(kwargs: dict) -> Non
 def test_contacts_ignore_the_default_window_and_campaign_alone_scopes_delivery_reports() -> None:
     assert make(export_type="contacts").start_datetime is None
     assert make(export_type="delivery_reports", campaign_id="9").start_datetime is None
-    assert make(export_type="delivery_reports").start_datetime == "{{ data_interval_start }}"
+    assert make(export_type="delivery_reports").start_datetime == RUN_INTERVAL_START
 
 
 def test_templated_values_are_checked_at_task_start_before_any_request() -> None:

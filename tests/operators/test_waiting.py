@@ -102,13 +102,3 @@ def test_sleep_keeps_a_steady_cadence_whatever_the_latency() -> None:
     waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1)
     assert waiter.sleep_for(5, now=10.2, since=10.0) == pytest.approx(4.8)  # the look took 0.2 s
     assert waiter.sleep_for(5, now=16.0, since=10.0) == 0  # a slow look: poll again at once
-
-
-def test_only_a_changed_reason_is_news() -> None:
-    waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1)
-    waiter.observe(job(ExportStatus.PENDING), 0)
-    assert waiter.news
-    waiter.observe(job(ExportStatus.PENDING), 0)
-    assert not waiter.news
-    waiter.observe(job(ExportStatus.COMPLETED, available=False), 0)
-    assert waiter.news

@@ -62,3 +62,16 @@ def test_daily_report_uses_a_data_interval_timetable_and_defers() -> None:
     # Both Airflow lines then export a full UTC day (the e2e test checks the window sent).
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.get_task("wait").deferrable and dag.get_task("store").deferrable
+
+
+def test_every_example_task_retries_so_a_worker_crash_reconnects() -> None:
+    # Crash safety needs a retry: on Airflow >= 3.3 the retry reconnects to the export already submitted.
+    bag = load("")
+    assert len(bag.dags) == 4
+    no_retries = [
+        f"{dag_id}.{task.task_id}"
+        for dag_id, dag in bag.dags.items()
+        for task in dag.tasks
+        if not task.retries
+    ]
+    assert no_retries == []
