@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_msghistory.emulator import Emulator
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
@@ -21,6 +22,8 @@ from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryEx
 from .conftest import connection_json
 
 DAY1, DAY2 = "2025-01-01T00:00:00+00:00", "2025-01-02T00:00:00+00:00"
+# Rendered arguments stay wrong on a retry: the export operator fails the task at once (no retries).
+RENDERED_BAD_INPUT = (ValueError, AirflowFailException)
 WINDOW_TEMPLATES = {"start_datetime": "{{ params.start }}", "end_datetime": "{{ params.end }}"}
 
 
@@ -109,7 +112,7 @@ def test_rendered_bad_window_fails_before_any_request(
     op = export_op(**WINDOW_TEMPLATES)  # valid as written: only rendering reveals the problem
     for name, value in rendered.items():
         setattr(op, name, value)
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(RENDERED_BAD_INPUT) as caught:
         op.execute({})
     assert_names_field(caught.value, field, emu)
 
@@ -145,7 +148,7 @@ def test_a_template_rendered_to_none_is_never_sent(
     op = export_op(export_type=kind, start_datetime=None, end_datetime=None, **{field: "{{ params.x }}"})
     for name, value in rendered.items():
         setattr(op, name, value)
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(RENDERED_BAD_INPUT) as caught:
         op.execute({})
     assert_names_field(caught.value, field, emu)
 
