@@ -1,7 +1,8 @@
-"""Stdlib-only Qlara Partner Gateway emulator: a real HTTP server on loopback for tests, demos and benchmarks.
+"""Stdlib-only emulators of the vendors' APIs (Qlara, 8x8, Messangi): real HTTP servers on loopback for
+tests, demos and benchmarks.
 
-It imports nothing from the provider's client package: it is written from the API reference alone, so the
-client is tested against an independent implementation.
+They import nothing from the provider's client package: each is written from the vendor's API reference
+alone, so the client is tested against an independent implementation.
 """
 
 from __future__ import annotations
@@ -11,5 +12,6 @@ from .faults import Faults
 from .requestlog import LoggedRequest
 from .server import Emulator
 from .shapes import Shape
+from .vendors import VENDORS
 
-__all__ = ["Emulator", "Export", "Faults", "LoggedRequest", "Shape"]
+__all__ = ["VENDORS", "Emulator", "Export", "Faults", "LoggedRequest", "Shape"]

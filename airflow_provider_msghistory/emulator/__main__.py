@@ -1,4 +1,4 @@
-"""CLI: ``msghistory-emulator`` / ``python -m airflow_provider_msghistory.emulator``.
+"""CLI: ``msghistory-emulator [--vendor qlara|8x8|messangi]`` (or ``python -m ...emulator``).
 
 Prints the base URL and the ``AIRFLOW_CONN_MSGHISTORY_DEFAULT`` value, then serves until SIGINT/SIGTERM.
 """
@@ -14,8 +14,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from .requestlog import format_line
 from .server import Emulator
 from .shapes import parse_shape_option
+from .vendors import VENDORS
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 1024**2,
           "g": 10**9, "gb": 10**9, "gib": 1024**3}  # fmt: skip
@@ -50,75 +52,138 @@ def parse_fail(text: str) -> bool | float:
         raise argparse.ArgumentTypeError(f"bad --fail-exports {text!r}; e.g. 0.1, true or false") from None
 
 
+VENDOR_DEFAULT: Any = object()  # --rate-limit not given
+# The documented ceilings: Qlara 1,000/min with bursts of 50/s per key; 8x8 1,800/s per sub-account.
+DEFAULT_RATE_LIMITS: dict[str, tuple[int, int] | None] = {
+    "qlara": (1000, 50),
+    "8x8": (1800 * 60, 1800),
+    "messangi": None,
+}
+
+
+def parse_indexes(text: str) -> bool | list[int]:
+    """``all``, ``none`` or comma-separated 0-based part indexes (``1,2``)."""
+    if text.lower() in ("all", "true"):
+        return True
+    if text.lower() in ("none", "false", ""):
+        return False
+    try:
+        return [int(i) for i in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad part list {text!r}; e.g. all, none or 0,2") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="msghistory-emulator", description="Qlara Partner Gateway emulator")
+    p = argparse.ArgumentParser(prog="msghistory-emulator", description="CPaaS vendor API emulator")
+    p.add_argument("--vendor", choices=VENDORS, default="qlara")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="API port (0 = free port)")
-    p.add_argument("--storage-port", type=int, default=8766, help="download port (0 = free port)")
     p.add_argument("--api-key", default="demo-key")
-    p.add_argument("--username", default="demo", help="Basic-auth user")
-    p.add_argument("--password", default="demo-password", help="Basic-auth password")
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", default="2025-01-01T00:00:00Z", help="first day of the dataset")
-    p.add_argument("--days", type=int, default=31)
-    p.add_argument("--export-delay", type=float, default=3.0, help="seconds PENDING -> COMPLETED")
-    p.add_argument("--link-ttl", type=float, default=300.0, help="seconds a download link stays valid")
+    p.add_argument("--days", type=int, default=None, help="days of data (default: 31; Messangi 200)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each API response")
-    p.add_argument("--rate-limit", type=parse_rate_limit, default=(1000, 50), help="PER_MIN/BURST or off")
-    p.add_argument("--fail-exports", type=parse_fail, default=False, help="true, false or a probability")
     p.add_argument(
-        "--export-size", type=parse_size, default=None, help="synthetic history CSV size, e.g. 1GiB"
+        "--rate-limit",
+        type=parse_rate_limit,
+        default=VENDOR_DEFAULT,
+        help="PER_MIN/BURST or off (default: the vendor's documented limit)",
     )
     p.add_argument(
+        "--log-requests", action="store_true", help="print one line per request (no headers, no secrets)"
+    )
+    p.add_argument("--export-delay", type=float, default=3.0, help="seconds until an export job is done")
+    p.add_argument("--link-ttl", type=float, default=None, help="seconds a download link stays valid")
+    p.add_argument("--to-exclusive", action="store_true", help="8x8, Messangi: `to` is exclusive")
+    p.add_argument("--username", default="demo", help="Basic-auth user (Qlara), login user (Messangi)")
+    p.add_argument("--password", default="demo-password", help="its password")
+    p.add_argument(
+        "--export-size", type=parse_size, default=None, help="synthetic bytes per export job, e.g. 1GiB"
+    )
+    qlara = p.add_argument_group("qlara")
+    qlara.add_argument("--storage-port", type=int, default=8766, help="download port (0 = free port)")
+    qlara.add_argument("--fail-exports", type=parse_fail, default=False, help="true, false or a probability")
+    qlara.add_argument(
         "--shape", action="append", default=[], metavar="NAME=VALUE", help="response-shape variant"
     )
+    eight = p.add_argument_group("8x8")
+    eight.add_argument("--sub-account-id", default="acme-sms_01")
+    eight.add_argument("--product", choices=("sms", "chatapps"), default="sms", help="SMS or Chat Apps logs")
+    eight.add_argument("--parts", type=int, default=1, help="files per job")
+    eight.add_argument("--gzip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
+    eight.add_argument("--zip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
+    eight.add_argument("--job-outcome", choices=("succeeded", "empty", "failed", "error"), default=None)
+    messangi = p.add_argument_group("messangi")
+    messangi.add_argument("--key-ttl", type=float, default=86_400.0, help="seconds a login key lives")
+    messangi.add_argument(
+        "--report-max-records", type=int, default=1_000_000, help="larger reports get the too-big error"
+    )
     return p
+
+
+def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`Emulator` options of ``args.vendor``."""
+    common = {
+        "host": args.host, "port": args.port, "api_key": args.api_key, "messages": args.messages,
+        "seed": args.seed, "start": args.start, "latency": args.latency,
+        **({} if args.days is None else {"days": args.days}),
+        "rate_limit": DEFAULT_RATE_LIMITS[args.vendor]
+        if args.rate_limit is VENDOR_DEFAULT
+        else args.rate_limit,
+    }  # fmt: skip
+    if args.vendor == "qlara":
+        return {
+            **common,
+            "storage_port": args.storage_port,
+            "username": args.username,
+            "password": args.password,
+            "export_delay": args.export_delay,
+            "link_ttl": 300.0 if args.link_ttl is None else args.link_ttl,
+            "shape": dict(parse_shape_option(s) for s in args.shape),
+            "fail_exports": args.fail_exports,
+            "export_size_bytes": args.export_size,
+        }
+    if args.vendor == "8x8":
+        link_ttl = {} if args.link_ttl is None else {"link_ttl": args.link_ttl}
+        return {
+            **common, **link_ttl,
+            "sub_account_id": args.sub_account_id, "product": args.product,
+            "export_delay": args.export_delay, "parts": args.parts,
+            "gzip_parts": args.gzip_parts, "zip_parts": args.zip_parts, "job_outcome": args.job_outcome,
+            "to_inclusive": not args.to_exclusive, "export_size_bytes": args.export_size,
+        }  # fmt: skip
+    return {
+        **common, "username": args.username, "password": args.password, "key_ttl": args.key_ttl,
+        "report_max_records": args.report_max_records, "to_inclusive": not args.to_exclusive,
+    }  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        shape: dict[str, Any] = dict(parse_shape_option(s) for s in args.shape)
-        emulator = Emulator(
-            host=args.host,
-            port=args.port,
-            storage_port=args.storage_port,
-            api_key=args.api_key,
-            username=args.username,
-            password=args.password,
-            messages=args.messages,
-            seed=args.seed,
-            start=args.start,
-            days=args.days,
-            export_delay=args.export_delay,
-            link_ttl=args.link_ttl,
-            latency=args.latency,
-            rate_limit=args.rate_limit,
-            shape=shape,
-            fail_exports=args.fail_exports,
-            export_size_bytes=args.export_size,
-        )
+        emulator = Emulator(vendor=args.vendor, **vendor_options(args))
     except ValueError as exc:
         print(f"msghistory-emulator: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    name = {"qlara": "Qlara", "8x8": "8x8", "messangi": "Messangi"}[args.vendor]
+    if args.log_requests:
+        emulator.on_request(lambda entry: print(format_line(entry), flush=True))
     with emulator:
-        limit = "off" if args.rate_limit is None else "{}/min, burst {}/s".format(*args.rate_limit)
-        print(f"Qlara emulator base URL: {emulator.base_url}")
-        print(f"Storage (downloads):     {emulator.storage_base_url}")
-        print(
-            f"Messages: {args.messages} (seed {args.seed}); export delay {args.export_delay}s; "
-            f"link TTL {args.link_ttl}s; rate limit {limit}"
-        )
+        limit = "off" if emulator.rate_limit is None else "{}/min, burst {}/s".format(*emulator.rate_limit)
+        print(f"{name} emulator base URL: {emulator.base_url}")
+        storage = "none (reports are e-mailed)" if args.vendor == "messangi" else emulator.storage_base_url
+        print(f"Storage (downloads):     {storage}")
+        print(f"Messages: {args.messages} (seed {args.seed}); rate limit {limit}")
         print(
             f"export AIRFLOW_CONN_MSGHISTORY_DEFAULT={shlex.quote(emulator.airflow_conn_json())}", flush=True
         )
         while not stop.wait(0.5):
             pass
-    print("Qlara emulator stopped.", flush=True)
+    print(f"{name} emulator stopped.", flush=True)
     return 0
 
 

@@ -8,6 +8,7 @@ random traffic, every day of the range holds one message per channel at exactly 
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 import uuid
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ class Dataset:
         self._send_ms = [m.send_ms for m in self.messages]
         self._by_channel = {ch: [m for m in self.messages if m.channel == ch] for ch in CHANNELS}
         self._channel_send_ms = {ch: [m.send_ms for m in msgs] for ch, msgs in self._by_channel.items()}
+        # Paging reads the same selection page after page: keep the last few (the data never changes).
+        self.history_list = functools.lru_cache(maxsize=32)(self._history_list)
 
     @staticmethod
     def _make_contacts(rng: random.Random, count: int) -> list[Contact]:
@@ -188,6 +191,11 @@ class Dataset:
         lo = bisect.bisect_left(send_ms, start_ms)
         hi = bisect.bisect_right(send_ms, end_ms)
         return self._by_channel[channel][lo:hi]
+
+    def _history_list(self, channel: str, start_ms: int, end_ms: int, status: str | None) -> list[Message]:
+        """What the history list (B) pages through: ``channel``'s messages in the inclusive range."""
+        matches = self.channel_range(channel, start_ms, end_ms) if start_ms <= end_ms else []
+        return matches if status is None else [m for m in matches if m.status == status]
 
     def history_export(
         self, start_ms: int, end_ms: int, sender: str | None = None, recipient: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -104,7 +105,7 @@ class ExportStore:
     :param export_delay: seconds from submission to COMPLETED.
     :param link_ttl: seconds a download link stays valid.
     :param fail_exports: ``True`` = every export fails, a float = probability (seeded), ``False`` = none.
-    :param seed: seeds the ids and the failure draws.
+    :param seed: seeds the failure draws.
     :param clock: wall-clock seconds.
     """
 
@@ -125,15 +126,18 @@ class ExportStore:
         self.fail_exports = fail_exports
         self.clock = clock
         self.lock = threading.RLock()
-        self._rng = random.Random(f"qlara-exports:{seed}")
+        self._rng = random.Random(f"qlara-exports:{seed}")  # failure draws: seeded, reproducible
+        # Ids must not repeat after a restart with the same seed (a lake would hold two files for one id):
+        # string ids are random, integer ids count up from the start time in milliseconds.
+        self._first_number = int(clock() * 1000)
         self._exports: dict[str, Export] = {}
 
     def create(
         self, kind: str, params: dict[str, Any], content: Content, int_ids: bool, fail: bool = False
     ) -> Export:
         with self.lock:
-            number = len(self._exports) + 1
-            token = f"exp_{self._rng.getrandbits(48):012x}"
+            number = self._first_number + len(self._exports)
+            token = f"exp_{secrets.token_hex(6)}"
             if not fail and self.fail_exports is not False:
                 fail = self.fail_exports is True or self._rng.random() < float(self.fail_exports)
             now = self.clock()

@@ -1,12 +1,12 @@
 """Fault injection: scripted queues per endpoint, or seeded random draws.
 
-Endpoints: ``submit`` (A, C, D), ``history`` (B), ``list`` (E), ``link`` (F), ``regenerate`` (G) and
-``download`` (storage). Actions: an HTTP status (``500``, ``503``, ``429``, ...), ``"reset"`` (TCP reset,
-no response), ``"slow"`` / ``"slow:SECONDS"`` (delayed answer), ``"truncate"`` / ``"truncate:BYTES"``
-(download closes early while Content-Length claims the full size), ``"fail"`` (submit: the export will
-FAIL), ``"expire"`` (link: the link expires right after it is handed out; download: ``"expire[:BYTES]"``,
-the link expires while the body is in flight, which then breaks off like a truncation, so the resume meets
-an expired link) and ``"ok"`` (no fault).
+Endpoints are named by each vendor; Qlara's: ``submit`` (A, C, D), ``history`` (B), ``list`` (E), ``link``
+(F), ``regenerate`` (G) and ``download`` (storage). Actions: an HTTP status (``500``, ``503``, ``429``,
+...), ``"reset"`` (TCP reset, no response), ``"slow"`` / ``"slow:SECONDS"`` (delayed answer),
+``"truncate"`` / ``"truncate:BYTES"`` (download closes early while Content-Length claims the full size),
+``"fail"`` (submit: the export will FAIL), ``"expire"`` (link: the link expires right after it is handed
+out; download: ``"expire[:BYTES]"``, the link expires while the body is in flight, which then breaks off
+like a truncation, so the resume meets an expired link) and ``"ok"`` (no fault).
 """
 
 from __future__ import annotations
@@ -37,9 +37,17 @@ class Faults:
     :param slow_seconds: delay of a ``"slow"`` fault without an explicit duration.
     :param truncate_bytes: bytes a ``"truncate"`` download sends before closing, unless given.
     :param retry_after: ``retryAfter`` seconds of an injected 429.
+    :param endpoints: the endpoint names this vendor's server knows.
     """
 
-    def __init__(self, slow_seconds: float = 2.0, truncate_bytes: int = 1024, retry_after: int = 1) -> None:
+    def __init__(
+        self,
+        slow_seconds: float = 2.0,
+        truncate_bytes: int = 1024,
+        retry_after: int = 1,
+        endpoints: Iterable[str] = ENDPOINTS,
+    ) -> None:
+        self.endpoints = tuple(endpoints)
         self.slow_seconds = slow_seconds
         self.truncate_bytes = truncate_bytes
         self.retry_after = retry_after
@@ -47,12 +55,12 @@ class Faults:
         self._queues: dict[str, deque[Fault | None]] = {}
         self._random: random.Random | None = None
         self._odds: list[tuple[str, float]] = []
-        self._random_endpoints: frozenset[str] = frozenset(ENDPOINTS)
+        self._random_endpoints: frozenset[str] = frozenset(self.endpoints)
         self._lock = threading.Lock()
 
     def script(self, endpoint: str, actions: Iterable[int | str | None]) -> None:
         """Queue ``actions`` for the next requests to ``endpoint`` (appended to what is queued)."""
-        _check_endpoint(endpoint)
+        self._check_endpoint(endpoint)
         parsed = [self._parse(endpoint, a) for a in actions]
         with self._lock:
             self._queues.setdefault(endpoint, deque()).extend(parsed)
@@ -79,9 +87,9 @@ class Faults:
         for name, p in odds:
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"p_{name} must be a probability between 0 and 1, e.g. p_{name}=0.05")
-        chosen = frozenset(endpoints) if endpoints is not None else frozenset(ENDPOINTS)
+        chosen = frozenset(endpoints) if endpoints is not None else frozenset(self.endpoints)
         for endpoint in chosen:
-            _check_endpoint(endpoint)
+            self._check_endpoint(endpoint)
         with self._lock:
             self._random = random.Random(seed)
             self._odds = [(name, p) for name, p in odds if p > 0]
@@ -155,7 +163,8 @@ class Faults:
             "'fail', 'expire' or 'ok'"
         )
 
-
-def _check_endpoint(endpoint: str) -> None:
-    if endpoint not in ENDPOINTS:
-        raise ValueError(f"unknown endpoint {endpoint!r}; one of {ENDPOINTS}, e.g. 'link'")
+    def _check_endpoint(self, endpoint: str) -> None:
+        if endpoint not in self.endpoints:
+            raise ValueError(
+                f"unknown endpoint {endpoint!r}; one of {self.endpoints}, e.g. {self.endpoints[-1]!r}"
+            )

@@ -9,24 +9,30 @@ import pytest
 
 from .server import Emulator
 
-FAST_DEFAULTS: dict[str, Any] = {"export_delay": 0.2, "rate_limit": None}
+# Fast job turnaround and no rate limit unless a test asks; Messangi has no job to wait for.
+FAST_DEFAULTS: dict[str, dict[str, Any]] = {
+    "qlara": {"export_delay": 0.2, "rate_limit": None},
+    "8x8": {"export_delay": 0.2, "rate_limit": None},
+    "messangi": {"rate_limit": None},
+}
 
 
 @pytest.fixture
 def msghistory_emulator() -> Iterator[Emulator]:
-    """A fresh emulator per test: free ports, exports complete after 0.2 s, no rate limit."""
-    with Emulator(**FAST_DEFAULTS) as emulator:
+    """A fresh Qlara emulator per test: free ports, exports complete after 0.2 s, no rate limit."""
+    with Emulator(**FAST_DEFAULTS["qlara"]) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def msghistory_emulator_factory() -> Iterator[Callable[..., Emulator]]:
-    """``factory(**options)`` starts an emulator with :class:`Emulator` options (fast defaults underneath);
-    all are stopped at teardown."""
+    """``factory(vendor="qlara", **options)`` starts an emulator of that vendor with its options (fast
+    defaults underneath); all are stopped at teardown."""
     started: list[Emulator] = []
 
-    def factory(**options: Any) -> Emulator:
-        emulator = Emulator(**{**FAST_DEFAULTS, **options}).start()
+    def factory(vendor: str = "qlara", **options: Any) -> Emulator:
+        defaults = FAST_DEFAULTS.get(vendor.lower(), {})
+        emulator = Emulator(vendor=vendor, **{**defaults, **options}).start()
         started.append(emulator)
         return emulator
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 AUTH_HEADERS = frozenset({"x-api-key", "authorization"})
 REDACTED = "***"
+# Query parameters and path parts that carry a credential (a pre-signed signature, a download token).
+_SECRET_PARAM = re.compile(r"sig|signature|token|key|secret|pass", re.IGNORECASE)
+_SECRET_PATH = re.compile(r"(/download/)[^/]+")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,20 @@ def has_auth(headers: Mapping[str, str]) -> bool:
     return any(name.lower() in AUTH_HEADERS for name in headers)
 
 
+def format_line(entry: LoggedRequest) -> str:
+    """One line for ``--log-requests``: time, server, method, path and query, status, fault. Never a
+    header or a body; credentials in the query or a download path are replaced by ``***``."""
+    query = "&".join(
+        f"{name}={REDACTED if _SECRET_PARAM.search(name) else value}" for name, value in entry.query.items()
+    )
+    path = _SECRET_PATH.sub(r"\1" + REDACTED, entry.path) + ("?" + query if query else "")
+    stamp = time.strftime("%H:%M:%S", time.gmtime(entry.time)) + f".{int(entry.time * 1000) % 1000:03d}Z"
+    status = "reset" if entry.status == 0 else str(entry.status)
+    fault = f" (injected {entry.fault})" if entry.fault else ""
+    auth = "" if entry.had_auth else " (no auth)"
+    return f"{stamp} {entry.server} {entry.method} {path} -> {status}{fault}{auth}"
+
+
 class RequestLog:
     """Append-only list, bounded: beyond ``limit`` entries the oldest half is dropped."""
 
@@ -57,12 +76,15 @@ class RequestLog:
         self._limit = limit
         self._entries: list[LoggedRequest] = []
         self._lock = threading.Lock()
+        self.listener: Callable[[LoggedRequest], None] | None = None
 
     def append(self, entry: LoggedRequest) -> None:
         with self._lock:
             self._entries.append(entry)
             if len(self._entries) > self._limit:
                 del self._entries[: self._limit // 2]
+        if self.listener is not None:
+            self.listener(entry)
 
     def entries(self) -> list[LoggedRequest]:
         with self._lock:

@@ -1,98 +1,58 @@
-"""``Emulator``: both servers on an asyncio loop in a background thread, plus the state tests inspect."""
+"""``Emulator``: a vendor's servers on an asyncio loop in a background thread, plus the state tests inspect.
+
+``Emulator(vendor="qlara" | "8x8" | "messangi", **options)`` builds that vendor's subclass (modules in
+:mod:`.vendors`); what every vendor shares (lifecycle, request log, faults, rate limiter) lives here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
-from datetime import datetime
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
-from . import exports as ex
-from .app import QlaraApp, Settings
-from .content import HISTORY_COLUMNS, Content, RowsContent, SyntheticCsv, history_row
-from .dataset import Dataset
+from .base import VendorApp
 from .faults import Faults
-from .httpserver import HttpServer
-from .links import LinkSigner
+from .httpserver import Handler, HttpServer
 from .ratelimit import RateLimiter
-from .requestlog import LoggedRequest, RequestLog
-from .shapes import Shape
-from .timeutil import parse_offset_datetime, to_epoch_ms
+from .requestlog import LoggedRequest
 
 
-class Emulator:
-    """A stateful Qlara Partner Gateway on loopback: API on one port, pre-signed downloads on another.
+class Emulator(ABC):
+    """A stateful vendor API on loopback. Use as a context manager (or ``start()`` / ``stop()``).
 
-    Use as a context manager (or ``start()`` / ``stop()``).
-
-    :param host: interface of both servers.
-    :param port: API port (0 = a free one).
-    :param storage_port: storage (download) port (0 = a free one).
-    :param api_key: the valid ``X-Api-Key``.
-    :param username: Basic-auth user accepted besides the key (``None`` disables Basic).
-    :param password: Basic-auth password.
-    :param messages: number of messages in the dataset.
-    :param seed: seed of the dataset, ids and random failures.
-    :param start: first day of the dataset, an OffsetDateTime string or aware datetime (UTC midnight).
-    :param days: days the dataset covers.
-    :param export_delay: seconds from submission (or regeneration) to COMPLETED.
-    :param link_ttl: seconds a download link stays valid; after it the export reads EXPIRED.
-    :param latency: seconds added to every API response.
-    :param rate_limit: ``None`` (off) or ``(per_minute, burst_per_second)``, e.g. ``(1000, 50)``.
-    :param shape: a :class:`Shape` or a dict of shape options (see :meth:`set_shape`).
-    :param fail_exports: ``True`` = every export FAILS, float = probability per export.
-    :param export_size_bytes: when set, message-history exports are synthetic CSVs of this exact size.
-    :param request_log_limit: entries kept in the request log.
+    ``Emulator(**options)`` is Qlara (:class:`~.vendors.qlara.QlaraEmulator`);
+    ``Emulator(vendor="8x8", ...)`` and ``Emulator(vendor="messangi", ...)`` the others.
     """
 
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        storage_port: int = 0,
-        api_key: str = "demo-key",
-        username: str | None = "demo",
-        password: str | None = "demo-password",
-        messages: int = 2000,
-        seed: int = 1,
-        start: str | datetime = "2025-01-01T00:00:00Z",
-        days: int = 31,
-        export_delay: float = 3.0,
-        link_ttl: float = 300.0,
-        latency: float = 0.0,
-        rate_limit: tuple[int, int] | None = None,
-        shape: Shape | dict[str, Any] | None = None,
-        fail_exports: bool | float = False,
-        export_size_bytes: int | None = None,
-        request_log_limit: int = 100_000,
-    ) -> None:
-        if not api_key:
-            raise ValueError("api_key must be a non-empty string, e.g. api_key='demo-key'")
-        if latency < 0:
-            raise ValueError("latency must be >= 0 seconds, e.g. latency=0.2")
-        if export_size_bytes is not None:
-            SyntheticCsv(export_size_bytes, seed, 0, 1)  # validates the size early
+    vendor: str = ""
+
+    def __new__(cls, *args: Any, vendor: str | None = None, **options: Any) -> Emulator:
+        if cls is Emulator:
+            from .vendors import emulator_class  # the vendor modules subclass this one
+
+            cls = emulator_class(vendor or "qlara")
+        elif vendor is not None and vendor != cls.vendor:
+            raise ValueError(f"{cls.__name__} emulates {cls.vendor!r}, not vendor={vendor!r}")
+        return super().__new__(cls)
+
+    def __init__(self, app: VendorApp, *, host: str, ports: tuple[int, ...]) -> None:
         self.host = host
-        self._ports = (port, storage_port)
-        self.api_key = api_key
-        self.username = username
-        self.password = password
-        self.dataset = Dataset(messages, seed, to_epoch_ms(start), days)
-        self.faults = Faults()
-        self._log = RequestLog(request_log_limit)
-        self._store = ex.ExportStore(export_delay, link_ttl, fail_exports, seed)
-        settings = Settings(api_key, username, password, latency, seed, export_size_bytes)
-        self._app = QlaraApp(settings, self.dataset, self._store, LinkSigner(""), self.faults, self._log)
-        if rate_limit is not None:
-            self._app.limiter = RateLimiter(*rate_limit)
-        if shape is not None:
-            self._app.shape = shape if isinstance(shape, Shape) else Shape().with_changes(**shape)
+        self._ports = ports
+        self._app = app
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._servers: tuple[HttpServer, HttpServer] | None = None
+        self._servers: tuple[HttpServer, ...] | None = None
+
+    @abstractmethod
+    def _handlers(self) -> tuple[Handler, ...]:
+        """One request handler per server (the API first), matching ``ports``."""
+
+    @abstractmethod
+    def _started(self) -> None:
+        """Called once the servers listen (ports known): links and URLs can be built from now on."""
 
     # --------------------------------------------------------------------------------------- lifecycle
     def start(self) -> Emulator:
@@ -100,23 +60,24 @@ class Emulator:
             return self
         loop = asyncio.new_event_loop()
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="qlara-emulator", daemon=True)
+        self._thread = threading.Thread(target=loop.run_forever, name=f"{self.vendor}-emulator", daemon=True)
         self._thread.start()
-        api = HttpServer(self._app.handle_api, self.host, self._ports[0])
-        storage = HttpServer(self._app.handle_storage, self.host, self._ports[1])
+        servers = tuple(
+            HttpServer(handler, self.host, port)
+            for handler, port in zip(self._handlers(), self._ports, strict=True)
+        )
 
         async def _start() -> None:
-            await api.start()
-            await storage.start()
+            for server in servers:
+                await server.start()
 
+        self._servers = servers
         try:
             asyncio.run_coroutine_threadsafe(_start(), loop).result(timeout=10)
         except BaseException:
-            self._servers = (api, storage)
             self.stop()
             raise
-        self._servers = (api, storage)
-        self._app.signer.storage_base_url = self.storage_base_url
+        self._started()
         return self
 
     def stop(self) -> None:
@@ -125,10 +86,9 @@ class Emulator:
             return
 
         async def _shutdown() -> None:
-            if servers is not None:
-                for server in servers:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(server.close(), 5)
+            for server in servers or ():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.close(), 5)
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
@@ -149,132 +109,62 @@ class Emulator:
 
     def __repr__(self) -> str:
         state = self.base_url if self._servers is not None else "stopped"
-        return f"Emulator({state})"
+        return f"{type(self).__name__}({state})"
 
     # ------------------------------------------------------------------------------------------ address
     @property
     def port(self) -> int:
+        """The API port."""
         return self._require_servers()[0].port
 
     @property
-    def storage_port(self) -> int:
-        return self._require_servers()[1].port
+    def origin(self) -> str:
+        """``http://host:port`` of the API server."""
+        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/api``: paths of the reference are relative to it."""
-        return f"http://{self.host}:{self.port}/api"
+        """What goes into the Airflow connection's host."""
+        return self.origin
 
     @property
     def storage_base_url(self) -> str:
-        return f"http://{self.host}:{self.storage_port}"
+        """Where downloads are served (the API's own origin unless the vendor has a storage host)."""
+        return self.origin
 
-    def airflow_conn_json(self, basic: bool = False) -> str:
-        """Value for ``AIRFLOW_CONN_MSGHISTORY_DEFAULT``: the API key, or login + password with ``basic``."""
-        conn: dict[str, Any] = {"conn_type": "msghistory", "host": self.base_url}
-        if basic:
-            conn.update(login=self.username, password=self.password)
-        else:
-            conn["password"] = self.api_key
-        return json.dumps(conn)
+    @abstractmethod
+    def airflow_conn_json(self, **kwargs: Any) -> str:
+        """Value for ``AIRFLOW_CONN_MSGHISTORY_DEFAULT`` (with the right ``vendor`` extra)."""
 
-    def _require_servers(self) -> tuple[HttpServer, HttpServer]:
+    def _require_servers(self) -> tuple[HttpServer, ...]:
         if self._servers is None:
             raise RuntimeError("the emulator is not running; use `with Emulator(...) as emu:` or start()")
         return self._servers
 
     # ------------------------------------------------------------------------------------------- state
     @property
+    def faults(self) -> Faults:
+        return self._app.faults
+
+    @property
     def request_log(self) -> list[LoggedRequest]:
         """Every request so far (a copy), oldest first."""
-        return self._log.entries()
+        return self._app.log.entries()
 
     def clear_request_log(self) -> None:
-        self._log.clear()
+        self._app.log.clear()
+
+    def on_request(self, listener: Callable[[LoggedRequest], None] | None) -> None:
+        """Call ``listener`` with every request as it is logged (``None`` stops it); runs on the server's
+        loop, so keep it quick (the CLI's ``--log-requests`` prints :func:`~.requestlog.format_line`)."""
+        self._app.log.listener = listener
 
     @property
-    def exports(self) -> dict[str, ex.Export]:
-        """Export jobs by id (a snapshot of the mapping; the Export objects are live)."""
-        return self._store.snapshot()
-
-    def export(self, export_id: str | int) -> ex.Export:
-        """The export with this id (``KeyError`` if unknown)."""
-        return self._store.require(export_id)
-
-    @property
-    def shape(self) -> Shape:
-        return self._app.shape
-
-    def set_shape(self, **changes: Any) -> Shape:
-        """Switch response shapes, e.g. ``set_shape(id_field="id", export_list_wrap=None)``.
-
-        Options: id_field, id_type, url_field, expiry_field, export_list_wrap, history_wrap, status_case,
-        pending_status, completed_status, failed_status, expired_status, error_body, retry_after_header.
-        ``set_shape()`` with no argument restores the defaults.
-        """
-        self._app.shape = self._app.shape.with_changes(**changes) if changes else Shape()
-        return self._app.shape
+    def rate_limit(self) -> tuple[int, int] | None:
+        """``(per_minute, burst_per_second)`` of the limiter, ``None`` when off."""
+        limiter = self._app.limiter
+        return None if limiter is None else (limiter.per_minute, limiter.burst)
 
     def set_rate_limit(self, rate_limit: tuple[int, int] | None) -> None:
-        """Turn the per-key limiter on (``(per_minute, burst)``) or off (``None``); resets its windows."""
+        """Turn the per-key limiter on (``(per_minute, burst_per_second)``) or off (``None``); resets it."""
         self._app.limiter = RateLimiter(*rate_limit) if rate_limit is not None else None
-
-    def export_csv(self, export_id: str | int) -> bytes:
-        """The exact bytes a download of this export serves (in memory: for small exports)."""
-        return b"".join(self._store.require(export_id).content.iter_from(0))
-
-    def export_sha256(self, export_id: str | int) -> str:
-        """SHA-256 hex of the export's file, computed by streaming and cached."""
-        return self._store.require(export_id).sha256()
-
-    def export_size(self, export_id: str | int) -> int:
-        return self._store.require(export_id).content.size
-
-    def complete_export(self, export_id: str | int) -> None:
-        """Make the export COMPLETED now (its link TTL starts now)."""
-        self._store.complete(self._store.require(export_id))
-
-    def fail_export(self, export_id: str | int) -> None:
-        """Make the export FAILED now."""
-        self._store.fail(self._store.require(export_id))
-
-    def expire_link(self, export_id: str | int) -> None:
-        """Expire the export's download link now: it reads EXPIRED, F answers 400, the old link 403."""
-        self._store.expire(self._store.require(export_id))
-
-    def create_export(self, size_bytes: int | None = None, *, ready: bool = True, **body: Any) -> str:
-        """Add a message-history export directly (no HTTP); returns its id.
-
-        :param size_bytes: make it a synthetic CSV of exactly this size (e.g. ``1 << 30``), else the
-            dataset's rows for ``body``'s ``startDateTime``/``endDateTime`` (default: the whole range).
-        :param ready: complete it at once.
-        """
-        start = parse_offset_datetime(body.get("startDateTime", "1970-01-01T00:00:00Z"), "startDateTime")
-        end_text = body.get("endDateTime")
-        end = parse_offset_datetime(end_text, "endDateTime") if end_text else self.dataset.end_ms
-        content: Content
-        if size_bytes is not None:
-            first = max(start, self.dataset.start_ms)
-            content = SyntheticCsv(size_bytes, self._app.settings.seed, first, max(1, end - first + 1))
-        else:
-            rows = self.dataset.history_export(start, end, body.get("sender"), body.get("recipient"))
-            content = RowsContent(HISTORY_COLUMNS, rows, history_row)
-        export = self._store.create(ex.MESSAGE_HISTORY, dict(body), content, self.shape.id_type == "int")
-        if ready:
-            self._store.complete(export)
-        return export.export_id
-
-    def download_url(self, export_id: str | int) -> str:
-        """The signed URL F would hand out for this export now."""
-        return self._app.signer.url(self._store.require(export_id))
-
-    def expected_history(
-        self,
-        start: str | datetime,
-        end: str | datetime,
-        sender: str | None = None,
-        recipient: str | None = None,
-    ) -> list[dict[str, str]]:
-        """Rows (column -> text) a message-history export over ``[start, end]`` (inclusive) contains."""
-        rows = self.dataset.history_export(to_epoch_ms(start), to_epoch_ms(end), sender, recipient)
-        return [dict(zip(HISTORY_COLUMNS, map(str, history_row(m)), strict=True)) for m in rows]

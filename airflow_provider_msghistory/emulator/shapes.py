@@ -12,6 +12,8 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "expiry_field": ("expiresAt", "expiration", None),
     "export_list_wrap": ("content", "items", "data", None),
     "history_wrap": (None, "content", "items", "data", "messages"),
+    "history_record": ("full", "documented"),
+    "history_over_limit": ("reject", "clamp"),
     "status_case": ("upper", "lower", "title"),
     "pending_status": ("PENDING", "QUEUED", "RUNNING", "IN_PROGRESS"),
     "completed_status": ("COMPLETED", "SUCCEEDED"),
@@ -33,6 +35,10 @@ class Shape:
     :param expiry_field: key of F's expiry (``expiresAt`` | ``expiration``), ``None`` to omit it.
     :param export_list_wrap: E wrapped in ``content`` | ``items`` | ``data``, or ``None`` for a bare array.
     :param history_wrap: B wrapped in ``content`` | ``items`` | ``data`` | ``messages``, or bare (``None``).
+    :param history_record: B's records with every field (``full``) or only the three documented ones
+        (``documented``: customerMessageId, deliveryStatus, deliveryStatusDescription; no channel).
+    :param history_over_limit: a B ``limit`` above the emulator's ``history_max_limit`` is refused with
+        400 (``reject``) or silently served as the maximum (``clamp``: pages shorter than asked).
     :param status_case: ``upper`` | ``lower`` | ``title`` spelling of statuses.
     :param pending_status: served for PENDING (``QUEUED``, ``RUNNING``, ``IN_PROGRESS`` are variants).
     :param completed_status: served for COMPLETED (or ``SUCCEEDED``).
@@ -49,6 +55,8 @@ class Shape:
     expiry_field: str | None = "expiresAt"
     export_list_wrap: str | None = "content"
     history_wrap: str | None = None
+    history_record: str = "full"
+    history_over_limit: str = "reject"
     status_case: str = "upper"
     pending_status: str = "PENDING"
     completed_status: str = "COMPLETED"

@@ -7,9 +7,11 @@ import shlex
 import signal
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from airflow_provider_msghistory.emulator import Emulator
 from airflow_provider_msghistory.emulator.__main__ import parse_rate_limit, parse_size
 
 
@@ -48,3 +50,94 @@ def test_cli_rejects_bad_options() -> None:
 def test_size_and_rate_limit_parsing() -> None:
     assert parse_size("1GiB") == 1 << 30 and parse_size("500MB") == 500_000_000 and parse_size("4096") == 4096
     assert parse_rate_limit("off") is None and parse_rate_limit("1000/50") == (1000, 50)
+
+
+def test_cli_serves_8x8_with_its_connection_extras() -> None:
+    cmd = [sys.executable, "-m", "airflow_provider_msghistory.emulator", "--vendor", "8x8", "--port", "0",
+           "--messages", "50", "--api-key", "cli-key", "--parts", "2", "--gzip-parts", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith("8x8 emulator base URL: http://127.0.0.1:")
+        assert "1800/s" in lines[2]  # the documented per-sub-account ceiling is on by default
+        conn = json.loads(shlex.split(lines[3].strip().split("=", 1)[1])[0])
+        assert conn["extra"] == {"vendor": "8x8", "sub_account_id": "acme-sms_01"}
+        exports = conn["host"] + "/api/v1/subaccounts/acme-sms_01/messages/exports"
+        response = requests.post(exports, json={}, headers={"Authorization": "Bearer cli-key"}, timeout=5)
+        assert response.status_code == 202 and len(response.json()["jobId"]) == 64
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "8x8 emulator stopped" in out
+
+
+def test_log_requests_prints_one_line_per_request_without_secrets() -> None:
+    cmd = [sys.executable, "-m", "airflow_provider_msghistory.emulator", "--port", "0", "--storage-port", "0",
+           "--messages", "50", "--api-key", "cli-secret-key", "--export-delay", "0",
+           "--log-requests"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(4)]
+        base_url = banner[0].split()[-1]
+        api = base_url + "/partner-gateway/v1"
+        key = {"X-Api-Key": "cli-secret-key"}
+        body = {"startDateTime": "2025-01-02T00:00:00Z", "endDateTime": "2025-01-02T23:59:59.999Z"}
+        export_id = requests.post(api + "/messages/history/export", json=body, headers=key, timeout=5).json()
+        url = requests.get(f"{api}/exports/{export_id['exportId']}", headers=key, timeout=5).json()[
+            "downloadUrl"
+        ]
+        assert requests.get(url, timeout=5).status_code == 200
+        requests.get(api + "/exports", headers={"X-Api-Key": "wrong"}, params={"page": "0"}, timeout=5)
+        lines = [proc.stdout.readline().strip() for _ in range(4)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert " api POST /api/partner-gateway/v1/messages/history/export -> 202" in lines[0]
+    assert " api GET /api/partner-gateway/v1/exports/exp_" in lines[1] and lines[1].endswith("-> 200")
+    assert " storage GET /exports/" in lines[2] and "signature=***" in lines[2] and "(no auth)" in lines[2]
+    assert lines[3].endswith("/exports?page=0 -> 401")
+    signature = parse_qs(urlsplit(url).query)["signature"][0]
+    printed = "\n".join(lines) + out
+    assert "cli-secret-key" not in printed and "wrong" not in printed and signature not in printed
+
+
+def test_export_ids_do_not_repeat_after_a_restart_with_the_same_seed() -> None:
+    ids, files = [], []
+    for _ in range(2):
+        with Emulator(seed=7, messages=100, export_delay=0) as emu:
+            export_id = emu.create_export(startDateTime="2025-01-02T00:00:00Z")
+            ids.append(export_id)
+            files.append(emu.export_csv(export_id))
+        with Emulator(seed=7, messages=100, export_delay=0, shape={"id_type": "int"}) as emu:
+            ids.append(emu.create_export())
+    assert len(set(ids)) == 4  # unique ids across processes and restarts ...
+    assert files[0] == files[1]  # ... while the data stays seeded
+
+
+def test_cli_serves_messangi_with_a_login() -> None:
+    cmd = [sys.executable, "-m", "airflow_provider_msghistory.emulator", "--vendor", "messangi",
+           "--port", "0", "--messages", "100", "--key-ttl", "60"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith("Messangi emulator base URL: http://127.0.0.1:") and "e-mailed" in lines[1]
+        conn = json.loads(shlex.split(lines[3].strip().split("=", 1)[1])[0])
+        assert conn["extra"] == {"vendor": "messangi"}
+        login = requests.post(
+            conn["host"] + "/kingslanding/login",
+            json={"username": "demo", "password": "demo-password"},
+            timeout=5,
+        )
+        params = {"from": "2025-01-01T00:00:00.000Z", "to": "2025-02-01T00:00:00.000Z"}
+        headers = {"Authorization": login.headers["authorization"]}
+        assert requests.get(conn["host"] + "/v3/mlog", params=params, headers=headers, timeout=5).ok
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Messangi emulator stopped" in out

@@ -1,7 +1,7 @@
-"""Request handling of both servers: the Qlara API (endpoints A-G) and the storage host (downloads).
+"""Qlara Partner Gateway requests: endpoints A-G on the API server, pre-signed downloads on a storage host.
 
-Order per API request: route -> credentials (401) -> rate limit (429) -> injected fault -> latency ->
-endpoint. Every request lands in the request log with the status it got.
+Written from ``shared/reference/qlara.md``; the response shapes switch between the tolerance-contract
+variants (:class:`~..shapes.Shape`).
 """
 
 from __future__ import annotations
@@ -10,17 +10,25 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import math
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from . import exports as ex
-from .content import (
+from .. import exports as ex
+from ..base import (
+    MAX_LIMIT,
+    ApiError,
+    EndpointHandler,
+    VendorApp,
+    int_param,
+    json_object,
+    json_response,
+    parse_datetime,
+)
+from ..content import (
     CONTACT_COLUMNS,
     DELIVERY_REPORT_COLUMNS,
     HISTORY_COLUMNS,
@@ -31,29 +39,18 @@ from .content import (
     delivery_report_row,
     history_row,
 )
-from .dataset import CHANNELS, STATUSES, Dataset
-from .faults import Fault, Faults
-from .httpserver import Request, Response
-from .links import LinkSigner
-from .ratelimit import RateLimiter, Verdict
-from .requestlog import LoggedRequest, RequestLog, has_auth, redact
-from .shapes import Shape
-from .timeutil import format_epoch, parse_offset_datetime
+from ..dataset import CHANNELS, STATUSES, Dataset, Message
+from ..downloads import serve_content
+from ..faults import Fault, Faults
+from ..httpserver import Request, Response
+from ..links import LinkSigner
+from ..requestlog import RequestLog
+from ..shapes import Shape
+from ..timeutil import format_epoch
 
 PREFIX = "/api/partner-gateway/v1"
 _EXPORT_PATH = re.compile(re.escape(PREFIX) + r"/exports/([^/]+)")
 _DOWNLOAD_PATH = re.compile(r"/exports/([^/]+)/[^/]+")
-_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
-MAX_LIMIT = 1000
-
-
-class ApiError(Exception):
-    """An error answer of the API: status code and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -63,20 +60,21 @@ class Settings:
     api_key: str
     username: str | None
     password: str | None
-    latency: float
     seed: int
     export_size_bytes: int | None
+    history_max_limit: int
 
 
-class QlaraApp:
+class QlaraApp(VendorApp):
     """Both servers' handlers over one shared state.
 
-    :param settings: credentials, latency and the like.
+    :param settings: credentials, seed and the synthetic export size.
     :param dataset: the synthetic account data.
     :param store: export jobs.
     :param signer: link signer (knows the storage URL).
     :param faults: fault plan.
     :param log: request log.
+    :param latency: seconds added to every API response.
     """
 
     def __init__(
@@ -87,62 +85,19 @@ class QlaraApp:
         signer: LinkSigner,
         faults: Faults,
         log: RequestLog,
+        latency: float,
     ) -> None:
+        super().__init__(faults, log, latency)
         self.settings = settings
         self.dataset = dataset
         self.store = store
         self.signer = signer
-        self.faults = faults
-        self.log = log
         self.shape = Shape()
-        self.limiter: RateLimiter | None = None
 
     # ----------------------------------------------------------------------------------------- API server
-    async def handle_api(self, request: Request) -> Response:
-        fault: Fault | None = None
-        body_json = _maybe_json(request.body)
-        try:
-            response, fault = await self._api(request, body_json)
-        except ApiError as exc:
-            response = self.error(exc.status, exc.message, request.path)
-        self._record(request, "api", response, body_json, fault)
-        return response
-
-    async def _api(self, request: Request, body_json: Any) -> tuple[Response, Fault | None]:
-        endpoint, handler = self._route(request)
-        identity = self._authenticate(request)
-        if identity is None:
-            response = self.error(
-                401, "Full authentication is required to access this resource", request.path
-            )
-            response.headers["WWW-Authenticate"] = 'Basic realm="Qlara Partner Gateway"'
-            return response, None
-        verdict = self.limiter.check(identity) if self.limiter is not None else None
-        if verdict is not None and not verdict.allowed:
-            return self._rate_limited(verdict.retry_after, verdict), None
-        fault = self.faults.next(endpoint)
-        if fault is not None and fault.kind == "reset":
-            return Response(0, reset=True), fault
-        delay = self.settings.latency + (fault.seconds if fault is not None else 0.0)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if fault is not None and fault.status is not None:
-            if fault.status == 429:
-                response = self._rate_limited(self.faults.retry_after, verdict)
-            else:
-                response = self.error(fault.status, "Injected fault: please retry later", request.path)
-        else:
-            try:
-                response = handler(request, fault)
-            except ApiError as exc:
-                response = self.error(exc.status, exc.message, request.path)
-        if verdict is not None:
-            response.headers.update(verdict.headers())
-        return response, fault
-
-    def _route(self, request: Request) -> tuple[str, Any]:
+    def route(self, request: Request) -> tuple[str, EndpointHandler]:
         path, method = request.path.rstrip("/"), request.method
-        routes: dict[tuple[str, str], tuple[str, Any]] = {
+        routes: dict[tuple[str, str], tuple[str, EndpointHandler]] = {
             ("POST", f"{PREFIX}/messages/history/export"): ("submit", self._submit_history),
             ("GET", f"{PREFIX}/messages/history"): ("history", self._history),
             ("POST", f"{PREFIX}/exports/contacts"): ("submit", self._submit_contacts),
@@ -161,8 +116,7 @@ class QlaraApp:
             raise ApiError(405, f"Request method '{method}' is not supported")
         raise ApiError(404, "No endpoint " + method + " " + request.path)
 
-    def _authenticate(self, request: Request) -> str | None:
-        """Rate-limit identity of valid credentials, else None."""
+    def authenticate(self, request: Request) -> str | None:
         key = request.headers.get("X-Api-Key")
         if key is not None:
             return "key:" + key if hmac.compare_digest(key.encode(), self.settings.api_key.encode()) else None
@@ -179,9 +133,14 @@ class QlaraApp:
         )
         return "user:" + user if ok else None
 
+    def unauthorized(self, request: Request) -> Response:
+        response = self.error(401, "Full authentication is required to access this resource", request)
+        response.headers["WWW-Authenticate"] = 'Basic realm="Qlara Partner Gateway"'
+        return response
+
     # --------------------------------------------------------------------------------------- endpoints
     def _submit_history(self, request: Request, fault: Fault | None) -> Response:
-        body = _json_object(request)
+        body = json_object(request)
         start = _required_datetime(body, "startDateTime")
         end = _required_datetime(body, "endDateTime")
         if start > end:
@@ -200,7 +159,7 @@ class QlaraApp:
         return self._accepted(self._create(ex.MESSAGE_HISTORY, params, content, fault))
 
     def _submit_contacts(self, request: Request, fault: Fault | None) -> Response:
-        body = _json_object(request)
+        body = json_object(request)
         list_ids = _optional_ids(body, "listIds")
         contact_ids = _optional_ids(body, "contactIds")
         rows = self.dataset.contacts_export(list_ids, contact_ids)
@@ -211,7 +170,7 @@ class QlaraApp:
         return self._accepted(self._create(ex.CONTACTS, params, content, fault))
 
     def _submit_reports(self, request: Request, fault: Fault | None) -> Response:
-        body = _json_object(request)
+        body = json_object(request)
         campaign = body.get("campaignId")
         if campaign is not None and (isinstance(campaign, bool) or not isinstance(campaign, (str, int))):
             raise ApiError(400, "campaignId must be a string or an integer, e.g. 1001")
@@ -236,7 +195,7 @@ class QlaraApp:
         return self.store.create(kind, params, content, int_ids=self.shape.id_type == "int", fail=fail)
 
     def _accepted(self, export: ex.Export) -> Response:
-        return _json(
+        return json_response(
             202, {self.shape.id_field: self._wire_id(export), "status": self.shape.status(ex.PENDING)}
         )
 
@@ -244,8 +203,8 @@ class QlaraApp:
         return export.wire_id
 
     def _list_exports(self, request: Request, fault: Fault | None) -> Response:
-        page = _int_param(request, "page", 0, 0)
-        limit = _int_param(request, "limit", 10, 1)
+        page = int_param(request, "page", 0, 0)
+        limit = int_param(request, "limit", 10, 1, MAX_LIMIT)
         everything = self.store.newest_first()
         now = self.store.clock()
         entries = []
@@ -263,7 +222,7 @@ class QlaraApp:
                     else None,
                 }
             )
-        return _json(200, _wrap(self.shape.export_list_wrap, entries, page, limit, len(everything)))
+        return json_response(200, _wrap(self.shape.export_list_wrap, entries, page, limit, len(everything)))
 
     def _link(self, request: Request, fault: Fault | None) -> Response:
         export = self._export_from_path(request)
@@ -282,7 +241,7 @@ class QlaraApp:
             body[self.shape.expiry_field] = format_epoch(export.link_expires_at)
         if fault is not None and fault.kind == "expire":
             self.store.expire(export)
-        return _json(200, body)
+        return json_response(200, body)
 
     def _regenerate(self, request: Request, fault: Fault | None) -> Response:
         export = self._export_from_path(request)
@@ -310,18 +269,26 @@ class QlaraApp:
                 raise ApiError(
                     400, f"Required parameter '{name}' is missing, e.g. 2025-01-01T00:00:00.000+01:00"
                 )
-        start = _parse_datetime(request.query["from"], "from")
-        end = _parse_datetime(request.query["to"], "to")
+        start = parse_datetime(request.query["from"], "from")
+        end = parse_datetime(request.query["to"], "to")
         status = request.query.get("status")
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, e.g. DELIVERED")
-        page = _int_param(request, "page", 0, 0)
-        limit = _int_param(request, "limit", 20, 1)
-        matches = self.dataset.channel_range(channel, start, end) if start <= end else []
-        if status is not None:
-            matches = [m for m in matches if m.status == status]
-        items = [m.to_json() for m in matches[page * limit : (page + 1) * limit]]
-        return _json(200, _wrap(self.shape.history_wrap, items, page, limit, len(matches)))
+        page = int_param(request, "page", 0, 0)
+        cap = self.settings.history_max_limit
+        limit = int_param(request, "limit", 20, 1, 10**9 if self.shape.history_over_limit == "clamp" else cap)
+        limit = min(limit, cap)
+        matches = self.dataset.history_list(channel, start, end, status)
+        items = [self.history_record(m) for m in matches[page * limit : (page + 1) * limit]]
+        return json_response(200, _wrap(self.shape.history_wrap, items, page, limit, len(matches)))
+
+    def history_record(self, message: Message) -> dict[str, Any]:
+        record = message.to_json()
+        if self.shape.history_record == "documented":
+            return {
+                k: record[k] for k in ("customerMessageId", "deliveryStatus", "deliveryStatusDescription")
+            }
+        return record
 
     # ------------------------------------------------------------------------------------- storage server
     async def handle_storage(self, request: Request) -> Response:
@@ -330,7 +297,7 @@ class QlaraApp:
             response, fault = await self._storage(request)
         except ApiError as exc:
             response = _s3_error(exc.status, exc.message)
-        self._record(request, "storage", response, None, fault)
+        self.record(request, "storage", response, None, fault)
         return response
 
     async def _storage(self, request: Request) -> tuple[Response, Fault | None]:
@@ -357,39 +324,24 @@ class QlaraApp:
                 await asyncio.sleep(fault.seconds)
             if fault.status is not None:
                 return _s3_error(fault.status, "Injected fault"), fault
-        size = await asyncio.to_thread(lambda: export.content.size)
+        await asyncio.to_thread(lambda: export.content.size)  # rows are rendered once to learn the size
         headers = {
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{export.filename}"',
-            "Accept-Ranges": "bytes",
             "ETag": f'"{export.export_id}-{export.generation}"',
         }
-        first, last, status = 0, size - 1, 200
-        wanted = _RANGE.fullmatch(request.headers.get("Range", "").strip())
-        if wanted is not None:
-            first = int(wanted.group(1))
-            last = min(int(wanted.group(2)), size - 1) if wanted.group(2) else size - 1
-            if first >= size or first > last:
-                headers["Content-Range"] = f"bytes */{size}"
-                return _s3_error(416, "InvalidRange", headers), fault
-            status = 206
-            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        length = last - first + 1 if size else 0
-        headers["Content-Length"] = str(length)
+        rendered = isinstance(export.content, RowsContent)  # rows take CPU to format: keep the loop free
+        response = serve_content(
+            request, export.content, headers, fault, lambda h: _s3_error(416, "InvalidRange", h), rendered
+        )
         if fault is not None and fault.kind == "expire":
             # The clock passes the link's expiry mid-body: this response (signed earlier) still streams, as
             # on S3, but breaks off; any later request with the link, a resume included, gets 403.
             self.store.expire(export)
-        truncate = fault.keep_bytes if fault is not None and fault.kind in ("truncate", "expire") else None
-        stream = _take(export.content.iter_from(first), length)
-        rendered = isinstance(export.content, RowsContent)  # rows take CPU to format: keep the loop free
-        response = Response(
-            status, headers, stream=stream, truncate_after=truncate, stream_in_thread=rendered
-        )
         return response, fault
 
     # ------------------------------------------------------------------------------------------- helpers
-    def error(self, status: int, message: str, path: str) -> Response:
+    def error(self, status: int, message: str, request: Request, code: int | None = None) -> Response:
         """An error answer in the current ``error_body`` shape."""
         style = self.shape.error_body
         if style == "empty":
@@ -397,19 +349,19 @@ class QlaraApp:
         if style == "text":
             return Response(status, {"Content-Type": "text/plain; charset=utf-8"}, message.encode())
         if style == "alt":
-            return _json(status, {"code": status, "explain": message})
-        return _json(
+            return json_response(status, {"code": status, "explain": message})
+        return json_response(
             status,
             {
                 "timestamp": format_epoch(time.time()),
                 "status": status,
                 "error": _phrase(status),
                 "message": message,
-                "path": path,
+                "path": request.path,
             },
         )
 
-    def _rate_limited(self, retry_after: int, verdict: Verdict | None) -> Response:
+    def rate_limited(self, retry_after: int, request: Request) -> Response:
         message = f"Rate limit exceeded. Please retry after {retry_after} seconds."
         if self.shape.error_body in ("default", "alt"):
             body = {
@@ -418,33 +370,12 @@ class QlaraApp:
                 "message": message,
                 "retryAfter": retry_after,
             }
-            response = _json(429, body)
+            response = json_response(429, body)
         else:
-            response = self.error(429, message, "")
+            response = self.error(429, message, request)
         if self.shape.retry_after_header:
             response.headers["Retry-After"] = str(retry_after)
-        if verdict is not None:
-            response.headers.update(verdict.headers())
         return response
-
-    def _record(
-        self, request: Request, server: str, response: Response, body_json: Any, fault: Fault | None
-    ) -> None:
-        self.log.append(
-            LoggedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                server=server,
-                port=request.port,
-                headers=redact(request.headers),
-                had_auth=has_auth(request.headers),
-                status=0 if response.reset else response.status,
-                json=body_json,
-                fault=fault.kind if fault is not None else None,
-                time=time.time(),
-            )
-        )
 
 
 def _phrase(status: int) -> str:
@@ -452,10 +383,6 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
-
-
-def _json(status: int, payload: Any) -> Response:
-    return Response(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
 
 def _s3_error(status: int, code: str, headers: dict[str, str] | None = None) -> Response:
@@ -476,48 +403,10 @@ def _wrap(key: str | None, items: list[Any], page: int, limit: int, total: int) 
     }
 
 
-def _take(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
-    for chunk in chunks:
-        if length <= 0:
-            return
-        if len(chunk) > length:
-            chunk = chunk[:length]
-        length -= len(chunk)
-        yield chunk
-
-
-def _maybe_json(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _json_object(request: Request) -> dict[str, Any]:
-    if not request.body:
-        raise ApiError(400, "Required request body is missing")
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "JSON parse error: malformed request body") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object")
-    return body
-
-
-def _parse_datetime(value: Any, field: str) -> int:
-    try:
-        return parse_offset_datetime(value, field)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
-
-
 def _required_datetime(body: dict[str, Any], field: str) -> int:
     if body.get(field) is None:
         raise ApiError(400, f"{field} is required, e.g. 2025-01-01T00:00:00.000+01:00")
-    return _parse_datetime(body[field], field)
+    return parse_datetime(body[field], field)
 
 
 def _optional_str(body: dict[str, Any], field: str) -> str | None:
@@ -543,16 +432,3 @@ def _optional_ids(body: dict[str, Any], field: str) -> set[int] | None:
             raise ApiError(400, f"{field} contains a malformed id {item!r}; ids are integers, e.g. [1, 2]")
         ids.add(int(item))
     return ids
-
-
-def _int_param(request: Request, name: str, default: int, minimum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer, e.g. {name}={default}") from None
-    if not minimum <= value <= (MAX_LIMIT if name == "limit" else 10**9):
-        raise ApiError(400, f"{name} must be between {minimum} and {MAX_LIMIT if name == 'limit' else 10**9}")
-    return value
