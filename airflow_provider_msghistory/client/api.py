@@ -36,6 +36,8 @@ MAX_LIST_PAGES = 10_000  # a server that ignores ``page`` must not keep a scan g
 class _ClientCore:
     """What both clients share: request building, response checking, pagination bookkeeping."""
 
+    _transport: SyncTransport | AsyncTransport
+
     def __init__(self, config: ClientConfig, dialect: Dialect | None) -> None:
         self.config = config
         self.dialect = dialect or get_dialect(config.vendor)
@@ -52,10 +54,9 @@ class _ClientCore:
         raise self._scrubbed(error)
 
     def _scrubbed(self, error: ApiError) -> ApiError:
-        for secret in self.config.secrets:
-            if secret in error.message:
-                error.message = error.message.replace(secret, "***")
-                error.args = tuple(str(a).replace(secret, "***") for a in error.args)
+        scrub = self._transport.scrub
+        error.message = scrub(error.message)
+        error.args = tuple(scrub(str(a)) for a in error.args)
         return error
 
     @staticmethod
