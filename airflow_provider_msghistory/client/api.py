@@ -40,6 +40,8 @@ HISTORY_STORM_BUDGET = 900.0  # seconds of uninterrupted 429s a message-list pag
 class _ClientCore:
     """What both clients share: request building, response checking, pagination bookkeeping."""
 
+    _transport: SyncTransport | AsyncTransport
+
     def __init__(self, config: ClientConfig, dialect: Dialect | None) -> None:
         self.config = config
         self.dialect = dialect or get_dialect(config.vendor)
@@ -56,10 +58,9 @@ class _ClientCore:
         raise self._scrubbed(error)
 
     def _scrubbed(self, error: ApiError) -> ApiError:
-        for secret in self.config.secrets:
-            if secret in error.message:
-                error.message = error.message.replace(secret, "***")
-                error.args = tuple(str(a).replace(secret, "***") for a in error.args)
+        scrub = self._transport.scrub
+        error.message = scrub(error.message)
+        error.args = tuple(scrub(str(a)) for a in error.args)
         return error
 
     @staticmethod

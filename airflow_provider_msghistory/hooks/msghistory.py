@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
@@ -14,12 +13,14 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
 from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.dialects import get_dialect
 from airflow_provider_msghistory.client.errors import (
     ApiConnectionError,
     AuthenticationError,
     MsgHistoryError,
 )
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportRequest
+from airflow_provider_msghistory.client.scrub import secret_forms
 from airflow_provider_msghistory.client.transport import DownloadResponse
 from airflow_provider_msghistory.hooks.connection import (
     EXTRA_FIELDS,
@@ -29,11 +30,10 @@ from airflow_provider_msghistory.hooks.connection import (
 
 
 def _secrets_to_mask(config: ClientConfig) -> list[str]:
-    """The API key / password, and the Basic token derived from them (it would leak them too)."""
-    values = list(config.secrets)
-    if config.username and config.password:
-        values.append(base64.b64encode(f"{config.username}:{config.password}".encode()).decode("ascii"))
-    return values
+    """Every form of every credential the dialect sends: the key or password, the header values derived
+    from them (a Basic token leaks the password too) and their escaped forms."""
+    sent = get_dialect(config.vendor).auth_headers(config).values()
+    return list(secret_forms([*config.secrets, *sent]))
 
 
 def _mask(config: ClientConfig) -> None:

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 EXPORT_ID_KEY = "msghistory_export_id"
 
 
+class BadArgumentError(AirflowFailException, ValueError):
+    """A rendered argument (or the run's missing data interval) is wrong: a ``ValueError`` naming it, that
+    fails the task without retries, since a retry would render it the same."""
+
+
 def is_templated(value: object) -> bool:
     """True when ``value`` is a Jinja template, rendered only at task start."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
@@ -220,8 +225,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         try:
             self._request, self._window = self.build_request()  # before any request is sent
         except ValueError as error:
-            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
-            raise AirflowFailException(str(error)) from error
+            raise BadArgumentError(str(error)) from None
         return self.execute_resumable(context)
 
     def submit_job(self, context: Any) -> str:

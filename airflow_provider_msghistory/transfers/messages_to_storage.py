@@ -8,10 +8,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
+from airflow_provider_msghistory.operators.export import BadArgumentError
 from airflow_provider_msghistory.operators.window import (
     RUN_INTERVAL_END,
     RUN_INTERVAL_START,
@@ -178,7 +179,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             series = self._series(client, spec, channels, start, end, status)
         except ValueError as error:
             # Rendered arguments stay wrong on a retry: fail at once, as the export operator does.
-            raise AirflowFailException(str(error)) from error
+            raise BadArgumentError(str(error)) from error
         fs = dest.filesystem()
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
             self.log.info("%s already exists and if_exists='skip': nothing read", dest.url)

@@ -6,9 +6,11 @@ import csv
 import gzip
 import io
 import json
+import re
 import time
 import zipfile
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -27,7 +29,7 @@ class EightApi:
         self.emu = emu
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {emu.api_key}"
-        self.exports = f"{emu.base_url}/api/v1/subaccounts/{emu.sub_account_id}/messages/exports"
+        self.exports = emu.exports_url
 
     def start(self, **body: Any) -> str:
         response = self.session.post(self.exports, json=body, timeout=10)
@@ -99,7 +101,10 @@ def test_job_goes_queued_running_succeeded_with_links_on_the_api_host(
     assert body["status"] == "succeeded" and set(body) == {"status", "data", "expires"}
     (url,) = body["data"]
     assert url.startswith(f"{emu.base_url}/api/v1/subaccounts/acme-sms_01/messages/download/")
-    assert body["expires"].endswith("Z")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,2}[1-9])?Z", body["expires"])
+    expires = datetime.strptime(body["expires"].replace(".", "Z", 1).split("Z")[0], "%Y-%m-%dT%H:%M:%S")
+    expected = emu.job(job_id).expires_at
+    assert abs(expires.replace(tzinfo=timezone.utc).timestamp() - expected) < 1
     download = api.session.get(url, timeout=10)
     assert download.status_code == 200 and download.content == emu.job_parts(job_id)[0]
     assert download.headers["ETag"] and download.headers["Accept-Ranges"] == "bytes"
@@ -247,7 +252,11 @@ def test_range_etag_and_if_range(make: Callable[..., tuple[Emulator, EightApi]])
     changed = api.session.get(url, headers={"Range": "bytes=100-", "If-Range": '"other"'}, timeout=5)
     assert changed.status_code == 200 and changed.content == full
     beyond = api.session.get(url, headers={"Range": f"bytes={len(full)}-"}, timeout=5)
-    assert beyond.status_code == 416
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{len(full)}"
+    head = api.session.head(url, timeout=5)
+    assert (
+        head.status_code == 200 and int(head.headers["Content-Length"]) == len(full) and head.content == b""
+    )
 
 
 def test_links_expire_and_truncated_downloads_resume(make: Callable[..., tuple[Emulator, EightApi]]) -> None:
@@ -355,3 +364,39 @@ def test_chat_apps_product_serves_a_row_per_status_step_and_filters_by_channel_u
     refused = sms_api.session.post(sms_api.exports, json={**DAY2, "channelUserId": user}, timeout=5)
     assert refused.status_code == 400 and "Chat Apps" in refused.json()["message"]
     assert sms_emu.jobs == {}
+
+
+def test_links_can_name_another_origin_of_the_same_server(
+    make: Callable[..., tuple[Emulator, EightApi]],
+) -> None:
+    emu, api = make(link_host="localhost")
+    (url,) = api.wait(api.start(**DAY2))["data"]
+    assert url.startswith(f"http://localhost:{emu.port}/api/v1/subaccounts/acme-sms_01/messages/download/")
+    assert requests.get(url, timeout=5).content == emu.job_parts(next(iter(emu.jobs)))[0]
+    assert [r.had_auth for r in emu.request_log if "/download/" in r.path] == [False]
+
+
+def test_timestamp_style_is_a_knob(make: Callable[..., tuple[Emulator, EightApi]]) -> None:
+    iso, _ = make()
+    spaced, api = make(timestamp_style="space")
+    window = ("2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z")
+    rows = spaced.expected_rows(*window)
+    assert rows[0]["createdat"] == "2025-01-02 00:00:00.000" and " " in rows[0]["status_timestamp"]
+    assert [r["umid"] for r in rows] == [r["umid"] for r in iso.expected_rows(*window)]
+    job_id = api.start(**DAY2)
+    api.wait(job_id)
+    assert spaced.job_parts(job_id)[0].startswith(spaced.expected_csv(*window))
+    with pytest.raises(ValueError, match="timestamp_style"):
+        Emulator(vendor="8x8", timestamp_style="epoch")
+
+
+def test_random_faults_draw_on_the_vendors_own_endpoints(
+    make: Callable[..., tuple[Emulator, EightApi]],
+) -> None:
+    emu, api = make()
+    emu.faults.random(5, p_500=0.5, endpoints=["status"])
+    job_id = api.start(**DAY2)  # submit is not in the draw
+    statuses = [api.poll(job_id).status_code for _ in range(40)]
+    assert set(statuses) == {200, 500} and emu.faults.injected["500"] == statuses.count(500)
+    with pytest.raises(ValueError, match="endpoint"):
+        emu.faults.random(5, p_500=0.1, endpoints=["history"])

@@ -6,6 +6,7 @@ import pytest
 
 from airflow_provider_msghistory.emulator.content import SyntheticCsv
 from airflow_provider_msghistory.emulator.ratelimit import RateLimiter
+from airflow_provider_msghistory.emulator.requestlog import LoggedRequest, format_line
 from airflow_provider_msghistory.emulator.timeutil import format_ms, parse_offset_datetime
 
 JAN1 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -64,3 +65,23 @@ def test_synthetic_csv_is_exact_valid_and_resumable(size: int) -> None:
 def test_synthetic_csv_rejects_tiny_sizes() -> None:
     with pytest.raises(ValueError, match="size"):
         SyntheticCsv(100, 1, JAN1, 1)
+
+
+def test_request_lines_hide_download_tokens_and_credential_parameters() -> None:
+    entry = LoggedRequest(
+        method="GET",
+        path="/api/v1/subaccounts/acme/messages/download/s3cr3t-token",
+        query={"apiKey": "k1", "page": "2", "X-Amz-Signature": "abc"},
+        server="api",
+        port=1,
+        headers={"Authorization": "***"},
+        had_auth=True,
+        status=206,
+        fault="truncate",
+        time=1_735_689_600.25,
+    )
+    line = format_line(entry)
+    assert line == (
+        "00:00:00.250Z api GET /api/v1/subaccounts/acme/messages/download/***?apiKey=***&page=2"
+        "&X-Amz-Signature=*** -> 206 (injected truncate)"
+    )

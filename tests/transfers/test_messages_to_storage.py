@@ -426,8 +426,9 @@ def test_bad_arguments_for_the_vendor_fail_at_task_start_before_any_request(
     op = load(str(tmp_path / "m.jsonl"), **kwargs)
     if "start" in kwargs:
         op.start_datetime = "not a date"  # as rendered
-    with pytest.raises(AirflowFailException, match=f"^{field}:"):  # no retry: it would fail the same way
+    with pytest.raises(ValueError, match=f"^{field}:") as caught:
         op.execute({})
+    assert isinstance(caught.value, AirflowFailException)  # no retry: it would fail the same way
     assert emu.request_log == [] and leftovers(tmp_path) == []
 
 

@@ -204,6 +204,8 @@ def _segment(export_id: str) -> str:
     text = str(export_id).strip()
     if not text:
         raise ValueError("export_id: empty; pass the id returned by a submit call, e.g. 'exp_123'")
+    if text in (".", ".."):  # a dot segment would resolve to another endpoint, with the key
+        raise ValueError(f"export_id: {text!r} is not an export id; pass the id returned by a submit call")
     return quote(text, safe="")
 
 
@@ -224,7 +226,11 @@ def _parse_expiry(value: object) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):  # 1e20, NaN, Infinity: no datetime holds them
+            log.warning("Unreadable download-link expiry %r; ignoring it", value)
+            return None
     if isinstance(value, str):
         text = value.strip()
         text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text

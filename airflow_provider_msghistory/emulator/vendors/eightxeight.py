@@ -58,6 +58,10 @@ class EightByEightEmulator(Emulator):
     :param export_size_bytes: jobs serve about this many bytes of synthetic rows in ``parts`` files
         (constant memory; for benchmarks): rows spread over the requested window plus, per 4,096 rows,
         one at its end second; not compressed.
+    :param timestamp_style: how ``createdat`` and the other timestamps are written (not published):
+        ``iso`` ``2025-01-02T00:00:00.000Z`` or ``space`` ``2025-01-02 00:00:00.000`` (UTC, no zone).
+    :param link_host: host name the download links carry instead of ``host`` (e.g. ``"localhost"``: the
+        same server under another origin, for testing that the Bearer key is not sent to it).
     :param request_log_limit: entries kept in the request log.
     """
 
@@ -89,6 +93,8 @@ class EightByEightEmulator(Emulator):
         line_terminator: str = "\r\n",
         download_requires_auth: bool = False,
         export_size_bytes: int | None = None,
+        link_host: str | None = None,
+        timestamp_style: str = "iso",
         request_log_limit: int = 100_000,
     ) -> None:
         if not api_key:
@@ -112,8 +118,11 @@ class EightByEightEmulator(Emulator):
         if line_terminator not in ("\r\n", "\n"):
             raise ValueError("line_terminator must be '\\r\\n' or '\\n'")
         self.api_key = api_key
+        self._link_host = link_host
         self.sub_account_id = sub_account_id
-        self.dataset = LogDataset(product, sub_account_id, messages, seed, to_epoch_ms(start), days)
+        self.dataset = LogDataset(
+            product, sub_account_id, messages, seed, to_epoch_ms(start), days, timestamp_style
+        )
         options = Options(
             export_delay, link_ttl, parts, gzip_parts, zip_parts, header_mismatch, job_outcome,
             to_inclusive, line_terminator, download_requires_auth, export_size_bytes,
@@ -129,7 +138,8 @@ class EightByEightEmulator(Emulator):
         return (self._app.handle_api,)
 
     def _started(self) -> None:
-        self._app.origin = self.origin
+        host = self.host if self._link_host is None else self._link_host
+        self._app.link_origin = f"http://{host}:{self.port}"
 
     def airflow_conn_json(self, **extra: Any) -> str:
         """``{"conn_type": "msghistory", "host": base_url, "password": key, "extra": {"vendor": "8x8",

@@ -139,7 +139,7 @@ class EightByEightApp(VendorApp):
         self.sub_account_id = sub_account_id
         self.dataset = dataset
         self.options = options
-        self.origin = ""
+        self.link_origin = ""  # scheme://host:port the download links name (set once the server listens)
         self.jobs: dict[str, Job] = {}
         self.parts: dict[str, tuple[Job, int]] = {}
         self.cancelled: list[str] = []
@@ -250,9 +250,9 @@ class EightByEightApp(VendorApp):
         status = job.status
         body: dict[str, Any] = {"status": status}
         if status == "succeeded":
-            base = f"{self.origin}/api/v1/subaccounts/{self.sub_account_id}/messages/download/"
+            base = f"{self.link_origin}/api/v1/subaccounts/{self.sub_account_id}/messages/download/"
             body["data"] = [base + part.token for part in job.parts]
-            body["expires"] = format_epoch(job.expires_at)
+            body["expires"] = _expires(job.expires_at)
         return json_response(200, body)
 
     def _cancel(self, request: Request, fault: Fault | None) -> Response:
@@ -292,11 +292,16 @@ class EightByEightApp(VendorApp):
             part.content,
             headers,
             fault,
-            lambda h: self.error(416, "Requested range not satisfiable", request, CODE_INVALID),
+            lambda headers: self._range_error(headers, request),
             in_thread=part.content.size > 1 << 20,  # big synthetic parts: build blocks off the loop
         )
         if fault is not None and fault.kind == "expire":
             self.expire(job)  # the link expires while this body is in flight: a resume gets 410
+        return response
+
+    def _range_error(self, headers: dict[str, str], request: Request) -> Response:
+        response = self.error(416, "Requested range not satisfiable", request, CODE_INVALID)
+        response.headers["Content-Range"] = headers["Content-Range"]  # bytes */size: what there is
         return response
 
     def _job_from_path(self, request: Request) -> Job:
@@ -368,6 +373,15 @@ class EightByEightApp(VendorApp):
     def expire(self, job: Job) -> None:
         with self.lock:
             job.expires_override = min(job.expires_at, time.time())
+
+
+def _expires(epoch_seconds: float) -> str:
+    """As the reference's example writes it, ``2020-10-25T06:58:41.74Z``: fraction without trailing zeros
+    (Python 3.10's ``datetime.fromisoformat`` refuses two digits: a client must parse it leniently)."""
+    stamp = format_epoch(epoch_seconds)
+    whole, _, fraction = stamp[:-1].partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
 
 
 def _chosen(which: bool | Sequence[int], index: int) -> bool:

@@ -35,6 +35,9 @@ CHAT_APPS_COLUMNS = (
     "content", "ReadAt",
 )  # fmt: skip
 PRODUCTS = ("sms", "chatapps")
+# How timestamps are written (not published): ISO Zulu with ms, or "2025-01-02 00:00:00.000" (UTC, no zone).
+TIMESTAMP_STYLES = ("iso", "space")
+_TIMESTAMP_COLUMNS = frozenset({"status_timestamp", "createdat", "createdAt", "ReadAt"})
 _NETWORKS = (  # country, operator, mcc, mnc, dialling prefix
     ("SG", "Singtel", "525", "01", "+65"),
     ("SG", "StarHub", "525", "05", "+65"),
@@ -92,20 +95,28 @@ class LogDataset:
     :param seed: seed of every random choice.
     :param start_ms: epoch milliseconds of the first day's midnight (UTC).
     :param days: number of days covered.
+    :param timestamp_style: ``iso`` (``2025-01-02T00:00:00.000Z``) or ``space`` (``2025-01-02 00:00:00.000``).
     """
 
     def __init__(
-        self, product: str, sub_account_id: str, messages: int, seed: int, start_ms: int, days: int
+        self,
+        product: str,
+        sub_account_id: str,
+        messages: int,
+        seed: int,
+        start_ms: int,
+        days: int,
+        timestamp_style: str = "iso",
     ) -> None:
         if product not in PRODUCTS:
             raise ValueError(f"product must be one of {PRODUCTS}, e.g. product='chatapps'")
+        if timestamp_style not in TIMESTAMP_STYLES:
+            raise ValueError(f"timestamp_style must be one of {TIMESTAMP_STYLES}, e.g. 'space'")
         if messages < 0 or days < 1:
             raise ValueError("messages must be >= 0 and days >= 1, e.g. messages=2000, days=31")
         self.product = product
         self.columns = SMS_COLUMNS if product == "sms" else CHAT_APPS_COLUMNS
         self.created_column = self.columns.index("createdat" if product == "sms" else "createdAt")
-        self.start_ms = start_ms
-        self.end_ms = start_ms + days * DAY_MS - 1
         rng = random.Random(f"8x8-emulator:{product}:{seed}")
         instants = []
         for day in range(days):
@@ -116,6 +127,9 @@ class LogDataset:
         build = sms_row if product == "sms" else chat_rows
         rows = [row for i, created in enumerate(instants) for row in build(rng, sub_account_id, created, i)]
         rows.sort(key=lambda r: (r.created_ms, r.cells[0], r.cells[-3]))
+        if timestamp_style == "space":
+            stamps = [i for i, name in enumerate(self.columns) if name in _TIMESTAMP_COLUMNS]
+            rows = [_restyle(row, stamps) for row in rows]
         self.rows: list[LogRow] = rows
         self._created = [r.created_ms for r in rows]
 
@@ -143,6 +157,13 @@ class LogDataset:
             and (channel_user_id is None or r.channel_user_id == channel_user_id)
         ]
         return rows[:limit] if limit else rows
+
+
+def _restyle(row: LogRow, stamps: list[int]) -> LogRow:
+    cells = list(row.cells)
+    for i in stamps:
+        cells[i] = cells[i].replace("T", " ").removesuffix("Z")
+    return LogRow(row.created_ms, row.msisdn, row.country, row.channel_user_id, tuple(cells))
 
 
 def _uuid(rng: random.Random) -> str:

@@ -88,8 +88,6 @@ class MlogDataset:
     def __init__(self, messages: int, seed: int, start_ms: int, days: int) -> None:
         if messages < 0 or days < 1:
             raise ValueError("messages must be >= 0 and days >= 1, e.g. messages=2000, days=120")
-        self.start_ms = start_ms
-        self.end_ms = start_ms + days * DAY_MS - 1
         rng = random.Random(f"messangi-emulator:{seed}")
         instants = []
         for day in range(days):
