@@ -3,8 +3,9 @@
 One task pages the vendor's message list (Qlara ``GET /messages/history``) for the run's hour
 ``[data_interval_start, data_interval_end)`` and writes
 ``<root>/messages/date=YYYY-MM-DD/hour=HH/messages.jsonl.gz``. Consecutive hours share their boundary
-and give every message once. Requests are paced under the API key's limit; the ``msghistory_api`` pool
-(when it exists) keeps the loads of all workers together under it, one slot per concurrent load.
+and give every message once. Requests are paced under the API key's limit within a worker; across workers,
+run the loads in a pool (``MSGHISTORY_POOL``, e.g. ``msghistory_api``) sized to the loads one key may run
+at once (see the README).
 
 Where files land (parsing reads no Variable and makes no network call):
 
