@@ -10,13 +10,19 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
     BaseOperator,
     ResumableJobMixin,
     conf,
 )
 
-from airflow_provider_msghistory.arguments import is_templated, positive_seconds
+from airflow_provider_msghistory.arguments import (
+    RUN_INTERVAL_END,
+    RUN_INTERVAL_START,
+    BadArgumentError,
+    check_run_interval,
+    is_templated,
+    positive_seconds,
+)
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.dialects import parse_time_dialect
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
@@ -29,11 +35,6 @@ from airflow_provider_msghistory.hooks.waits import (
     export_trigger,
     raise_for_event,
     wait_in_worker,
-)
-from airflow_provider_msghistory.operators.window import (
-    RUN_INTERVAL_END,
-    RUN_INTERVAL_START,
-    check_run_interval,
 )
 
 if TYPE_CHECKING:
@@ -231,8 +232,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         try:  # before any request is sent (and before the connection is looked up)
             self._request, self._window = self.build_request()
         except ValueError as error:
-            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
-            raise AirflowFailException(str(error)) from error
+            raise BadArgumentError(str(error)) from None
         dialect = self.hook.get_client().dialect  # the connection's own options are checked here
         try:
             if self.vendor and self.vendor.strip().lower() != dialect.name:
@@ -242,7 +242,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
                 )
             _checked(dialect, self._request)
         except ValueError as error:
-            raise AirflowFailException(str(error)) from error
+            raise BadArgumentError(str(error)) from None
         return self.execute_resumable(context)
 
     def submit_job(self, context: Any) -> str:

@@ -412,7 +412,7 @@ class _FreshLinks:
 
 def _export_id(value: object) -> str:
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text or text == "None":
+    if not text or text in ("None", ".", ".."):
         raise ValueError(
             f"export_id: expected an export id such as 'exp_123' (usually "
             f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"
