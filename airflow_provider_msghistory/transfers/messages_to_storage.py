@@ -71,7 +71,8 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
 
     Bad input (unknown channel or status for the vendor, naive datetime, inverted or empty window, ``format``
     not jsonl/csv, a vendor without a message list, a page size above the vendor's) fails at DAG parse for
-    static values or at task start, before any request, naming the argument.
+    static values or at task start, before any request, naming the argument (a ``ValueError``; at task
+    start one that fails the task without retries, since a retry would render the same).
 
     Returns (XCom) ``{"path", "records", "requests", "sha256", "bytes", "format", "compression",
     "stored_bytes", "window": {"start", "end"}, "channels", "status", "skipped"}``: ``sha256`` and ``bytes``
