@@ -336,7 +336,11 @@ def parse_expiry(value: object) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):  # 1e20, NaN, Infinity: no datetime holds them
+            log.warning("Unreadable download-link expiry %r; ignoring it", value)
+            return None
     if isinstance(value, str):
         text = value.strip()
         text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text

@@ -220,4 +220,6 @@ def _segment(job_id: str) -> str:
     text = str(job_id).strip()
     if not text:
         raise ValueError("export_id: empty; pass the id returned by the export task")
+    if text in (".", ".."):  # a dot segment would resolve to another endpoint, with the key
+        raise ValueError(f"export_id: {text!r} is not an export id; pass the id returned by the export task")
     return quote(text, safe="")

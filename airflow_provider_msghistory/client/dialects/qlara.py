@@ -251,6 +251,8 @@ def _segment(export_id: str) -> str:
     text = str(export_id).strip()
     if not text:
         raise ValueError("export_id: empty; pass the id returned by a submit call, e.g. 'exp_123'")
+    if text in (".", ".."):  # a dot segment would resolve to another endpoint, with the key
+        raise ValueError(f"export_id: {text!r} is not an export id; pass the id returned by a submit call")
     return quote(text, safe="")
 
 
