@@ -14,15 +14,15 @@ from airflow_provider_msghistory.arguments import (
     RUN_INTERVAL_END,
     RUN_INTERVAL_START,
     BadArgumentError,
-    api_bounds,
     check_run_interval,
+    is_templated,
 )
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
+from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
-    is_templated,
     parse_destination,
     validate_compression,
     validate_if_exists,
@@ -339,7 +339,7 @@ def _message_list(client: ExportClient) -> MessageListSpec:
 
 def _window(start: object, end: object) -> tuple[datetime, datetime]:
     start_dt, end_dt = parse_aware(start, "start_datetime"), parse_aware(end, "end_datetime")
-    api_bounds(start_dt, end_dt)  # the export operator's rules and errors (empty or inverted window)
+    Window(start_dt, end_dt).check_not_empty()  # the export operator's rules and errors
     return start_dt, end_dt
 
 
