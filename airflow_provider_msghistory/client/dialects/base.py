@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -351,3 +352,14 @@ def parse_expiry(value: object) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     return None
+
+
+def path_segment(export_id: object, example: str) -> str:
+    """``export_id`` as one URL path segment: refused when empty or a dot segment (``.``/``..`` would
+    resolve to another endpoint, which would then receive the credentials)."""
+    text = str(export_id).strip()
+    if not text:
+        raise ValueError(f"export_id: empty; pass the id returned by the export task, e.g. {example!r}")
+    if text in (".", ".."):
+        raise ValueError(f"export_id: {text!r} is not an export id; pass the id returned by the export task")
+    return quote(text, safe="")
