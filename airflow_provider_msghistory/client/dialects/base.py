@@ -14,6 +14,7 @@ A new vendor is one module here plus one line in the registry (see docs/design.m
 from __future__ import annotations
 
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -337,14 +338,16 @@ def parse_expiry(value: object) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        try:
+        try:  # 1e20, NaN, inf: unreadable, not an OverflowError/OSError halfway through a transfer
             return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):  # 1e20, NaN, Infinity: no datetime holds them
+        except (OverflowError, OSError, ValueError):
             log.warning("Unreadable download-link expiry %r; ignoring it", value)
             return None
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip()[:64]
         text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
+        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits; vendors send 2 (8x8's "…41.74Z").
+        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text, count=1)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -352,6 +355,9 @@ def parse_expiry(value: object) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     return None
+
+
+_FRACTION = re.compile(r"\.(\d{1,9})(?=[+-]\d\d:\d\d$|$)")
 
 
 def path_segment(export_id: object, example: str) -> str:
