@@ -20,11 +20,12 @@ import json
 import logging
 import re
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     import requests
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DOWNLOAD_ENDPOINT = "download"
 MAX_REDIRECTS = 5
@@ -703,7 +705,7 @@ class AsyncTransport(_TransportBase):
                     headers=dict(headers),
                 )
                 # The whole exchange, headers and body, within call_timeout (a download: until its headers).
-                response, content = await asyncio.wait_for(
+                response, content = await within(
                     self._attempt(client, built, endpoint, download, follow), float(self.config.call_timeout)
                 )
             except (httpx.HTTPError, httpx.InvalidURL, OSError, asyncio.TimeoutError) as exc:
@@ -747,3 +749,16 @@ class AsyncTransport(_TransportBase):
         """Close the HTTP client."""
         for client in self._clients:
             await client.aclose()
+
+
+async def within(awaitable: Awaitable[T], timeout: float) -> T:
+    """``awaitable`` bounded by ``timeout`` seconds (``asyncio.TimeoutError`` past it).
+
+    Python 3.11's ``asyncio.wait_for`` can swallow a cancellation that arrives as the awaited call
+    completes (fixed in 3.12): a killed trigger would then go on waiting. ``asyncio.timeout`` has no
+    such race.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout)

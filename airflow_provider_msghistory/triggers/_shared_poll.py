@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from airflow_provider_msghistory.client.api import AsyncExportClient
 from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob
-from airflow_provider_msghistory.client.transport import ASYNC_POOL
+from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
 from airflow_provider_msghistory.client.waiting import is_transient, transient_delay
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
@@ -208,7 +208,7 @@ class _Poller:
                 return
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await within(self._wake.wait(), wait)
             except asyncio.TimeoutError:
                 return
 

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_msghistory.client.progress import WaitProgress
+from airflow_provider_msghistory.client.transport import within
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
 from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
 from airflow_provider_msghistory.version_compat import AIRFLOW_V_3_3_PLUS
@@ -178,7 +179,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
             if watch is not None:
                 client = watch.client
                 if client.caps.cancel:
-                    await asyncio.wait_for(client.cancel_export(self.export_id), CANCEL_TIMEOUT)
+                    await within(client.cancel_export(self.export_id), CANCEL_TIMEOUT)
                     self.log.info("Cancelled export %s", self.export_id)
                 return
             from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
@@ -187,7 +188,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
             try:
                 client = await hook.aget_client()
                 if client.caps.cancel:
-                    await asyncio.wait_for(client.cancel_export(self.export_id), CANCEL_TIMEOUT)
+                    await within(client.cancel_export(self.export_id), CANCEL_TIMEOUT)
                     self.log.info("Cancelled export %s", self.export_id)
             finally:
                 await hook.aclose()
@@ -247,9 +248,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 if decision.action == "fail":
                     return self._error(f"export {self.export_id}: {decision.reason}")
                 if decision.action == "regenerate":
-                    await asyncio.wait_for(
-                        watch.client.regenerate_download_link(self.export_id), timeout=remaining
-                    )
+                    await within(watch.client.regenerate_download_link(self.export_id), remaining)
                     waiter.regenerated()
                     watch.skip_rounds_started()  # a list read before the regeneration shows it expired
                 if waiter.page_size != watch.page_size:  # the waiter fell back to small pages
