@@ -20,7 +20,7 @@ HOST_FIELD = "host (API base URL)"
 
 #: extras: name -> (label, JSON-schema type, default, description)
 EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
-    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform: qlara or 8x8."),
+    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform: qlara, 8x8 or messangi."),
     "sub_account_id": (
         "Sub-account id (8x8)",
         "string",

@@ -35,6 +35,12 @@ def _mask(config: ClientConfig) -> None:
         mask_secret(value)
 
 
+def _mask_one(value: str) -> None:
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    mask_secret(value)
+
+
 def mask_link_query(url: str) -> None:
     """Mask a pre-signed link's query string (its signature) in task logs: it grants the download until it
     expires, and HTTP libraries log request lines at DEBUG."""
@@ -60,11 +66,13 @@ async def _amask(config: ClientConfig) -> None:
 
 
 class MsgHistoryHook(BaseHook):
-    """Talks to a CPaaS message-history export API (Agile Telecom Qlara, 8x8).
+    """Talks to a CPaaS message-history export API (Agile Telecom Qlara, 8x8, Messangi).
 
     Connection: host = API base URL (default ``https://lora-api.agiletelecom.com/api``, scheme optional),
-    password alone = API key, login + password = Basic auth (Qlara); extras ``vendor`` (``qlara``,
-    ``8x8``), ``sub_account_id`` (8x8), ``connect_timeout``, ``read_timeout``, ``max_attempts``, ``verify``.
+    password alone = API key, login + password = Basic auth (Qlara) or a login that yields a 24 h key
+    (Messangi); extras ``vendor`` (``qlara``, ``8x8``, ``messangi``), ``sub_account_id`` (8x8),
+    ``report_emails`` and ``report_sender`` (Messangi), ``connect_timeout``, ``read_timeout``,
+    ``max_attempts``, ``verify``.
     Use :meth:`get_client` / :meth:`aget_client` for the API calls.
 
     :param msghistory_conn_id: the Airflow connection to use.
@@ -167,6 +175,7 @@ class MsgHistoryHook(BaseHook):
         """The sync client (created once per hook)."""
         if self._client is None:
             self._client = ExportClient(self.client_config())
+            self._client.auth.on_secret = _mask_one  # a login key obtained later is masked too
         return self._client
 
     def get_conn(self) -> ExportClient:
@@ -181,6 +190,7 @@ class MsgHistoryHook(BaseHook):
             config = await self.aclient_config()
             # Built in a thread: a first client loads the CA bundle, too slow for the event loop.
             client = await asyncio.to_thread(AsyncExportClient, config)
+            client.auth.on_secret = _mask_one
             current = self._async_client
             if current is not None and current is not cached and current[0] is loop and not current[1].closed:
                 await client.aclose()  # another coroutine won the race
@@ -212,6 +222,8 @@ class MsgHistoryHook(BaseHook):
             with ExportClient(config) as client:
                 client.check_connection()
         except AuthenticationError as exc:
+            if exc.endpoint == "login":  # the vendor's login call says what to fix itself
+                return False, exc.message
             if exc.status_code == 403:
                 return False, (
                     "IP not whitelisted (403): the API refused this machine's address; add its public IP "
