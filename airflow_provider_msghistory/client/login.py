@@ -38,6 +38,10 @@ _KEYS_LOCK = threading.Lock()
 _LOGIN_LOCKS: dict[str, threading.Lock] = {}  # scope digest -> one login at a time (threads)
 
 
+def _now() -> float:
+    return time.time()
+
+
 def forget_login_keys() -> None:
     """Drop every cached key (tests; a process that changed credentials)."""
     with _KEYS_LOCK:
@@ -53,7 +57,7 @@ class LoginFlow(AuthFlow):
     :param login: the login request (sent without credentials).
     :param read_key: the key from the login's response; raises the dialect's error when there is none.
     :param lifetime: seconds a key lives once issued.
-    :param clock: wall clock (tests move it).
+    :param clock: wall clock (default: the module's, which tests move).
     """
 
     def __init__(
@@ -65,7 +69,7 @@ class LoginFlow(AuthFlow):
         login: ApiRequest,
         read_key: Callable[[RawResponse], str],
         lifetime: float,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__({}, (password,))
         material = "\0".join((base_url, username, password)).encode()
@@ -73,7 +77,7 @@ class LoginFlow(AuthFlow):
         self._login = login
         self._read_key = read_key
         self._lifetime = float(lifetime)
-        self._clock = clock
+        self._clock = clock or _now
         self._send: Send | None = None
         self._asend: ASend | None = None
         self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None

@@ -89,6 +89,8 @@ class Capabilities:
     :param exact_bounds: the wire bounds can say ``[start, end)`` exactly; ``False``: a covering window is
         asked and rows are filtered to ``[start, end)`` by :attr:`Dialect.row_time_column`.
     :param kinds: the export kinds the vendor has.
+    :param message_list: the vendor has a paged message list (``messages_page``/``parse_messages``).
+    :param auth_forms: the credential forms the connection may hold, in words (for the docs' table).
     """
 
     tracking: Literal["list", "job", "none"]
@@ -100,6 +102,8 @@ class Capabilities:
     max_window: timedelta | None = None
     exact_bounds: bool = True
     kinds: frozenset[ExportKind] = frozenset(ExportKind)
+    message_list: bool = False
+    auth_forms: tuple[str, ...] = ("API key",)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ class MessangiDialect(Dialect):
         max_window=MAX_WINDOW,
         exact_bounds=False,  # inclusivity of `to` unknown: the message log is cut by createdAt
         kinds=frozenset({ExportKind.MESSAGE_HISTORY}),
+        message_list=True,
+        auth_forms=("API key (Bearer)", "login + password (24 h key)"),
     )
     row_time_column: ClassVar[str | None] = "createdAt"
     # Parse-time checks cannot see the connection's extras: stand-ins let a DAG relying on them parse.

@@ -71,7 +71,12 @@ class QlaraDialect(Dialect):
 
     name: ClassVar[str] = "qlara"
     # No cancel call; bounds are inclusive at ms precision, so the window goes on the wire exactly.
-    caps: ClassVar[Capabilities] = Capabilities(tracking="list", regenerate=True)
+    caps: ClassVar[Capabilities] = Capabilities(
+        tracking="list",
+        regenerate=True,
+        message_list=True,
+        auth_forms=("API key (X-Api-Key)", "login + password (Basic)"),
+    )
 
     def auth(self) -> AuthFlow:
         config = self.config
