@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import zipfile
 import zlib
@@ -145,10 +146,10 @@ class _RowWindow:
         fields = record.split(b",", index + 1)
         if len(fields) > index:
             rest = len(record) - len(fields[index + 1]) if len(fields) > index + 1 else len(record)
-            quote = record.find(b'"', 0, rest)
-            if quote == -1:
+            if record.find(b'"', 0, rest) == -1:  # the usual row: nothing quoted up to the time column
                 return fields[index].rstrip(b"\r\n")
-        row = next(csv.reader([record.decode("utf-8", "replace")]), [])
+        # A quoted field before the time column: read the record as CSV (newline="" keeps quoted CR/LF).
+        row = next(csv.reader(io.StringIO(record.decode("utf-8", "replace"), newline="")), [])
         return row[index].encode() if len(row) > index else b""
 
 

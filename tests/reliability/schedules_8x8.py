@@ -106,7 +106,8 @@ def _download_script(rng: random.Random, expire_during: bool) -> list[str]:
         else:
             script += [rng.choice(_TRANSIENT)] * rng.randint(1, MAX_BURST)
     if expire_during:
-        script.insert(rng.randint(0, len(script)), f"expire:{rng.randint(1, 20_000)}")
+        # First, and within the first KB: every part is larger, so the expiry surely bites.
+        script.insert(0, f"expire:{rng.randint(1, 1_000)}")
     return script
 
 
