@@ -27,6 +27,18 @@ EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
         None,
         "8x8 only: the sub-account whose logs to export.",
     ),
+    "report_emails": (
+        "Report recipients (Messangi)",
+        "string",
+        None,
+        "Messangi only: where e-mailed reports go by default, comma-separated (or a JSON list).",
+    ),
+    "report_sender": (
+        "Report sender (Messangi)",
+        "string",
+        None,
+        "Messangi only: the default sender of e-mailed reports (a valid sender of the space).",
+    ),
     "connect_timeout": ("Connect timeout (s)", "number", 10.0, "Seconds to establish a connection."),
     "read_timeout": ("Read timeout (s)", "number", 60.0, "Seconds to wait for response data."),
     "max_attempts": ("Max attempts", "integer", 5, "Attempts per API call, the first included."),
@@ -37,8 +49,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["schema", "port"],
     "relabeling": {
         "host": "API base URL",
-        "password": "API key (or Basic password)",
-        "login": "Username (Basic auth only)",
+        "password": "API key (or login password)",
+        "login": "Username (Basic auth or Messangi login only)",
     },
     "placeholders": {
         "host": DEFAULT_BASE_URL,
@@ -49,6 +61,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "read_timeout": "60",
         "max_attempts": "5",
         "sub_account_id": "acme_sms_01 (8x8 only)",
+        "report_emails": "ops@acme.example, audit@acme.example (Messangi only)",
+        "report_sender": "reports@acme.example (Messangi only)",
         "extra": '{"vendor": "qlara", "connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}',
     },
 }
@@ -170,9 +184,10 @@ def config_from_connection(
         "max_retry_time": _number(conn_id, "max_retry_time", _extra(extra, "max_retry_time")),
     }
     options = {k: v for k, v in extra.items() if k not in EXTRA_FIELDS and k != "max_retry_time"}
-    sub_account = _extra(extra, "sub_account_id")
-    if sub_account is not None:
-        options["sub_account_id"] = sub_account
+    for name in ("sub_account_id", "report_emails", "report_sender"):  # form fields the dialects read
+        value = _extra(extra, name)
+        if value is not None:
+            options[name] = value
     config = ClientConfig(
         base_url=base_url,
         vendor=vendor,

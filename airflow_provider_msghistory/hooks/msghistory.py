@@ -116,6 +116,8 @@ class MsgHistoryHook(BaseHook):
                 widget=BS3TextFieldWidget(),
             ),
             "sub_account_id": StringField(lazy_gettext(label["sub_account_id"]), widget=BS3TextFieldWidget()),
+            "report_emails": StringField(lazy_gettext(label["report_emails"]), widget=BS3TextFieldWidget()),
+            "report_sender": StringField(lazy_gettext(label["report_sender"]), widget=BS3TextFieldWidget()),
             "verify": BooleanField(lazy_gettext(label["verify"]), default=True),
         }
 

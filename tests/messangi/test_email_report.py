@@ -205,3 +205,16 @@ def test_the_transfer_refuses_a_messangi_export_at_once(make_emu: Callable[..., 
     with pytest.raises(AirflowFailException, match="MsgHistoryMessagesToStorageOperator"):
         transfer.execute({})
     assert emu.request_log == [] and not list(tmp_path.iterdir())
+
+
+def test_the_form_s_comma_separated_recipients_work_and_a_bad_one_names_the_extra(
+    make_emu: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = make_emu(extras={"report_emails": "ops@acme.example, audit@acme.example"})
+    operator().execute({})
+    assert emu.report_requests[0].body["emails"] == RECIPIENTS
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MSGHISTORY_DEFAULT", emu.airflow_conn_json(report_emails="ops at acme", report_sender=SENDER)
+    )
+    with pytest.raises(ValueError, match=r"Connection 'msghistory_default': report_emails: 'ops at acme'"):
+        operator().execute({})
