@@ -225,7 +225,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         }
         filters = None if is_templated(self.filters) else self.filters
         emails = {
-            name: (None if is_templated(getattr(self, name)) else getattr(self, name)) for name in _EMAIL_FIELDS
+            name: (None if is_templated(getattr(self, name)) else getattr(self, name))
+            for name in _EMAIL_FIELDS
         }
         request = _build(self.export_type, start_dt, end_dt, filters=filters, **static, **emails)
         vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or "qlara"
@@ -294,7 +295,9 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             key = f"{entry['start']}/{entry['end']}/{sorted(piece.filters.items())}"
             label = f"report {number} of {len(pieces)} ({entry['start']} to {entry['end']}{_shown(piece)})"
             if key in accepted:
-                self.log.info("%s: already accepted by an earlier try (%s); not sent again", label, accepted[key])
+                self.log.info(
+                    "%s: already accepted by an earlier try (%s); not sent again", label, accepted[key]
+                )
             else:
                 try:
                     accepted[key] = ExportRef.parse(client.submit_export(piece)).job_id
@@ -302,7 +305,9 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
                     # Refused as asked (too big, bad sender): the same request fails the same way again.
                     raise AirflowFailException(f"{label}: {error}") from error
                 except MsgHistoryError as error:
-                    raise AirflowException(f"{label}: {error} (a retry sends only the reports not yet accepted)") from error
+                    raise AirflowException(
+                        f"{label}: {error} (a retry sends only the reports not yet accepted)"
+                    ) from error
                 if store is not None:
                     store.set(EMAIL_REQUESTS_KEY, accepted)
                 self.log.info(

@@ -33,7 +33,6 @@ from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_p
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
-
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
@@ -150,8 +149,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         client = self.hook.get_client()
         if client.caps.delivery == "email":
             raise AirflowFailException(
-                f"connection {self.msghistory_conn_id!r}: {client.dialect.name} e-mails its exports; there is "
-                "no file to download. Load its message log with MsgHistoryMessagesToStorageOperator instead"
+                f"connection {self.msghistory_conn_id!r}: {client.dialect.name} e-mails its exports; "
+                "there is no file to download. Load its message log with "
+                "MsgHistoryMessagesToStorageOperator instead"
             )
         fs = dest.filesystem()
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":

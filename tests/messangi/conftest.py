@@ -33,7 +33,9 @@ def make_emu(
         conn_extras = {"report_emails": RECIPIENTS, "report_sender": SENDER, "max_retry_time": 10}
         conn_extras.update(extras or {})
         conn_extras = {k: v for k, v in conn_extras.items() if v is not None}
-        monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", emulator.airflow_conn_json(login, **conn_extras))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MSGHISTORY_DEFAULT", emulator.airflow_conn_json(login, **conn_extras)
+        )
         return emulator
 
     return _make

@@ -24,7 +24,9 @@ def config(emu: Any, login: bool, **changes: Any) -> ClientConfig:
     credentials: dict[str, Any] = (
         {"username": emu.username, "password": emu.password} if login else {"api_key": emu.api_key}
     )
-    return ClientConfig(base_url=emu.base_url, vendor="messangi", max_retry_time=5, **{**credentials, **changes})
+    return ClientConfig(
+        base_url=emu.base_url, vendor="messangi", max_retry_time=5, **{**credentials, **changes}
+    )
 
 
 def issued_keys(emu: Any) -> list[str]:
@@ -142,9 +144,7 @@ def test_test_connection_reports_a_rejected_login(
     assert not ok and "login rejected" in message and "wrong-password" not in message
 
 
-def test_the_login_key_is_never_shown(
-    make_emu: Callable[..., Any], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_login_key_is_never_shown(make_emu: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
     emu = make_emu(login=True, key_ttl=0.001)
     caplog.set_level(logging.DEBUG)
     client = ExportClient(config(emu, login=True))

@@ -3,6 +3,7 @@ channel, filters on the wire, the vendor's refusals as clear errors, retries tha
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -59,7 +60,7 @@ def test_a_200_day_window_becomes_3_requests_that_tile_it(
     assert len(sent) == 3
     bounds = [(parse_zulu(r.query["from"]), parse_zulu(r.query["to"])) for r in sent]
     assert bounds[0][0] == START and bounds[-1][1] == end - MS  # the whole window, `to` inclusive
-    for (_, previous_to), (next_from, _) in zip(bounds, bounds[1:]):
+    for (_, previous_to), (next_from, _) in itertools.pairwise(bounds):
         assert next_from == previous_to + MS  # contiguous, no overlap, no gap
     assert all(to - frm < timedelta(days=92) for frm, to in bounds)
     # Every record of the window is in exactly one report.
@@ -69,7 +70,7 @@ def test_a_200_day_window_becomes_3_requests_that_tile_it(
     assert result["recipients"] == RECIPIENTS
     assert [(r["start"], r["end"], r["transaction_id"]) for r in result["requests"]] == [
         ((b[0]).isoformat(timespec="milliseconds"), b[1].isoformat(timespec="milliseconds"), r.transaction_id)
-        for b, r in zip(bounds, sent)
+        for b, r in zip(bounds, sent, strict=True)
     ]
     assert result["export_id"] == ",".join(r.transaction_id for r in sent)
     assert all(r.body["emails"] == RECIPIENTS and r.body["sender"] == SENDER for r in sent)
@@ -214,7 +215,8 @@ def test_the_form_s_comma_separated_recipients_work_and_a_bad_one_names_the_extr
     operator().execute({})
     assert emu.report_requests[0].body["emails"] == RECIPIENTS
     monkeypatch.setenv(
-        "AIRFLOW_CONN_MSGHISTORY_DEFAULT", emu.airflow_conn_json(report_emails="ops at acme", report_sender=SENDER)
+        "AIRFLOW_CONN_MSGHISTORY_DEFAULT",
+        emu.airflow_conn_json(report_emails="ops at acme", report_sender=SENDER),
     )
     with pytest.raises(ValueError, match=r"Connection 'msghistory_default': report_emails: 'ops at acme'"):
         operator().execute({})

@@ -120,7 +120,9 @@ class MessangiDialect(Dialect):
         scheme, _, key = str(response.headers.get("authorization") or "").strip().partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise UnexpectedResponseError(
-                response.status_code, "the login answer carries no 'authorization: Bearer ...' header", "login"
+                response.status_code,
+                "the login answer carries no 'authorization: Bearer ...' header",
+                "login",
             )
         return key.strip()
 
@@ -168,9 +170,7 @@ class MessangiDialect(Dialect):
             "sender": self._sender(request),
             "timezone": "GMT",
         }
-        return ApiRequest(
-            "submit_export", "POST", REPORT_PATH, params=params, json=body, creates_export=True
-        )
+        return ApiRequest("submit_export", "POST", REPORT_PATH, params=params, json=body, creates_export=True)
 
     def parse_export_id(self, body: Any) -> str:
         meta = body.get("meta") if isinstance(body, Mapping) else None
@@ -193,7 +193,7 @@ class MessangiDialect(Dialect):
         if not sender:
             raise ValueError(
                 "email_sender: Messangi needs the report's sender (a valid sender of the space); pass "
-                'email_sender=\'reports@acme.example\' or set the connection extra {"report_sender": '
+                "email_sender='reports@acme.example' or set the connection extra {\"report_sender\": "
                 '"reports@acme.example"}'
             )
         return sender
@@ -205,7 +205,9 @@ class MessangiDialect(Dialect):
         for name, value in filters.items():
             if name not in FILTERS:
                 hint = " (recipient, sender and campaign_id are operator arguments)"
-                raise ValueError(f"filters: unknown Messangi filter {name!r}; known: {', '.join(FILTERS)}{hint}")
+                raise ValueError(
+                    f"filters: unknown Messangi filter {name!r}; known: {', '.join(FILTERS)}{hint}"
+                )
             if value is None:
                 continue
             items = value.split(",") if isinstance(value, str) else value
@@ -291,8 +293,9 @@ class MessangiDialect(Dialect):
         lowered = said.lower()
         if RANGE_TEXT in lowered:
             message = (
-                f"the window is longer than Messangi's {MAX_WINDOW.days}-day limit (Messangi said: {said!r}); "
-                "the provider splits longer windows, so a clock or rounding disagreement is likely: report it"
+                f"the window is longer than Messangi's {MAX_WINDOW.days}-day limit "
+                f"(Messangi said: {said!r}); the provider splits longer windows, so a clock or rounding "
+                "disagreement is likely: report it"
             )
         elif TOO_BIG_TEXT in lowered:
             message = (
