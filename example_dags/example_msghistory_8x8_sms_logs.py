@@ -25,7 +25,7 @@ Where files land (parsing reads no Variable and makes no network call):
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
     from airflow.sdk import DAG, CronDataIntervalTimetable
@@ -44,6 +44,8 @@ POLL_INTERVAL = float(os.environ.get("MSGHISTORY_EXAMPLE_POLL_INTERVAL", "10"))
 DEFERRABLE = os.environ.get("MSGHISTORY_EXAMPLE_DEFERRABLE", "true").strip().lower() != "false"
 COUNTRIES = [c for c in os.environ.get("MSGHISTORY_8X8_COUNTRIES", "").split(",") if c.strip()]
 DAY = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
+# A retry reconnects to the job a crashed try submitted (Airflow >= 3.3) or downloads again: give both.
+RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=1)}
 
 with DAG(
     dag_id="example_msghistory_8x8_sms_logs",
@@ -51,6 +53,7 @@ with DAG(
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
+    default_args=RETRIES,
     tags=["example", "msghistory", "8x8"],
     doc_md=__doc__,
 ):

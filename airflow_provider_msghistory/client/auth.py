@@ -2,8 +2,8 @@
 
 A dialect owns its flow (:meth:`Dialect.auth`). Both transports ask the flow for headers per request and
 attach them only to the API base URL's origin. A flow that logs in (a key renewed every 24 h) overrides
-:meth:`AuthFlow.refresh` and :meth:`AuthFlow.arefresh`; the transports call them once after a 401 and
-retry with the new headers.
+:meth:`AuthFlow.refresh` and :meth:`AuthFlow.arefresh`; the clients call them once after a 401 and send
+the request again with the new headers.
 """
 
 from __future__ import annotations

@@ -221,16 +221,14 @@ class MsgHistoryHook(BaseHook):
             config = dataclasses.replace(
                 config, max_attempts=min(config.max_attempts, 2), max_retry_time=15.0, read_timeout=20.0
             )
-            with ExportClient(config) as client:
+            client = ExportClient(config)
+            with client:
                 client.check_connection()
         except AuthenticationError as exc:
             if exc.endpoint == "login":  # the vendor's login call says what to fix itself
                 return False, exc.message
             if exc.status_code == 403:
-                return False, (
-                    "IP not whitelisted (403): the API refused this machine's address; add its public IP "
-                    f"to the account's whitelist. Server said: {exc.message}"
-                )
+                return False, f"{client.dialect.forbidden_help} Server said: {exc.message}"
             return False, (
                 f"API key rejected ({exc.status_code}): check the API key in the password field (or the "
                 f"username and password for Basic auth). Server said: {exc.message}"

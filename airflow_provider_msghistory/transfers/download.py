@@ -69,11 +69,24 @@ class DownloadStats:
     :param restarts: times it started over from byte 0.
     """
 
-    digest: CsvDigest
+    digest: CsvDigest | ByteCount
     total: int | None
     failures: int = 0
     resumes: int = 0
     restarts: int = 0
+
+
+class ByteCount:
+    """Counts bytes only (the resume offset): for parts whose content is hashed after merging."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def hash_chunk(self, chunk: bytes) -> None:
+        pass
+
+    def count_chunk(self, chunk: bytes) -> None:
+        self.size += len(chunk)
 
 
 class ResumableDownload:
@@ -88,6 +101,8 @@ class ResumableDownload:
     :param retry_delay: base seconds to wait after a broken stream (doubles, capped at 10 s).
     :param log: logger for progress and retries.
     :param sleep: how to wait (tests pass a recorder).
+    :param digest: what to keep of the bytes: :class:`CsvDigest` (size, SHA-256 and rows of the file as
+        served), or :class:`ByteCount` when the bytes are digested later anyway (merged parts).
     """
 
     def __init__(
@@ -102,6 +117,7 @@ class ResumableDownload:
         retry_delay: float = 1.0,
         log: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        digest: Callable[[], CsvDigest | ByteCount] = CsvDigest,
     ) -> None:
         self.client = client
         self.links = links
@@ -112,7 +128,8 @@ class ResumableDownload:
         self.retry_delay = retry_delay
         self.log = log or logging.getLogger(__name__)
         self.sleep = sleep
-        self.stats = DownloadStats(CsvDigest(), None)
+        self.digest = digest
+        self.stats = DownloadStats(digest(), None)
         self.progress = ProgressLog(self.log, label)
 
     def run(self) -> DownloadStats:
@@ -192,7 +209,7 @@ class ResumableDownload:
     def _start_over(self, reason: str) -> None:
         self.log.warning("Restarting %s from byte 0: %s", self.label, reason)
         self.sink.restart()
-        self.stats.digest = CsvDigest()
+        self.stats.digest = self.digest()
         self.stats.restarts += 1
 
     def _failed(self, reason: str, wait: bool = True) -> None:

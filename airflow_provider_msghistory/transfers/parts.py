@@ -15,7 +15,13 @@ from typing import IO, Any
 
 from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportStatus
-from airflow_provider_msghistory.transfers.download import Downloader, Link, LinkSource, ResumableDownload
+from airflow_provider_msghistory.transfers.download import (
+    ByteCount,
+    Downloader,
+    Link,
+    LinkSource,
+    ResumableDownload,
+)
 from airflow_provider_msghistory.transfers.merge import CsvMerger, part_streams
 
 EXPIRED_HELP = "its download links expired and the vendor cannot regenerate them: a new export is needed"
@@ -80,7 +86,13 @@ def download_parts(
         part_label = f"{label} part {number} of {total}"
         with tempfile.TemporaryFile(prefix="msghistory-part-") as file:
             ResumableDownload(
-                client, source, _TempSink(file), label=part_label, max_attempts=max_attempts, log=log
+                client,
+                source,
+                _TempSink(file),
+                label=part_label,
+                max_attempts=max_attempts,
+                log=log,
+                digest=ByteCount,  # the merged CSV is hashed; the part's raw bytes need only counting
             ).run()
             file.flush()
             for stream_label, stream in part_streams(file, part_label):

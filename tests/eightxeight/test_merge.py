@@ -17,7 +17,8 @@ from airflow_provider_msghistory.transfers.merge import CsvMerger, MergeError, p
 HEADER = b"umid,status_errormessage,createdat,body\r\n"
 ROWS = [
     b'1,,2025-01-01T23:59:59.999Z,"plain"\r\n',
-    b'2,"Invalid destination, ""blocked"" range",2025-01-02T00:00:00.000Z,"Line one\r\nLine ""two"", three"\r\n',
+    b'2,"Invalid destination, ""blocked"" range",2025-01-02T00:00:00.000Z,'
+    b'"Line one\r\nLine ""two"", three"\r\n',
     b'3,"x",2025-01-02T12:00:00.000+00:00,"a\nb"\r\n',
     b"4,,2025-01-02T23:59:59.999Z,\r\n",
     b'5,"y",2025-01-03T00:00:00.000Z,"late\r\n"\r\n',

@@ -143,6 +143,8 @@ class Dialect(ABC):
     caps: ClassVar[Capabilities]
     #: column whose timestamp places a row in a window (used when ``caps.exact_bounds`` is False)
     row_time_column: ClassVar[str | None] = None
+    #: what a 403 on the connection check means for this vendor (shown by the connection test)
+    forbidden_help: ClassVar[str] = "Forbidden (403): the API refused these credentials for this request."
     #: options that let the dialect be built for parse-time checks, before the connection is known
     placeholder_options: ClassVar[Mapping[str, Any]] = {}
 

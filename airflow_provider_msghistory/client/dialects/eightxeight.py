@@ -63,6 +63,10 @@ class EightByEightDialect(Dialect):
     )
     row_time_column: ClassVar[str | None] = "createdat"
     placeholder_options: ClassVar[Mapping[str, Any]] = {"sub_account_id": "parse-time-check"}
+    forbidden_help: ClassVar[str] = (
+        "Forbidden (403): the key may not read this sub-account's logs; check the connection's "
+        "sub_account_id (8x8 code 1001: illegal sub-account) and the key's permissions in the Connect portal."
+    )
 
     def __init__(self, config: ClientConfig) -> None:
         super().__init__(config)

@@ -77,6 +77,10 @@ class QlaraDialect(Dialect):
         message_list=True,
         auth_forms=("API key (X-Api-Key)", "login + password (Basic)"),
     )
+    forbidden_help: ClassVar[str] = (
+        "IP not whitelisted (403): the API refused this machine's address; add its public IP to the "
+        "account's whitelist."
+    )
 
     def auth(self) -> AuthFlow:
         config = self.config
