@@ -18,6 +18,7 @@ from airflow_provider_msghistory.client.config import ClientConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DAY = ("2025-01-01T00:00:00.000+00:00", "2025-01-01T23:59:59.999+00:00")  # inclusive bounds of one day
+HALF_OPEN_DAY = ("2025-01-01T00:00:00.000+00:00", "2025-01-02T00:00:00.000+00:00")  # what exports take
 CHANNELS = ("SMS", "RCS", "WHATSAPP")
 
 
@@ -26,7 +27,7 @@ def test_the_export_holds_only_api_messages_as_the_readme_says(
 ) -> None:
     emulator = msghistory_emulator_factory(messages=50_000, seed=1)  # the demo's dataset
     with ExportClient(ClientConfig(base_url=emulator.base_url, api_key=emulator.api_key)) as client:
-        export_id = client.submit_message_history_export(*DAY)
+        export_id = client.submit_message_history_export(*HALF_OPEN_DAY)
         emulator.complete_export(export_id)
         with client.open_download(client.get_download_link(export_id).url) as response:
             body = b"".join(response.iter_bytes(1 << 16))
