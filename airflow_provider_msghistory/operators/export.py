@@ -260,9 +260,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dialect = self.hook.get_client().dialect  # the connection's own options are checked here
-        try:  # before any request is sent
+        try:  # before any request is sent (and before the connection is looked up)
             self._request, self._window = self.build_request()
+        except ValueError as error:
+            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
+            raise AirflowFailException(str(error)) from error
+        dialect = self.hook.get_client().dialect  # the connection's own options are checked here
+        try:
             if self.vendor and self.vendor.strip().lower() != dialect.name:
                 raise ValueError(
                     f"vendor: the operator says {self.vendor!r} but connection {self.msghistory_conn_id!r} "
@@ -270,7 +274,6 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
                 )
             _checked(dialect, self._request)
         except ValueError as error:
-            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
             raise AirflowFailException(str(error)) from error
         if dialect.caps.delivery == "email":
             return self._request_reports(context, self.hook.get_client())
