@@ -25,7 +25,7 @@ only, one report per channel; ``MSGHISTORY_MESSANGI_RECIPIENTS`` (comma-separate
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
     from airflow.sdk import DAG, CronDataIntervalTimetable
@@ -42,6 +42,8 @@ SENDER = os.environ.get("MSGHISTORY_MESSANGI_SENDER") or None
 # The run's quarter, or a window from the run's conf (a manual back-fill of any length).
 START = "{{ dag_run.conf.get('start_datetime') or data_interval_start.isoformat() }}"
 END = "{{ dag_run.conf.get('end_datetime') or data_interval_end.isoformat() }}"
+# A retry after a transient failure (5xx, network) sends only the reports not yet accepted (Airflow >= 3.3).
+RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=1)}
 
 with DAG(
     dag_id="example_msghistory_messangi_quarterly_report",
@@ -49,6 +51,7 @@ with DAG(
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
+    default_args=RETRIES,
     tags=["example", "msghistory", "messangi"],
     doc_md=__doc__,
 ):
