@@ -1,6 +1,14 @@
-"""Checks of operator arguments shared by the operators, sensor and transfer (below all of them)."""
+"""Checks of operator arguments shared by the operators, sensor and transfers (below all of them), and the
+default window every windowed operator takes: the run's data interval."""
 
 from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import AirflowFailException
+
+
+class BadArgumentError(AirflowFailException, ValueError):
+    """A rendered argument (or the run's missing data interval) is wrong: a ``ValueError`` naming it, that
+    fails the task without retries, since a retry would render it the same."""
 
 
 def is_templated(value: object) -> bool:
@@ -22,3 +30,31 @@ def count(value: object, param: str, example: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{param}: expected an integer >= {minimum}, e.g. {example}; got {value!r}")
     return value
+
+
+# A run without a logical date (Airflow 3 allows one, e.g. `airflow dags trigger` with no date) has no data
+# interval, and its context lacks these keys: rendered with ``default``, they come out empty instead of
+# failing with Jinja's UndefinedError before the task starts, so the operator can say what to pass instead
+# (:func:`check_run_interval`).
+RUN_INTERVAL_START = "{{ data_interval_start | default('', true) }}"
+RUN_INTERVAL_END = "{{ data_interval_end | default('', true) }}"
+
+NO_RUN_INTERVAL_HELP = (
+    "start_datetime: this run has no data interval (a manual run without a logical date, which Airflow 3 "
+    "allows), so the default window [data_interval_start, data_interval_end) is undefined. Give the run a "
+    "logical date (a backfill: `airflow backfill create --dag-id <dag> --from-date <first day> "
+    "--to-date <last day>`, or the UI's trigger form or the REST API with a logical date; the CLI's "
+    "`airflow dags trigger -l` takes the interval from the current time, not from the date), or pass "
+    "explicit start_datetime and end_datetime such as '2025-01-01T00:00:00+00:00' and "
+    "'2025-01-02T00:00:00+00:00' (templated from params, e.g. start_datetime='{{ params.start }}')"
+)
+
+
+def check_run_interval(start: object, end: object) -> None:
+    """Raise the advice of :data:`NO_RUN_INTERVAL_HELP` when the default window rendered empty.
+
+    :param start: the rendered ``RUN_INTERVAL_START``.
+    :param end: the rendered ``RUN_INTERVAL_END``.
+    """
+    if start in (None, "") or end in (None, ""):
+        raise ValueError(NO_RUN_INTERVAL_HELP)

@@ -40,6 +40,11 @@ def get_provider_info() -> dict[str, Any]:
                 "source-integration-name": _INTEGRATION,
                 "target-integration-name": "Object Storage",
                 "python-module": f"{_PKG}.transfers.export_to_storage",
-            }
+            },
+            {
+                "source-integration-name": _INTEGRATION,
+                "target-integration-name": "Object Storage",
+                "python-module": f"{_PKG}.transfers.messages_to_storage",
+            },
         ],
     }

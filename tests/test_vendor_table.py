@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from airflow_provider_msghistory.client.dialects import DIALECTS
-from airflow_provider_msghistory.client.dialects.base import Capabilities
+from airflow_provider_msghistory.client.dialects.base import Capabilities, Dialect
 from airflow_provider_msghistory.client.models import ExportKind
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -22,14 +22,16 @@ def _delivery(caps: Capabilities) -> str:
     return "download links" if caps.links_in_job else "download link"
 
 
-def declared(caps: Capabilities) -> list[str]:
-    """The cells a row must hold, from the capabilities (delivery: the README's text starts with it)."""
+def declared(dialect: type[Dialect]) -> list[str]:
+    """The cells a row must hold, from the dialect's declarations (delivery: the README's text starts
+    with it)."""
+    caps = dialect.caps
     return [
         ", ".join(kind.value for kind in ExportKind if kind in caps.kinds),
         _delivery(caps),
         _yes(caps.cancel),
         _yes(caps.regenerate),
-        _yes(caps.message_list),
+        _yes(dialect.message_list is not None),
         "; ".join(caps.auth_forms),
     ]
 
@@ -51,7 +53,7 @@ def test_every_vendor_has_a_row_and_only_they_do() -> None:
 def test_each_row_says_what_the_dialect_declares() -> None:
     rows = readme_rows()
     for name, dialect in DIALECTS.items():
-        kinds, delivery, cancel, regenerate, message_list, auth = declared(dialect.caps)
+        kinds, delivery, cancel, regenerate, message_list, auth = declared(dialect)
         cells = rows[name]
         assert cells[0] == kinds, name
         # "download link" must not pass for "download links": compare the leading words exactly.

@@ -6,7 +6,9 @@ error statuses become the dialect's typed errors (with secrets scrubbed from the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
@@ -17,8 +19,9 @@ from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities, MessageQuery
-from airflow_provider_msghistory.client.errors import ApiError, NotFoundError
+from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities
+from airflow_provider_msghistory.client.errors import ApiError, NotFoundError, RateLimitedError
+from airflow_provider_msghistory.client.history import HistoryPage, HistoryWalk, message_list_of
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.retry import RetryPolicy
@@ -33,10 +36,13 @@ from airflow_provider_msghistory.client.transport import (
 log = logging.getLogger(__name__)
 
 MAX_LIST_PAGES = 10_000  # a server that ignores ``page`` must not keep a scan going forever
+HISTORY_STORM_BUDGET = 900.0  # seconds of uninterrupted 429s a message-list page rides out
 
 
 class _ClientCore:
     """What both clients share: request building, response checking, export references."""
+
+    _transport: SyncTransport | AsyncTransport
 
     def __init__(self, config: ClientConfig, dialect: Dialect | None) -> None:
         self.config = config
@@ -64,10 +70,9 @@ class _ClientCore:
         raise self._scrubbed(error)
 
     def _scrubbed(self, error: ApiError) -> ApiError:
-        for secret in self._transport.secrets:
-            if secret in error.message:
-                error.message = error.message.replace(secret, "***")
-                error.args = tuple(str(a).replace(secret, "***") for a in error.args)
+        scrub = self._transport.scrub
+        error.message = scrub(error.message)
+        error.args = tuple(scrub(str(a)) for a in error.args)
         return error
 
     def _prepared(self, request: ExportRequest) -> ApiRequest:
@@ -93,14 +98,25 @@ class _ClientCore:
             raise ValueError(f"{param}: must be a positive integer, e.g. 50")
         return value
 
-    def _messages_query(
-        self, channel: str, start: datetime | str, end: datetime | str, status: str | None, page_size: int
-    ) -> MessageQuery:
+    def _history_bounds(self, start: datetime | str, end: datetime | str) -> tuple[datetime, datetime]:
         start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
         if end_dt < start_dt:
             raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
-        self._page_size(page_size, "page_size")
-        return self.dialect.messages_query(channel, start_dt, end_dt, status, page_size)
+        return start_dt, end_dt
+
+    def _walk(
+        self,
+        channel: str | None,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None,
+        page_size: int | None,
+        first_page: int,
+    ) -> HistoryWalk:
+        start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
+        if page_size is None:
+            page_size = message_list_of(self.dialect).max_page_size
+        return HistoryWalk(self.dialect, channel, start_dt, end_dt, status, page_size, first_page)
 
     def _not_found(self, export_id: str) -> NotFoundError:
         return NotFoundError(None, f"export {export_id!r} is not in the account's export list", "get_export")
@@ -121,6 +137,28 @@ class _ListEnd:
             log.warning("The export list served the same page twice; the server may ignore 'page'")
         self._previous = ids
         return len(jobs) < self.page_size or bool(repeated)
+
+
+class _Storm:
+    """A page refused with 429 even after the transport's retries is asked again once the server's wait is
+    over (paging is idempotent), until the refusals have lasted ``HISTORY_STORM_BUDGET`` seconds."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def wait_after(self, error: RateLimitedError) -> float:
+        """The wait before asking again (the key's pacer holds every client that long); re-raises ``error``
+        once the storm outlasts the budget."""
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if now - self.since > HISTORY_STORM_BUDGET:
+            raise error
+        wait = error.retry_after if error.retry_after and error.retry_after > 0 else 1.0
+        log.warning("%s: rate limited; asking again in %.1f s", error.endpoint, wait)
+        return wait
+
+    def passed(self) -> None:
+        self.since = None
 
 
 class _FindState:
@@ -335,7 +373,7 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         except NotFoundError:
             log.info("Export %s is already gone; nothing to cancel", export_id)
 
-    # --- message list ---------------------------------------------------------------------------------
+    # --- message history ------------------------------------------------------------------------------
     def iter_message_history(
         self,
         channel: str,
@@ -346,21 +384,61 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     ) -> Iterator[dict[str, Any]]:
         """Messages of one channel in ``[start, end]``, fetched page by page only as they are consumed.
 
-        Inputs are validated now (``ValueError``), before any request.
+        Inputs are validated now (``ValueError``), before any request; iteration stops at the first
+        short page.
         """
-        query = self._messages_query(channel, start, end, status, page_size)
-        return self._message_pages(query)
+        start_dt, end_dt = self._history_bounds(start, end)
+        self._page_size(page_size, "page_size")
+        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)  # validates
+        return self._history_pages(channel, start_dt, end_dt, status, page_size)
 
-    def _message_pages(self, query: MessageQuery) -> Iterator[dict[str, Any]]:
-        cursor = self.dialect.first_cursor(query)
-        for _ in range(MAX_LIST_PAGES):
-            page = self.dialect.parse_messages(
-                self._call(self.dialect.messages_page(query, cursor)), query, cursor
-            )
-            yield from page.records
-            if page.next_cursor is None:
+    def _history_pages(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        for page in range(MAX_LIST_PAGES):
+            request = self.dialect.message_history(channel, start, end, status, page, page_size)
+            messages = self.dialect.parse_history(self._call(request))
+            yield from messages
+            if len(messages) < page_size:
                 return
-            cursor = page.next_cursor
+
+    def iter_history_pages(
+        self,
+        channel: str | None,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int | None = None,
+        first_page: int = 0,
+    ) -> Iterator[HistoryPage]:
+        """The pages of one channel's messages sent in the half-open window ``[start, end)``, exactly.
+
+        Validated now (``ValueError``), fetched lazily. Records outside the window are dropped and every
+        record carries ``channel``.
+
+        :param page_size: records per page (default: the largest the vendor serves).
+        :param first_page: the page to start from (a resumed series).
+        """
+        walk = self._walk(channel, start, end, status, page_size, first_page)
+        return self._walk_pages(walk)
+
+    def _walk_pages(self, walk: HistoryWalk) -> Iterator[HistoryPage]:
+        storm = _Storm()
+        while True:
+            try:
+                body = self._call(walk.request())
+            except RateLimitedError as error:
+                wait = storm.wait_after(error)
+                if self._transport.pacer is None:
+                    time.sleep(wait)
+                else:
+                    self._transport.pacer.hold(wait)  # the next send waits it out, as does every client
+                continue
+            storm.passed()
+            page = walk.absorb(body)
+            yield page
+            if page.last:
+                return
 
     # --- misc -----------------------------------------------------------------------------------------
     def check_connection(self) -> None:
@@ -494,18 +572,52 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         page_size: int = 20,
     ) -> AsyncIterator[dict[str, Any]]:
         """Async :meth:`ExportClient.iter_message_history` (validated now, fetched lazily)."""
-        return self._message_pages(self._messages_query(channel, start, end, status, page_size))
+        start_dt, end_dt = self._history_bounds(start, end)
+        self._page_size(page_size, "page_size")
+        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)
+        return self._history_pages(channel, start_dt, end_dt, status, page_size)
 
-    async def _message_pages(self, query: MessageQuery) -> AsyncIterator[dict[str, Any]]:
-        cursor = self.dialect.first_cursor(query)
-        for _ in range(MAX_LIST_PAGES):
-            body = await self._call(self.dialect.messages_page(query, cursor))
-            page = self.dialect.parse_messages(body, query, cursor)
-            for record in page.records:
-                yield record
-            if page.next_cursor is None:
+    async def _history_pages(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        for page in range(MAX_LIST_PAGES):
+            request = self.dialect.message_history(channel, start, end, status, page, page_size)
+            messages = self.dialect.parse_history(await self._call(request))
+            for message in messages:
+                yield message
+            if len(messages) < page_size:
                 return
-            cursor = page.next_cursor
+
+    def iter_history_pages(
+        self,
+        channel: str | None,
+        start: datetime | str,
+        end: datetime | str,
+        status: str | None = None,
+        page_size: int | None = None,
+        first_page: int = 0,
+    ) -> AsyncIterator[HistoryPage]:
+        """Async :meth:`ExportClient.iter_history_pages` (validated now, fetched lazily)."""
+        walk = self._walk(channel, start, end, status, page_size, first_page)
+        return self._walk_pages(walk)
+
+    async def _walk_pages(self, walk: HistoryWalk) -> AsyncIterator[HistoryPage]:
+        storm = _Storm()
+        while True:
+            try:
+                body = await self._call(walk.request())
+            except RateLimitedError as error:
+                wait = storm.wait_after(error)
+                if self._transport.pacer is None:
+                    await asyncio.sleep(wait)
+                else:
+                    self._transport.pacer.hold(wait)
+                continue
+            storm.passed()
+            page = walk.absorb(body)
+            yield page
+            if page.last:
+                return
 
     async def check_connection(self) -> None:
         """Async :meth:`ExportClient.check_connection`."""

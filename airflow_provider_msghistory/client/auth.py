@@ -37,8 +37,9 @@ class AuthFlow:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every value to scrub from messages and mask in logs, as of now."""
-        return self._secrets
+        """Every value to scrub from messages and mask in logs, as of now: the credentials and the header
+        values built from them."""
+        return self._secrets + tuple(self._headers.values())
 
     def bind(self, send: Send | None = None, asend: ASend | None = None) -> None:
         """The transport hands over how to send a request without credentials (a login flow needs it)."""

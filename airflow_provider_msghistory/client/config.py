@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://lora-api.agiletelecom.com/api"
+
+# Largest accepted value of each duration (seconds): beyond these a setting is a typo, and values such as
+# ``inf`` or ``1e308`` overflow inside the HTTP libraries at the first request.
+MAX_SECONDS = {
+    "connect_timeout": 600.0,
+    "read_timeout": 3600.0,
+    "call_timeout": 86400.0,
+    "backoff_base": 3600.0,
+    "backoff_max": 3600.0,
+}
+MAX_RETRY_TIME = 86400.0
+MAX_ATTEMPTS = 100
+
+
+def _shown_url(text: str) -> str:
+    """``text`` as safe to echo: hidden when it holds user info, and never with its query or fragment."""
+    if "@" in text:
+        return "<hidden: contains '@'>"
+    cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=-1)
+    return repr(text if cut < 0 else text[:cut] + "?<redacted>")
 
 
 def validate_base_url(url: str, field_name: str = "base_url") -> str:
@@ -17,7 +38,7 @@ def validate_base_url(url: str, field_name: str = "base_url") -> str:
     """
     example = DEFAULT_BASE_URL
     text = (url or "").strip()
-    shown = "<hidden: contains '@'>" if "@" in text else repr(text)
+    shown = _shown_url(text)
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -45,12 +66,18 @@ class ClientConfig:
     :param vendor: dialect name (``"qlara"``).
     :param connect_timeout: seconds to establish a connection.
     :param read_timeout: seconds to wait for response data.
+    :param call_timeout: seconds one API request may take from sending it to the last byte of its reply
+        (a reply that drips bytes never trips ``read_timeout``); downloads instead must keep moving (see
+        :data:`~airflow_provider_msghistory.client.transport.DOWNLOAD_MIN_BYTES`).
     :param max_attempts: attempts per call, retries included.
     :param max_retry_time: seconds a call may spend on retries in total.
     :param backoff_base: first backoff delay in seconds (doubles each retry).
     :param backoff_max: cap on any single computed backoff delay.
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
-    :param options: vendor-specific settings for the dialect (e.g. a sub-account id).
+    :param options: vendor-specific settings for the dialect (e.g. a sub-account id); not in ``repr``
+        (connection extras may hold anything).
+    :param requests_per_minute: the key's per-minute limit, when not the vendor's default (trial accounts).
+    :param requests_per_second: the key's per-second burst limit, when not the vendor's default.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -60,12 +87,15 @@ class ClientConfig:
     vendor: str = "qlara"
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    call_timeout: float = 300.0
     max_attempts: int = 5
     max_retry_time: float = 120.0
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     verify: bool | str = True
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    requests_per_minute: int | None = None
+    requests_per_second: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", validate_base_url(self.base_url))
@@ -79,15 +109,34 @@ class ClientConfig:
             raise ValueError("api_key: empty; set the API key (or username and password for Basic auth)")
         if self.api_key is not None and self.username is not None:
             raise ValueError("api_key: pass either api_key or username/password, not both")
-        for name in ("connect_timeout", "read_timeout", "backoff_base", "backoff_max"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name}: must be a positive number of seconds, e.g. 10")
-        if not float(self.max_retry_time) >= 0:
-            raise ValueError("max_retry_time: must be zero or a positive number of seconds, e.g. 120")
-        if int(self.max_attempts) < 1:
-            raise ValueError("max_attempts: must be at least 1, e.g. 5")
+        for name, ceiling in MAX_SECONDS.items():
+            value = _finite(getattr(self, name), name)
+            if not 0 < value <= ceiling:
+                raise ValueError(
+                    f"{name}: {value!r} is out of range; pass seconds in (0, {ceiling:g}], e.g. 10"
+                )
+        if not 0 <= _finite(self.max_retry_time, "max_retry_time") <= MAX_RETRY_TIME:
+            raise ValueError(f"max_retry_time: pass seconds in [0, {MAX_RETRY_TIME:g}], e.g. 120")
+        if not 1 <= int(_finite(self.max_attempts, "max_attempts")) <= MAX_ATTEMPTS:
+            raise ValueError(f"max_attempts: pass an integer in [1, {MAX_ATTEMPTS}], e.g. 5")
+        for name, example in (("requests_per_minute", 1000), ("requests_per_second", 50)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: must be a positive integer, e.g. {example}; got {value!r}")
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never leave in a message or a log line."""
+        """Values that must never leave in a message or a log line (the auth side adds the header values
+        it derives from them, see :class:`~airflow_provider_msghistory.client.scrub.Scrubber`)."""
         return tuple(s for s in (self.api_key, self.password) if s)
+
+
+def _finite(value: object, name: str) -> float:
+    """``value`` as a finite float, or ``ValueError`` naming ``name``."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}: {value!r} is not a number, e.g. 10") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: {value!r} is not a finite number, e.g. 10")
+    return number

@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 
 EXAMPLE = "2025-01-01T00:00:00+01:00"
+MIN_YEAR, MAX_YEAR = 1900, 9998
 _DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 
 
@@ -35,6 +36,12 @@ def parse_aware(value: object, param: str) -> datetime:
         raise ValueError(f"{param}: datetime has no UTC offset; pass an aware one like {EXAMPLE!r}")
     if offset % timedelta(minutes=1):
         raise ValueError(f"{param}: the API takes offsets in whole minutes, like {EXAMPLE!r}")
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        # Rounding to the millisecond or converting the offset would overflow near datetime's limits.
+        raise ValueError(
+            f"{param}: year {parsed.year} is out of range; pass a datetime in years "
+            f"{MIN_YEAR}-{MAX_YEAR}, like {EXAMPLE!r}"
+        )
     return parsed
 
 

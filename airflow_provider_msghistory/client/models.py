@@ -242,7 +242,17 @@ def _optional_text(value: object, param: str) -> str | None:
     text = str(value).strip()
     if not text:
         raise ValueError(f"{param}: empty; pass a value like '12345' or leave it out")
+    _refuse_rendered_none(text, param)
     return text
+
+
+def _refuse_rendered_none(text: str, param: str) -> None:
+    """A template over a missing XCom or param renders ``"None"``: never send that as a value."""
+    if text == "None":
+        raise ValueError(
+            f"{param}: 'None' (a template over a missing XCom or param renders so); pass a real value "
+            "like '12345' or leave it out"
+        )
 
 
 def _id_tuple(value: object, param: str) -> IdList | None:
@@ -265,6 +275,7 @@ def _id_tuple(value: object, param: str) -> IdList | None:
             item = item.strip()
             if not item:
                 raise ValueError(f"{param}: contains an empty id; pass ids like [101, 102]")
+            _refuse_rendered_none(item, param)
         ids.append(item)
     if not ids:
         raise ValueError(f"{param}: empty list; pass ids like [101, 102], or leave it out")

@@ -1,10 +1,14 @@
 """Two thin HTTP transports sharing one retry policy: sync on ``requests``, async on ``httpx``.
 
 Auth headers come from the dialect's :class:`AuthFlow`, per request, and only when the URL's origin (scheme,
-host, port) is the API base URL's: never in session defaults and never to another host. Pre-signed download
-links get none (Qlara); a dialect whose links need them (``Capabilities.link_auth``, 8x8) gets them on the
-API's own origin only, and its redirects are then followed by hand, keeping the credentials only while the
-origin stays the API's.
+host, port) is the API base URL's: never in session defaults, never on redirects (API calls do not follow
+them), never from ``~/.netrc``. Pre-signed download links get none (Qlara); a dialect whose links need them
+(``Capabilities.link_auth``, 8x8) gets them on the API's own origin only, and its redirects are then
+followed by hand, keeping the credentials only while the origin stays the API's.
+
+Hostile or broken servers are bounded: an API reply is read up to :data:`MAX_REPLY_BYTES` (decoded), and
+each API request must finish within ``call_timeout`` (a reply that drips one byte at a time never trips the
+per-read ``read_timeout``); a download must deliver :data:`DOWNLOAD_MIN_BYTES` every ``read_timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect
-from airflow_provider_msghistory.client.errors import ApiConnectionError
+from airflow_provider_msghistory.client.errors import ApiConnectionError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import redact_url
+from airflow_provider_msghistory.client.pacing import Pacer, RateLimit, pacer_for
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
+from airflow_provider_msghistory.client.scrub import Scrubber
 
 if TYPE_CHECKING:
     import httpx
@@ -44,8 +50,19 @@ MAX_REDIRECTS = 5
 # connections are spread over small pools, taken in turn.
 ASYNC_POOL = 64
 POOL_SHARD = 8
+#: Largest API reply read into memory (after content decoding). The export API's replies are pages of
+#: export metadata, a few KB each; a larger one is a broken or hostile server.
+MAX_REPLY_BYTES = 8 << 20
+#: A download must deliver at least this many bytes every ``read_timeout`` seconds, else it counts as broken
+#: (and is resumed): a storage host dripping bytes must not hold a worker forever.
+DOWNLOAD_MIN_BYTES = 64 << 10
+_READ_SIZE = 64 << 10
 _QUERY = re.compile(r"\?[^\s'\")]*")
 _MAX_TEXT = 2000
+
+
+class CallDeadlineExceeded(Exception):
+    """An API request outlived ``call_timeout`` (internal: becomes a retryable network failure)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,45 @@ def policy_from_config(config: ClientConfig) -> RetryPolicy:
     )
 
 
+def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
+    """The process-wide pacer of the config's API key: the dialect's published limits, or the config's
+    overrides (``requests_per_second`` / ``requests_per_minute``); ``None`` when no limit is known."""
+    overrides = {1.0: config.requests_per_second, 60.0: config.requests_per_minute}
+    limits = [
+        RateLimit(overrides.get(float(limit.seconds)) or limit.requests, limit.seconds)
+        for limit in dialect.rate_limits
+    ]
+    for seconds, requests in overrides.items():
+        if requests and all(float(limit.seconds) != seconds for limit in limits):
+            limits.append(RateLimit(requests, seconds))
+    if not limits:
+        return None
+    identity = config.api_key or f"{config.username}:{config.password}"
+    return pacer_for(config.base_url, identity, limits)
+
+
+class _Throttle:
+    """One call's view of the key's pacer: wait out holds (except the one this call set and already slept
+    through), take a permit, and report what the server said about the limit."""
+
+    def __init__(self, pacer: Pacer | None) -> None:
+        self.pacer = pacer
+        self._own_hold: float | None = None
+
+    def hold_to_wait(self) -> float:
+        if self.pacer is None or self.pacer.hold_until == self._own_hold:
+            return 0.0
+        return self.pacer.held_for()
+
+    def rate_limited(self, delay: float) -> None:
+        if self.pacer is not None:
+            self._own_hold = self.pacer.hold(delay)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        if self.pacer is not None:
+            self.pacer.observe(headers)
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
@@ -86,8 +142,39 @@ def _decode(content: bytes) -> tuple[Any, str]:
         return None, text
     try:
         return json.loads(content), text
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser's stack
         return None, text
+
+
+def _too_large(endpoint: str) -> UnexpectedResponseError:
+    return UnexpectedResponseError(
+        None, f"the reply exceeds the {MAX_REPLY_BYTES >> 20} MiB limit of API replies; not read", endpoint
+    )
+
+
+def _deadline_message(config: ClientConfig) -> str:
+    return f"no complete reply within call_timeout={config.call_timeout:g} s"
+
+
+class _Stall:
+    """Tells a download that keeps moving from one dripping bytes (see :data:`DOWNLOAD_MIN_BYTES`)."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._start = time.monotonic()
+        self._bytes = 0
+
+    def check(self, received: int) -> None:
+        self._bytes += received
+        now = time.monotonic()
+        if now - self._start >= self.window:
+            if self._bytes < DOWNLOAD_MIN_BYTES:
+                raise ApiConnectionError(
+                    f"download stalled: {self._bytes} bytes in {now - self._start:.0f} s (less than "
+                    f"{DOWNLOAD_MIN_BYTES} per read_timeout)",
+                    DOWNLOAD_ENDPOINT,
+                )
+            self._start, self._bytes = now, 0
 
 
 class _TransportBase:
@@ -97,11 +184,17 @@ class _TransportBase:
         self.policy = policy or policy_from_config(config)
         self._origin = _origin(config.base_url)
         self.auth = dialect.auth()
+        self.pacer = pacer_from_config(config, dialect)
+        self._scrub: tuple[tuple[str, ...], Scrubber] | None = None
 
     @property
-    def secrets(self) -> tuple[str, ...]:
-        """Everything to scrub, read live: a login flow's key changes over the transport's life."""
-        return tuple(dict.fromkeys((*self.config.secrets, *self.auth.secrets)))
+    def scrub(self) -> Scrubber:
+        """Removes every credential form the dialect sends: the key or password and the header values built
+        from them (``auth.secrets``), read live: a login flow's key changes over the transport's life."""
+        secrets = (*self.config.secrets, *self.auth.secrets)
+        if self._scrub is None or self._scrub[0] != secrets:
+            self._scrub = (secrets, Scrubber(secrets))
+        return self._scrub[1]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
@@ -118,10 +211,7 @@ class _TransportBase:
 
     def _safe(self, text: str) -> str:
         """``text`` with query strings and secrets removed (exception texts quote URLs)."""
-        text = _QUERY.sub("?<redacted>", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return self.scrub(_QUERY.sub("?<redacted>", text))
 
     def _download_headers(self, url: str, offset: int) -> tuple[dict[str, str], bool]:
         """Headers of a download request, and whether credentials go with it (the API's own origin)."""
@@ -145,6 +235,24 @@ class _TransportBase:
 def _no_auth(request: Any) -> Any:
     """Explicit no-op auth: stops ``requests`` from adding credentials from ``~/.netrc``."""
     return request
+
+
+def _new_session() -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    class NoNetrcSession(requests.Session):
+        """On each redirect ``requests`` reads ``~/.netrc`` again for the new host; never here (a download's
+        redirect may lead anywhere). Credentials the session set itself are dropped too."""
+
+        def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+            prepared_request.headers.pop("Authorization", None)
+
+    session = NoNetrcSession()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _classify_requests_error(exc: requests.RequestException) -> NetworkFailure | None:
@@ -173,26 +281,56 @@ def _classify_requests_error(exc: requests.RequestException) -> NetworkFailure |
     return NetworkFailure.AFTER_SEND
 
 
+def _read_capped(response: requests.Response, deadline: float, clock: Callable[[], float]) -> bytes | None:
+    """The decoded body, or ``None`` past :data:`MAX_REPLY_BYTES` (read no further).
+
+    Raises :class:`CallDeadlineExceeded` once ``deadline`` passes (each read returns as soon as bytes arrive,
+    so a dripping reply is caught within one ``read_timeout``).
+    """
+    raw = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if clock() > deadline:
+            raise CallDeadlineExceeded
+        chunk = raw.read1(_READ_SIZE, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            return None
+        chunks.append(chunk)
+
+
 class DownloadResponse:
     """A streaming download (sync). Bytes are yielded exactly as stored (no content decoding).
 
     :param response: the open ``requests`` response.
     :param safe: redacts text for error messages.
+    :param stall_window: seconds in which :data:`DOWNLOAD_MIN_BYTES` must arrive.
     """
 
-    def __init__(self, response: requests.Response, safe: Callable[[str], str]) -> None:
+    def __init__(self, response: requests.Response, safe: Callable[[str], str], stall_window: float) -> None:
         self._response = response
         self._safe = safe
+        self._stall_window = stall_window
         self.status_code: int = response.status_code
         self.headers: Mapping[str, str] = response.headers
 
     def iter_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """The body in chunks of at most ``chunk_size`` bytes; a broken stream raises ApiConnectionError."""
+        """The body in chunks of at most ``chunk_size`` bytes, each as soon as it arrived; a broken or
+        stalled stream raises ApiConnectionError."""
+        raw = self._response.raw
+        stall = _Stall(self._stall_window)
         received = 0
         try:
-            for chunk in self._response.raw.stream(chunk_size, decode_content=False):
+            # One read per chunk into a new bytes object (no re-buffering): what arrived, when it arrived.
+            while chunk := raw.read1(chunk_size, decode_content=False):
                 received += len(chunk)
+                stall.check(len(chunk))
                 yield chunk
+        except ApiConnectionError:
+            raise
         except Exception as exc:  # urllib3/requests/OS errors all mean the same: the stream broke
             raise ApiConnectionError(
                 f"download interrupted after {received} bytes: {self._safe(repr(exc))}", DOWNLOAD_ENDPOINT
@@ -222,21 +360,10 @@ class SyncTransport(_TransportBase):
     ) -> None:
         super().__init__(config, dialect, policy)
         self._own_session = session is None
-        self._session = session if session is not None else self._new_session()
+        self._session = session if session is not None else _new_session()
         self._sleep = sleep
         self._clock = clock
         self.auth.bind(send=lambda request: self.send(request, authenticate=False))
-
-    @staticmethod
-    def _new_session() -> requests.Session:
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
 
     def send(self, request: ApiRequest, authenticate: bool = True) -> RawResponse:
         """Send ``request`` with retries; returns the final response, error statuses included.
@@ -246,7 +373,7 @@ class SyncTransport(_TransportBase):
         headers = {"Accept": "application/json", **request.headers}
         if authenticate and self._own(url):
             headers.update(self.auth.headers())
-        response = self._send(
+        response, content = self._send(
             request.endpoint,
             request.method,
             url,
@@ -254,10 +381,10 @@ class SyncTransport(_TransportBase):
             params=request.params,
             json_body=request.json,
             idempotent=request.idempotent,
-            stream=False,
-            redirects=False,
+            download=False,
+            throttle=_Throttle(self.pacer),
         )
-        body, text = _decode(response.content)
+        body, text = _decode(content)
         return RawResponse(response.status_code, response.headers, body, text)
 
     @contextmanager
@@ -267,7 +394,7 @@ class SyncTransport(_TransportBase):
             headers, own = self._download_headers(url, offset)
             if own:
                 headers.update(self.auth.headers())
-            response = self._send(
+            response, _ = self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
                 url,
@@ -275,8 +402,8 @@ class SyncTransport(_TransportBase):
                 params=None,
                 json_body=None,
                 idempotent=True,
-                stream=True,
-                redirects=not own,  # with credentials: each hop is checked below
+                download=True,
+                follow=not own,  # with credentials: each hop is checked here
             )
             location = response.headers.get("Location") if response.is_redirect else None
             if not location:
@@ -286,7 +413,7 @@ class SyncTransport(_TransportBase):
         else:
             raise ApiConnectionError(f"more than {MAX_REDIRECTS} redirects", DOWNLOAD_ENDPOINT)
         try:
-            yield DownloadResponse(response, self._safe)
+            yield DownloadResponse(response, self._safe, float(self.config.read_timeout))
         finally:
             response.close()
 
@@ -300,15 +427,25 @@ class SyncTransport(_TransportBase):
         params: Mapping[str, Any] | None,
         json_body: Any,
         idempotent: bool,
-        stream: bool,
-        redirects: bool,
-    ) -> requests.Response:
+        download: bool,
+        throttle: _Throttle | None = None,
+        follow: bool = True,
+    ) -> tuple[requests.Response, bytes]:
+        """The final response and its body (API calls; a download's body is left to stream)."""
         import requests
+        from urllib3.exceptions import HTTPError as Urllib3Error
 
         started = self._clock()
         attempt = 0
         while True:
             attempt += 1
+            if throttle is not None and throttle.pacer is not None:
+                held = throttle.hold_to_wait()
+                if held > 0:
+                    self._sleep(held)
+                throttle.pacer.acquire()
+            deadline = self._clock() + float(self.config.call_timeout)
+            content = b""
             try:
                 response = self._session.request(
                     method,
@@ -318,35 +455,54 @@ class SyncTransport(_TransportBase):
                     headers=dict(headers),
                     timeout=(self.config.connect_timeout, self.config.read_timeout),
                     verify=self.config.verify,
-                    allow_redirects=redirects,
-                    stream=stream,
+                    allow_redirects=download and follow,
+                    stream=True,
                     auth=_no_auth,
                 )
-            except requests.exceptions.RequestException as exc:
-                failure = _classify_requests_error(exc)
+                if download and response.status_code < 400:
+                    return response, content
+                if not download:
+                    try:
+                        capped = _read_capped(response, deadline, self._clock)
+                    finally:
+                        response.close()
+                    if capped is None and response.status_code < 400:
+                        raise _too_large(endpoint)
+                    content = capped or b""  # an oversized error body: its status still speaks
+            except (requests.exceptions.RequestException, Urllib3Error, CallDeadlineExceeded, OSError) as exc:
+                if isinstance(exc, requests.exceptions.RequestException):
+                    failure = _classify_requests_error(exc)
+                    what = self._safe(f"{type(exc).__name__}: {exc}")
+                else:  # a deadline, or a read that broke under urllib3 (the reply may have been acted on)
+                    failure = NetworkFailure.AFTER_SEND
+                    what = (
+                        _deadline_message(self.config)
+                        if isinstance(exc, CallDeadlineExceeded)
+                        else self._safe(f"{type(exc).__name__}: {exc}")
+                    )
                 delay = (
                     None
                     if failure is None
                     else self.policy.delay_for_failure(failure, attempt, self._clock() - started, idempotent)
                 )
-                what = self._safe(f"{type(exc).__name__}: {exc}")
                 if delay is None:
                     raise ApiConnectionError(f"{what} (after {attempt} attempt(s))", endpoint) from None
                 self._log_retry(endpoint, what, delay, attempt)
                 self._sleep(delay)
                 continue
+            if throttle is not None:
+                throttle.observe(response.headers)
             if response.status_code < 400:
-                return response
-            if stream:
-                body: Any = None
-            else:
-                body, _ = _decode(response.content)
+                return response, content
+            body = None if download else _decode(content)[0]
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )
             if delay is None:
-                return response
+                return response, content
             response.close()
+            if response.status_code == 429 and throttle is not None:
+                throttle.rate_limited(delay)  # every client of the key waits, not only this one
             self._log_retry(endpoint, f"HTTP {response.status_code}", delay, attempt)
             self._sleep(delay)
 
@@ -376,23 +532,30 @@ class AsyncDownloadResponse:
 
     :param response: the open ``httpx`` response.
     :param safe: redacts text for error messages.
+    :param stall_window: seconds in which :data:`DOWNLOAD_MIN_BYTES` must arrive.
     """
 
-    def __init__(self, response: httpx.Response, safe: Callable[[str], str]) -> None:
+    def __init__(self, response: httpx.Response, safe: Callable[[str], str], stall_window: float) -> None:
         self._response = response
         self._safe = safe
+        self._stall_window = stall_window
         self.status_code: int = response.status_code
         self.headers: Mapping[str, str] = response.headers
 
     async def iter_bytes(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The body in chunks of at most ``chunk_size`` bytes; a broken stream raises ApiConnectionError."""
+        """The body as it arrives (network reads, at most ``chunk_size`` bytes each are not re-buffered);
+        a broken or stalled stream raises ApiConnectionError."""
         import httpx
 
+        stall = _Stall(self._stall_window)
         received = 0
         try:
-            async for chunk in self._response.aiter_raw(chunk_size):
-                received += len(chunk)
-                yield chunk
+            async for chunk in self._response.aiter_raw():
+                for start in range(0, len(chunk), chunk_size):
+                    piece = chunk[start : start + chunk_size]
+                    received += len(piece)
+                    yield piece
+                stall.check(len(chunk))
         except (httpx.HTTPError, OSError) as exc:
             raise ApiConnectionError(
                 f"download interrupted after {received} bytes: {self._safe(repr(exc))}", DOWNLOAD_ENDPOINT
@@ -459,7 +622,7 @@ class AsyncTransport(_TransportBase):
         headers = {"Accept": "application/json", **request.headers}
         if authenticate and self._own(url):
             headers.update(await self.auth.aheaders())
-        response = await self._send(
+        response, content = await self._send(
             request.endpoint,
             request.method,
             url,
@@ -467,10 +630,10 @@ class AsyncTransport(_TransportBase):
             params=request.params,
             json_body=request.json,
             idempotent=request.idempotent,
-            stream=False,
-            redirects=False,
+            download=False,
+            throttle=_Throttle(self.pacer),
         )
-        body, text = _decode(response.content)
+        body, text = _decode(content)
         return RawResponse(response.status_code, response.headers, body, text)
 
     @asynccontextmanager
@@ -480,7 +643,7 @@ class AsyncTransport(_TransportBase):
             headers, own = self._download_headers(url, offset)
             if own:
                 headers.update(await self.auth.aheaders())
-            response = await self._send(
+            response, _ = await self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
                 url,
@@ -488,8 +651,8 @@ class AsyncTransport(_TransportBase):
                 params=None,
                 json_body=None,
                 idempotent=True,
-                stream=True,
-                redirects=not own,  # with credentials: each hop is checked below
+                download=True,
+                follow=not own,  # with credentials: each hop is checked here
             )
             location = response.headers.get("Location") if response.is_redirect else None
             if not location:
@@ -499,9 +662,30 @@ class AsyncTransport(_TransportBase):
         else:
             raise ApiConnectionError(f"more than {MAX_REDIRECTS} redirects", DOWNLOAD_ENDPOINT)
         try:
-            yield AsyncDownloadResponse(response, self._safe)
+            yield AsyncDownloadResponse(response, self._safe, float(self.config.read_timeout))
         finally:
             await response.aclose()
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, built: httpx.Request, endpoint: str, download: bool, follow: bool
+    ) -> tuple[httpx.Response, bytes]:
+        """One request: the streamed response of a download, else the response and its capped body."""
+        response = await client.send(built, stream=True, follow_redirects=download and follow)
+        if download:
+            return response, b""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_REPLY_BYTES:
+                    if response.status_code < 400:
+                        raise _too_large(endpoint)
+                    break  # an oversized error body: its status still speaks
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return response, b"".join(chunks)
 
     async def _send(
         self,
@@ -513,15 +697,22 @@ class AsyncTransport(_TransportBase):
         params: Mapping[str, Any] | None,
         json_body: Any,
         idempotent: bool,
-        stream: bool,
-        redirects: bool,
-    ) -> httpx.Response:
+        download: bool,
+        throttle: _Throttle | None = None,
+        follow: bool = True,
+    ) -> tuple[httpx.Response, bytes]:
+        """The final response and its body (API calls; a download's body is left to stream)."""
         import httpx
 
         started = self._clock()
         attempt = 0
         while True:
             attempt += 1
+            if throttle is not None and throttle.pacer is not None:
+                held = throttle.hold_to_wait()
+                if held > 0:
+                    await self._sleep(held)
+                await throttle.pacer.aacquire()
             try:
                 client = next(self._next)
                 built = client.build_request(
@@ -531,31 +722,40 @@ class AsyncTransport(_TransportBase):
                     json=json_body,
                     headers=dict(headers),
                 )
-                response = await client.send(built, stream=stream, follow_redirects=redirects)
-            except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-                failure = _classify_httpx_error(exc)
+                # The whole exchange, headers and body, within call_timeout (a download: until its headers).
+                response, content = await asyncio.wait_for(
+                    self._attempt(client, built, endpoint, download, follow), float(self.config.call_timeout)
+                )
+            except (httpx.HTTPError, httpx.InvalidURL, OSError, asyncio.TimeoutError) as exc:
+                if isinstance(exc, asyncio.TimeoutError):
+                    failure: NetworkFailure | None = NetworkFailure.AFTER_SEND
+                    what = _deadline_message(self.config)
+                else:
+                    failure = _classify_httpx_error(exc)
+                    what = self._safe(f"{type(exc).__name__}: {exc}")
                 delay = (
                     None
                     if failure is None
                     else self.policy.delay_for_failure(failure, attempt, self._clock() - started, idempotent)
                 )
-                what = self._safe(f"{type(exc).__name__}: {exc}")
                 if delay is None:
                     raise ApiConnectionError(f"{what} (after {attempt} attempt(s))", endpoint) from None
                 self._log_retry(endpoint, what, delay, attempt)
                 await self._sleep(delay)
                 continue
+            if throttle is not None:
+                throttle.observe(response.headers)
             if response.status_code < 400:
-                return response
-            body: Any = None
-            if not stream:
-                body, _ = _decode(response.content)
+                return response, content
+            body = None if download else _decode(content)[0]
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )
             if delay is None:
-                return response
+                return response, content
             await response.aclose()
+            if response.status_code == 429 and throttle is not None:
+                throttle.rate_limited(delay)
             self._log_retry(endpoint, f"HTTP {response.status_code}", delay, attempt)
             await self._sleep(delay)
 

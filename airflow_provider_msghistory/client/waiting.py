@@ -37,6 +37,9 @@ LIST_PAGE_SIZE = 500
 # Page size to rescan with when the export is missing from a large-page scan (the server may cap ``limit``
 # and serve short pages, which a scan reads as the end of the list).
 FALLBACK_PAGE_SIZE = 50
+#: The longest server-requested wait (``Retry-After``) honoured while polling: one ``Retry-After: 3600`` must
+#: not put a wait (or a shared poll) to sleep for an hour.
+MAX_RETRY_AFTER = 300.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,9 @@ def is_transient(error: BaseException) -> bool:
 def transient_delay(failures: int, poll_interval: float, error: BaseException | None = None) -> float:
     """Seconds to wait after ``failures`` consecutive transient failures (exponential, capped).
 
-    Honours a server-sent ``retry_after``; otherwise doubles the poll interval per failure, up to 8x it
-    (and at least one poll interval), so a flapping API is not hammered and the deadline is still checked.
+    Honours a server-sent ``retry_after`` up to :data:`MAX_RETRY_AFTER`; otherwise doubles the poll
+    interval per failure, up to 8x it (and at least one poll interval), so a flapping API is not hammered
+    and the deadline is still checked.
 
     :param failures: consecutive transient failures so far (1 for the first).
     :param poll_interval: the waiter's normal poll interval in seconds.
@@ -114,7 +118,7 @@ def transient_delay(failures: int, poll_interval: float, error: BaseException | 
     backoff = poll_interval * 2 ** min(max(failures - 1, 0), 3)
     retry_after = getattr(error, "retry_after", None)
     if isinstance(retry_after, (int, float)) and retry_after > 0:
-        return max(float(retry_after), poll_interval)
+        return max(min(float(retry_after), MAX_RETRY_AFTER), poll_interval)
     return backoff
 
 

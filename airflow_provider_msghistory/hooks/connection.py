@@ -7,6 +7,7 @@ Airflow >= 3.2 prefers, and tests can check the mapping without a metadata datab
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +45,11 @@ EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
     "max_attempts": ("Max attempts", "integer", 5, "Attempts per API call, the first included."),
     "verify": ("Verify TLS", "boolean", True, "Verify the API's TLS certificate."),
 }
+
+# Tuning extras accepted but not shown in the form.
+_TUNING_EXTRAS = ("max_retry_time", "call_timeout")
+#: extras that override the vendor's published rate limit (e.g. a Qlara trial key: 100/min, burst 10/s)
+RATE_LIMIT_EXTRAS = ("requests_per_minute", "requests_per_second")
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["schema", "port"],
@@ -119,12 +125,12 @@ def _number(conn_id: str, name: str, value: Any, integer: bool = False) -> float
         return None
     example = "5" if integer else "30"
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not math.isfinite(float(value)):
             raise ValueError
         number = int(value) if integer else float(value)
         if integer and float(value) != number:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(
             f"Connection {conn_id!r} extra {name!r}: {value!r} is not a number; use e.g. {example}"
         ) from None
@@ -182,20 +188,30 @@ def config_from_connection(
         "read_timeout": _number(conn_id, "read_timeout", _extra(extra, "read_timeout")),
         "max_attempts": _number(conn_id, "max_attempts", _extra(extra, "max_attempts"), integer=True),
         "max_retry_time": _number(conn_id, "max_retry_time", _extra(extra, "max_retry_time")),
+        "call_timeout": _number(conn_id, "call_timeout", _extra(extra, "call_timeout")),
+        **{name: _number(conn_id, name, _extra(extra, name), integer=True) for name in RATE_LIMIT_EXTRAS},
     }
-    options = {k: v for k, v in extra.items() if k not in EXTRA_FIELDS and k != "max_retry_time"}
+    options = {
+        k: v
+        for k, v in extra.items()
+        if k not in EXTRA_FIELDS and k not in _TUNING_EXTRAS and k not in RATE_LIMIT_EXTRAS
+    }
     for name in ("sub_account_id", "report_emails", "report_sender"):  # form fields the dialects read
         value = _extra(extra, name)
         if value is not None:
             options[name] = value
-    config = ClientConfig(
-        base_url=base_url,
-        vendor=vendor,
-        verify=_verify(conn_id, _extra(extra, "verify")),
-        options=options,
-        **credentials,
-        **{k: v for k, v in tuning.items() if v is not None},
-    )
+    verify = _verify(conn_id, _extra(extra, "verify"))
+    try:
+        config = ClientConfig(
+            base_url=base_url,
+            vendor=vendor,
+            verify=verify,
+            options=options,
+            **credentials,
+            **{k: v for k, v in tuning.items() if v is not None},
+        )
+    except ValueError as error:  # a range check of ClientConfig (it names the extra): name the connection
+        raise ValueError(f"Connection {conn_id!r} extra {error}") from None
     try:
         make_dialect(config)  # the vendor's own options (8x8's sub_account_id) fail here, not mid-run
     except ValueError as error:

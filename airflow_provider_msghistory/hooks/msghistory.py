@@ -16,6 +16,7 @@ from airflow_provider_msghistory.client.errors import (
     AuthenticationError,
     MsgHistoryError,
 )
+from airflow_provider_msghistory.client.scrub import secret_forms
 from airflow_provider_msghistory.hooks.connection import (
     EXTRA_FIELDS,
     UI_FIELD_BEHAVIOUR,
@@ -24,8 +25,10 @@ from airflow_provider_msghistory.hooks.connection import (
 
 
 def _secrets_to_mask(config: ClientConfig) -> list[str]:
-    """The API key / password, and whatever the vendor's auth flow derives from them (a Basic token)."""
-    return list(dict.fromkeys((*config.secrets, *make_dialect(config).auth().secrets)))
+    """Every form of every credential the dialect sends: the key or password, the header values derived
+    from them (a Basic token leaks the password too) and their escaped forms."""
+    flow = make_dialect(config).auth()
+    return list(secret_forms([*config.secrets, *flow.secrets]))
 
 
 def _mask(config: ClientConfig) -> None:

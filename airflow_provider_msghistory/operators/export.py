@@ -17,7 +17,14 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_msghistory.arguments import is_templated, positive_seconds
+from airflow_provider_msghistory.arguments import (
+    RUN_INTERVAL_END,
+    RUN_INTERVAL_START,
+    BadArgumentError,
+    check_run_interval,
+    is_templated,
+    positive_seconds,
+)
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.dialects import parse_time_dialect
 from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
@@ -31,11 +38,6 @@ from airflow_provider_msghistory.hooks.waits import (
     export_trigger,
     raise_for_event,
     wait_in_worker,
-)
-from airflow_provider_msghistory.operators.window import (
-    RUN_INTERVAL_END,
-    RUN_INTERVAL_START,
-    check_run_interval,
 )
 
 if TYPE_CHECKING:
@@ -263,8 +265,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         try:  # before any request is sent (and before the connection is looked up)
             self._request, self._window = self.build_request()
         except ValueError as error:
-            # Rendered arguments (or a run without a data interval) stay wrong on a retry: fail at once.
-            raise AirflowFailException(str(error)) from error
+            raise BadArgumentError(str(error)) from None
         dialect = self.hook.get_client().dialect  # the connection's own options are checked here
         try:
             if self.vendor and self.vendor.strip().lower() != dialect.name:
@@ -274,7 +275,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
                 )
             _checked(dialect, self._request)
         except ValueError as error:
-            raise AirflowFailException(str(error)) from error
+            raise BadArgumentError(str(error)) from None
         if dialect.caps.delivery == "email":
             return self._request_reports(context, self.hook.get_client())
         return self.execute_resumable(context)

@@ -75,7 +75,12 @@ class Destination:
 
     def part_path(self, token: str) -> str:
         """A hidden temporary name beside the destination, e.g. ``dir/.messages.csv.part-<token>``."""
-        return f"{self.path.rsplit('/', 1)[0]}/.{self.name}.part-{token}"
+        return f"{self.part_prefix}{token}"
+
+    @property
+    def part_prefix(self) -> str:
+        """What every part file of this destination's name starts with."""
+        return f"{self.path.rsplit('/', 1)[0]}/.{self.name}.part-"
 
     def filesystem(self) -> AbstractFileSystem:
         """The fsspec filesystem behind this destination (via ObjectStoragePath, so connections apply)."""
@@ -132,6 +137,12 @@ def parse_destination(value: Any, conn_id: str | None = None) -> Destination:
             raise ValueError(
                 f"destination: {value!r} names a bucket but no file; pass e.g. {EXAMPLE_DESTINATION!r}"
             )
+    if ".." in path.split("/"):
+        # A rendered value (a DAG param, an XCom) must not climb out of the directory it names.
+        raise ValueError(
+            f"destination: {value!r} contains a '..' segment; pass a path without '..', e.g. "
+            f"{EXAMPLE_DESTINATION!r}"
+        )
     if path.endswith("/") or not path.rsplit("/", 1)[-1]:
         raise ValueError(
             f"destination: {value!r} ends with '/'; it must name a file, e.g. {EXAMPLE_DESTINATION!r}"

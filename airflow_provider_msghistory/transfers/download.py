@@ -135,7 +135,7 @@ class ResumableDownload:
     def run(self) -> DownloadStats:
         link: Link | None = None
         written_generation: int | None = None
-        etag: str | None = None
+        identity: FileIdentity | None = None  # of the file whose bytes the sink holds
         while True:
             if link is None:
                 link = self.links.fresh()
@@ -155,19 +155,21 @@ class ResumableDownload:
                         self._failed("the server refused the resume range (HTTP 416)", wait=False)
                         self._start_over("the resume range was refused")
                         continue
-                    if status >= 400:
-                        self._failed(f"download answered HTTP {status}")
+                    if status not in (200, 206):
+                        # Only these carry the file: a 204, or a 3xx left unfollowed (no Location), is no CSV.
+                        self._failed(f"download answered HTTP {status}, not the file (200 or 206)")
                         continue
                     headers = response.headers
+                    _refuse_content_encoding(headers, self.label)
                     if status == 206:
-                        resumable, total = self._accept_range(headers, offset, etag)
-                        if not resumable:
-                            continue  # not the range asked for: start over on the next attempt
+                        same_file, total = self._accept_range(headers, offset, identity)
+                        if not same_file:
+                            continue  # not the rest of the same file: start over on the next attempt
                     else:
                         if offset:
                             self._start_over("the server ignored the Range request (HTTP 200)")
                         total = _int_or_none(headers.get("Content-Length"))
-                        etag = headers.get("ETag")
+                        identity = FileIdentity.of(headers, total)
                     self.stats.total = self.progress.total = total
                     written_generation = link.generation
                     self._copy(response)
@@ -192,19 +194,23 @@ class ResumableDownload:
             digest.count_chunk(chunk)
             self.progress.update(digest.size)
 
-    def _accept_range(self, headers: Any, offset: int, etag: str | None) -> tuple[bool, int | None]:
-        """Whether a 206 continues the bytes we hold (else start over), and the total size it announces."""
+    def _accept_range(
+        self, headers: Any, offset: int, identity: FileIdentity | None
+    ) -> tuple[bool, int | None]:
+        """Whether a 206 continues the bytes we hold (else start over: another range, or another file, whose
+        bytes must never be spliced onto the first one's), and the total size it announces."""
         match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
-        new_etag = headers.get("ETag")
         if match is None or int(match.group(1)) != offset:
             self._start_over(f"the server answered a different range ({headers.get('Content-Range')!r})")
             return False, None
-        if etag and new_etag and new_etag != etag:
-            self._start_over("the file changed on the server (ETag differs)")
+        total = None if match.group(3) == "*" else int(match.group(3))
+        differs = "the first response was lost" if identity is None else identity.differs(headers, total)
+        if differs:
+            self._start_over(f"the resumed response may belong to another file ({differs})")
             return False, None
         self.stats.resumes += 1
         self.log.info("Resuming %s at byte %s", self.label, f"{offset:,}")
-        return True, None if match.group(3) == "*" else int(match.group(3))
+        return True, total
 
     def _start_over(self, reason: str) -> None:
         self.log.warning("Restarting %s from byte 0: %s", self.label, reason)
@@ -229,6 +235,53 @@ class ResumableDownload:
         )
         if delay:
             self.sleep(delay)
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What tells that a resumed (206) response serves the same file as the first (200) one.
+
+    :param size: the total size the first response announced (``None``: it did not).
+    :param etag: its ``ETag``, if any.
+    :param last_modified: its ``Last-Modified``, if any.
+    """
+
+    size: int | None
+    etag: str | None
+    last_modified: str | None
+
+    @classmethod
+    def of(cls, headers: Any, size: int | None) -> FileIdentity:
+        return cls(size, headers.get("ETag"), headers.get("Last-Modified"))
+
+    def differs(self, headers: Any, total: int | None) -> str | None:
+        """Why a 206 with ``headers`` announcing ``total`` bytes cannot be the same file; ``None`` if it is.
+
+        The total size must be known and equal; validators present on both sides must match.
+        """
+        if self.size is None or total is None:
+            return "its total size cannot be compared"
+        if total != self.size:
+            return f"total size {total:,}, not {self.size:,}"
+        for name, ours in (("ETag", self.etag), ("Last-Modified", self.last_modified)):
+            theirs = headers.get(name)
+            if ours and theirs and ours != theirs:
+                return f"{name} {theirs!r}, not {ours!r}"
+        return None
+
+
+def _refuse_content_encoding(headers: Any, label: str) -> None:
+    """A body sent with a content encoding (gzip...) despite ``Accept-Encoding: identity`` is not the CSV:
+    storing it would write gzip under ``.csv`` and count rows of compressed bytes. Refused, not decoded:
+    its size, ``Range`` offsets and ETag all describe the encoded bytes, so it could not be resumed or
+    checked as the file."""
+    encoding = (headers.get("Content-Encoding") or "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise DownloadError(
+            f"{label}: the storage host sent the file with Content-Encoding {encoding!r} although the "
+            "download asked for identity; refusing to store encoded bytes as the CSV (the object must be "
+            "served without a Content-Encoding; compression='gzip' compresses on our side)"
+        )
 
 
 def read_ahead(

@@ -28,11 +28,14 @@ from airflow_provider_msghistory.transfers.destination import (
     validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
+from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.merge import CsvMerger
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
@@ -336,6 +339,17 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             empty=True,
         )
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the vendor export as input, the file written as output (nothing when skipped).
+
+        Called by the OpenLineage listener (``[openlineage]`` extra) after the task finished.
+        """
+        if self._lineage is None:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+
+            return OperatorLineage()
+        return export_lineage(*self._lineage)
+
     def _xcom(
         self,
         export_id: str,
@@ -404,7 +418,7 @@ class _FreshLinks:
 
 def _export_id(value: object) -> str:
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text or text == "None":
+    if not text or text in ("None", ".", ".."):
         raise ValueError(
             f"export_id: expected an export id such as 'exp_123' (usually "
             f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"

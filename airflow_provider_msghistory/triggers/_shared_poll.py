@@ -36,6 +36,8 @@ from airflow_provider_msghistory.client.waiting import is_transient, transient_d
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
 WAKE_BATCH = 50
+# Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
+LAST_LOOK_LEAD = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,13 @@ class Look:
 class _Subscription:
     """One wait registered with a poller: its export, page hint, interval and latest look."""
 
-    def __init__(self, export_id: str, page_hint: int, poll_interval: float) -> None:
+    def __init__(
+        self, export_id: str, page_hint: int, poll_interval: float, deadline: float | None = None
+    ) -> None:
         self.export_id = export_id
         self.page_hint = page_hint
         self.poll_interval = poll_interval
+        self.deadline = deadline  # epoch seconds: the poll gives this wait a last look just before it
         self.after_round = 0  # looks from this round or an earlier one are stale
         self._look: Look | None = None
         self._waiting: asyncio.Future[None] | None = None
@@ -116,23 +121,25 @@ class _Poller:
         # thousand subscriptions each time one joins or leaves.
         self._intervals: Counter[float] = Counter()
         self.rounds_started = 0
+        self._joined: set[_Subscription] = set()  # joined since the last round started: not served yet
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def add(self, subscription: _Subscription) -> None:
-        interval = self._interval() if self.subscriptions else None
         self.subscriptions.add(subscription)
+        self._joined.add(subscription)
         self._intervals[subscription.poll_interval] += 1
         if self._task is None or self._task.done():
             # An empty context: the poll serves every wait, so it must not run in (and log into) the
             # context of whichever trigger happened to come first.
             self._task = contextvars.Context().run(asyncio.ensure_future, self._run())
-        elif interval is not None and subscription.poll_interval < interval:
-            self._wake.set()  # a faster wait joined: reschedule the next round
+        else:
+            self._wake.set()  # reschedule the next round: a new wait is served within its interval
 
     def remove(self, subscription: _Subscription) -> None:
         if subscription in self.subscriptions:
             self.subscriptions.remove(subscription)
+            self._joined.discard(subscription)
             self._intervals[subscription.poll_interval] -= 1
             if not self._intervals[subscription.poll_interval]:
                 del self._intervals[subscription.poll_interval]
@@ -152,6 +159,7 @@ class _Poller:
             started = time.monotonic()
             self.rounds_started += 1
             subscriptions = list(self.subscriptions)
+            self._joined.clear()
             hints: dict[str, int] = {}
             for subscription in subscriptions:  # two waits on one export: look from the earlier hint
                 hint = hints.get(subscription.export_id, subscription.page_hint)
@@ -172,6 +180,14 @@ class _Poller:
                     await asyncio.sleep(0)
             await self._sleep_until_next_round(started, failures, error)
 
+    def _until_last_look(self) -> float:
+        """Seconds until the round that gives the wait with the earliest deadline its last look (a
+        back-off never outlasts a deadline); infinity when no wait has one ahead."""
+        now = time.time()
+        lasts = [s.deadline - LAST_LOOK_LEAD for s in self.subscriptions if s.deadline is not None]
+        ahead = [last - now for last in lasts if last > now]
+        return min(ahead, default=float("inf"))
+
     async def _find(self, hints: dict[str, int]) -> dict[str, tuple[ExportJob | None, int]]:
         try:
             return await self.client.find_exports(hints, self.page_size)
@@ -185,7 +201,9 @@ class _Poller:
         while self.subscriptions:
             interval = self._interval()
             delay = transient_delay(failures, interval, error) if failures else interval
-            wait = started + delay - time.monotonic()
+            if self._joined:  # a wait that joined during a back-off still gets its first look in time
+                delay = min(delay, interval)
+            wait = min(started + delay - time.monotonic(), self._until_last_look())
             if wait <= 0:
                 return
             self._wake.clear()
@@ -267,14 +285,21 @@ class ExportWatch:
     :param page_hint: export-list page to look on first.
     :param page_size: export-list page size to look with.
     :param poll_interval: the longest this wait wants between two looks.
+    :param deadline: the wait's deadline (epoch seconds), if any: a backed-off poll looks once more before.
     """
 
     def __init__(
-        self, conn_id: str, export_id: str, page_hint: int, page_size: int, poll_interval: float
+        self,
+        conn_id: str,
+        export_id: str,
+        page_hint: int,
+        page_size: int,
+        poll_interval: float,
+        deadline: float | None = None,
     ) -> None:
         self.conn_id = conn_id
         self.page_size = page_size
-        self._subscription = _Subscription(export_id, page_hint, poll_interval)
+        self._subscription = _Subscription(export_id, page_hint, poll_interval, deadline)
         self._share: _Share | None = None
         self._poller: _Poller | None = None
         self._own: _OwnPoll | None = None
@@ -332,9 +357,8 @@ class ExportWatch:
         self._poller.remove(self._subscription)
         await self._share.release_poller(self._poller)
         self.page_size = page_size
-        self._subscription = _Subscription(
-            self._subscription.export_id, page_hint, self._subscription.poll_interval
-        )
+        old = self._subscription
+        self._subscription = _Subscription(old.export_id, page_hint, old.poll_interval, old.deadline)
         self._poller = self._share.poller(self._poller.client, page_size)
         self._poller.add(self._subscription)
 

@@ -146,7 +146,12 @@ class MsgHistoryExportTrigger(BaseTrigger):
         if waiter.remaining(time.time()) <= 0:
             return self._timeout(waiter)
         watch = ExportWatch(
-            self.msghistory_conn_id, self.export_id, waiter.page_hint, waiter.page_size, waiter.poll_interval
+            self.msghistory_conn_id,
+            self.export_id,
+            waiter.page_hint,
+            waiter.page_size,
+            waiter.poll_interval,
+            deadline=waiter.deadline,
         )
         try:
             await watch.start()

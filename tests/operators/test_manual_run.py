@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from conftest import EXAMPLE_DAGS, airflow_env
 
-from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
-from airflow_provider_msghistory.operators.window import (
+from airflow_provider_msghistory.arguments import (
     NO_RUN_INTERVAL_HELP,
     RUN_INTERVAL_END,
     RUN_INTERVAL_START,
 )
+from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
 
 DAG_ID = "example_msghistory_exports"
 WINDOWED = ("export_message_history", "export_delivery_reports_of_day")
@@ -74,7 +74,7 @@ def test_a_run_without_logical_date_fails_the_windowed_tasks_with_advice(
 
     # The windowed tasks fail with the advice, once each: no retry although the example DAG retries.
     assert {task: tasks[task] for task in WINDOWED} == {task: ["failed", 1] for task in WINDOWED}
-    assert "AirflowFailException: " + NO_RUN_INTERVAL_HELP in output
+    assert "BadArgumentError: " + NO_RUN_INTERVAL_HELP in output
     assert "UndefinedError" not in output
     # Contacts and a campaign's reports take no window: they run as usual.
     assert {task: tasks[task][0] for task in UNWINDOWED} == {task: "success" for task in UNWINDOWED}
@@ -92,9 +92,10 @@ def test_a_dateless_context_renders_the_default_window_empty_and_execute_gives_t
     operator.start_datetime = jinja.from_string(RUN_INTERVAL_START).render(**context)
     operator.end_datetime = jinja.from_string(RUN_INTERVAL_END).render(**context)
     assert (operator.start_datetime, operator.end_datetime) == ("", "")
-    with pytest.raises(AirflowFailException) as caught:
+    with pytest.raises(ValueError) as caught:
         operator.execute({})
     assert str(caught.value) == NO_RUN_INTERVAL_HELP
+    assert isinstance(caught.value, AirflowFailException)  # failed without retrying
 
 
 def test_a_dated_context_renders_the_default_window_as_before() -> None:

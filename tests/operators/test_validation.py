@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_msghistory.arguments import RUN_INTERVAL_START
 from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
-from airflow_provider_msghistory.operators.window import RUN_INTERVAL_START
 
 UTC = timezone.utc
 DAY1 = "2025-01-01T00:00:00+00:00"

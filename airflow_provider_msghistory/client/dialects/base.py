@@ -39,7 +39,10 @@ from airflow_provider_msghistory.client.models import (
     ExportRequest,
     ExportStatus,
 )
+from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
+
+_MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,6 @@ class Capabilities:
     :param exact_bounds: the wire bounds can say ``[start, end)`` exactly; ``False``: a covering window is
         asked and rows are filtered to ``[start, end)`` by :attr:`Dialect.row_time_column`.
     :param kinds: the export kinds the vendor has.
-    :param message_list: the vendor has a paged message list (``messages_page``/``parse_messages``).
     :param auth_forms: the credential forms the connection may hold, in words (for the docs' table).
     """
 
@@ -102,34 +104,29 @@ class Capabilities:
     max_window: timedelta | None = None
     exact_bounds: bool = True
     kinds: frozenset[ExportKind] = frozenset(ExportKind)
-    message_list: bool = False
     auth_forms: tuple[str, ...] = ("API key",)
 
 
 @dataclass(frozen=True)
-class MessageQuery:
-    """One message-list read (the history endpoint), validated by the dialect before any request.
+class MessageListSpec:
+    """What a vendor's paged message list offers (``Dialect.message_list``; ``None``: it has none).
 
-    :param channel: the vendor's channel name.
-    :param start: first instant (aware).
-    :param end: last instant (aware, inclusive as the vendor reads it).
-    :param status: optional status filter.
-    :param page_size: records per page.
+    :param channels: every channel the vendor has, one request series each; ``()`` when the list takes no
+        channel (the series then runs once with ``channel=None``).
+    :param statuses: the status filters it accepts (empty: not published; any is passed on, and the
+        dialect's ``message_history`` checks its form).
+    :param max_page_size: the largest page it serves (the default page size).
+    :param fields: the record fields its docs name, in the order a CSV lists them first.
+    :param time_fields: fields that may hold a record's send time, for keeping rows inside the window.
+    :param aliases: other names of the channels, upper case -> channel (Messangi: ``SMS`` -> ``S``).
     """
 
-    channel: str
-    start: datetime
-    end: datetime
-    status: str | None
-    page_size: int
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a message list: its records, and the cursor of the next page (``None``: last page)."""
-
-    records: list[dict[str, Any]]
-    next_cursor: Any
+    channels: tuple[str, ...]
+    statuses: tuple[str, ...]
+    max_page_size: int
+    fields: tuple[str, ...] = ()
+    time_fields: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 class Dialect(ABC):
@@ -145,6 +142,10 @@ class Dialect(ABC):
     row_time_column: ClassVar[str | None] = None
     #: what a 403 on the connection check means for this vendor (shown by the connection test)
     forbidden_help: ClassVar[str] = "Forbidden (403): the API refused these credentials for this request."
+    #: the vendor's published request limits per API key (empty: none known, no client-side pacing)
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
+    #: the paged message list, or ``None`` when the vendor has none
+    message_list: ClassVar[MessageListSpec | None] = None
     #: options that let the dialect be built for parse-time checks, before the connection is known
     placeholder_options: ClassVar[Mapping[str, Any]] = {}
 
@@ -237,23 +238,47 @@ class Dialect(ABC):
         """The request that cancels a running export (``caps.cancel``)."""
         raise NotImplementedError(f"{self.name} cannot cancel an export")
 
-    # --- message list ---------------------------------------------------------------------------------
-    def messages_query(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> MessageQuery:
-        """A validated message-list query (``ValueError`` naming the parameter)."""
+    # --- message list (the paged history; see client/history.py) ---------------------------------------
+    def message_history(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page: int, limit: int
+    ) -> ApiRequest:
+        """One page of the message history between the bounds :meth:`history_bounds` gave (validates
+        channel and status, raising ``ValueError``)."""
         raise NotImplementedError(f"{self.name} has no message list")
 
-    def first_cursor(self, query: MessageQuery) -> Any:
-        """The cursor of the first page."""
-        return 0
+    def history_bounds(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """The list's bounds covering the half-open window ``[start, end)``.
 
-    def messages_page(self, query: MessageQuery, cursor: Any) -> ApiRequest:
-        """The request of the page at ``cursor``."""
-        raise NotImplementedError(f"{self.name} has no message list")
+        Default: inclusive bounds at millisecond precision, ``start`` and ``end - 1 ms`` (both rounded up to
+        the millisecond first), so consecutive windows neither overlap nor leave a gap. ``ValueError`` for
+        an empty window.
+        """
+        first, stop = _ceil_ms(start), _ceil_ms(end)
+        if first >= stop:
+            raise ValueError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+        return first, stop - _MS
 
-    def parse_messages(self, body: Any, query: MessageQuery, cursor: Any) -> Page:
-        """The page's records and the next cursor (the vendor's last-page rule lives here)."""
+    def is_last_history_page(self, messages: list[dict[str, Any]], limit: int) -> bool:
+        """Whether a page of the list is its last one (default: fewer messages than asked for)."""
+        return len(messages) < limit
+
+    def message_time(self, message: Mapping[str, Any]) -> datetime | None:
+        """A record's send time from the spec's ``time_fields``, or ``None`` when it has no readable one."""
+        spec = self.message_list
+        for key in spec.time_fields if spec is not None else ():
+            value = message.get(key)
+            if isinstance(value, str) and value.strip():
+                text = value.strip()
+                text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
+                try:
+                    parsed = datetime.fromisoformat(text)
+                except ValueError:
+                    return None
+                return parsed if parsed.tzinfo is not None else None
+        return None
+
+    def parse_history(self, body: Any) -> list[dict[str, Any]]:
+        """The messages of one history page."""
         raise NotImplementedError(f"{self.name} has no message list")
 
     # --- connection check -----------------------------------------------------------------------------
@@ -289,6 +314,12 @@ class Dialect(ABC):
         if status >= 500:
             return ServerError(status, message, endpoint)
         return ApiValidationError(status, message, endpoint)
+
+
+def _ceil_ms(value: datetime) -> datetime:
+    """Round up to the next whole millisecond."""
+    extra = value.microsecond % 1000
+    return value + timedelta(microseconds=1000 - extra) if extra else value
 
 
 def normalise_status(raw: object, mapping: Mapping[str, ExportStatus], context: str) -> ExportStatus:

@@ -26,8 +26,7 @@ from airflow_provider_msghistory.client.dialects.base import (
     ApiRequest,
     Capabilities,
     Dialect,
-    MessageQuery,
-    Page,
+    MessageListSpec,
 )
 from airflow_provider_msghistory.client.errors import (
     ApiError,
@@ -42,7 +41,7 @@ from airflow_provider_msghistory.client.models import (
     email_address,
     email_addresses,
 )
-from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.client.windows import MS, Window, ceil_to, floor_to
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.transport import RawResponse
@@ -57,6 +56,11 @@ MAX_PAGE_SIZE = 1000  # [provisional]
 CHANNELS = {"S": "S", "E": "E", "P": "P", "W": "W", "R": "R"}
 CHANNELS.update({"SMS": "S", "EMAIL": "E", "PUSH": "P", "WHATSAPP": "W", "RCS": "R"})
 FILTERS = ("channel", "status")
+# [provisional] the record fields, in the order a CSV lists them first
+RECORD_FIELDS = (
+    "id", "channel", "direction", "sender", "recipient", "status", "statusDescription", "campaignId",
+    "createdAt", "updatedAt",
+)  # fmt: skip
 # [doc] the explain texts (matched loosely: the vendor's wording may drift); the sender one is provisional.
 RANGE_TEXT = "date range exceeds"
 TOO_BIG_TEXT = "too big"
@@ -73,10 +77,17 @@ class MessangiDialect(Dialect):
         max_window=MAX_WINDOW,
         exact_bounds=False,  # inclusivity of `to` unknown: the message log is cut by createdAt
         kinds=frozenset({ExportKind.MESSAGE_HISTORY}),
-        message_list=True,
         auth_forms=("API key (Bearer)", "login + password (24 h key)"),
     )
     row_time_column: ClassVar[str | None] = "createdAt"
+    message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
+        channels=("S", "E", "P", "W", "R"),
+        statuses=(),  # per channel and unpublished: passed on, comma-separated without spaces
+        max_page_size=MAX_PAGE_SIZE,
+        fields=RECORD_FIELDS,
+        time_fields=("createdAt",),
+        aliases={"SMS": "S", "EMAIL": "E", "PUSH": "P", "WHATSAPP": "W", "RCS": "R"},
+    )
     # Parse-time checks cannot see the connection's extras: stand-ins let a DAG relying on them parse.
     placeholder_options: ClassVar[Mapping[str, Any]] = {
         "report_emails": ["parse-time@example.invalid"],
@@ -230,42 +241,42 @@ class MessangiDialect(Dialect):
                 wire[name] = ",".join(dict.fromkeys(texts))  # [doc] comma-separated, no spaces
         return wire
 
-    # --- message log ----------------------------------------------------------------------------------
-    def messages_query(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> MessageQuery:
+    # --- message log (client/history.py pages it) ------------------------------------------------------
+    def message_history(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page: int, limit: int
+    ) -> ApiRequest:
         code = CHANNELS.get(str(channel).strip().upper())
         if code is None:
             raise ValueError(
                 f"channel: {channel!r} is not a Messangi channel; use S, E, P, W, R "
                 "(or SMS, EMAIL, PUSH, WHATSAPP, RCS)"
             )
-        if page_size > MAX_PAGE_SIZE:
-            raise ValueError(f"page_size: Messangi pages hold at most {MAX_PAGE_SIZE} records")
-        if end - start > MAX_WINDOW:
-            raise ValueError(f"end: a Messangi message-log read spans at most {MAX_WINDOW.days} days")
-        wire_status = None if status is None else self._filters({"status": status})["status"]
-        return MessageQuery(code, start, end, wire_status, page_size)
-
-    def messages_page(self, query: MessageQuery, cursor: Any) -> ApiRequest:
         params: dict[str, Any] = {
-            "from": zulu(query.start),
-            "to": zulu(query.end),
-            "channel": query.channel,
-            "page": cursor,
-            "size": query.page_size,
+            "from": zulu(start),
+            "to": zulu(end),
+            "channel": code,
+            "page": page,
+            "size": limit,
         }
-        if query.status is not None:
-            params["status"] = query.status
+        if status is not None:
+            params["status"] = self._filters({"status": status})["status"]
         return ApiRequest("message_history", "GET", MLOG_PATH, params=params)
 
-    def parse_messages(self, body: Any, query: MessageQuery, cursor: Any) -> Page:
+    def history_bounds(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        # Inclusivity of `to` unknown: ask for [floor(start), ceil(end)] in milliseconds, which covers the
+        # window either way; records outside [start, end) are dropped by createdAt (message_list.time_fields).
+        first, stop = floor_to(start, MS), ceil_to(end, MS)
+        if first >= stop:
+            raise ValueError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
+        if stop - first > MAX_WINDOW:
+            raise ValueError(f"end: a Messangi message-log read spans at most {MAX_WINDOW.days} days")
+        return first, stop
+
+    def parse_history(self, body: Any) -> list[dict[str, Any]]:
         data = body.get("data") if isinstance(body, Mapping) else None
         if not isinstance(data, list):
             raise UnexpectedResponseError(None, "the message log carries no 'data' array", "message_history")
-        records = [r for r in data if isinstance(r, dict)]
-        # [provisional] the last page is the first one with fewer than `size` records.
-        return Page(records, None if len(data) < query.page_size else int(cursor) + 1)
+        return [r for r in data if isinstance(r, dict)]
 
     # --- connection check -----------------------------------------------------------------------------
     def check_connection(self) -> ApiRequest:

@@ -18,8 +18,7 @@ from airflow_provider_msghistory.client.dialects.base import (
     ApiRequest,
     Capabilities,
     Dialect,
-    MessageQuery,
-    Page,
+    MessageListSpec,
     first_present,
     normalise_status,
     parse_expiry,
@@ -33,6 +32,7 @@ from airflow_provider_msghistory.client.models import (
     ExportRequest,
     ExportStatus,
 )
+from airflow_provider_msghistory.client.pacing import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,22 @@ URL_KEYS = ("downloadUrl", "url", "downloadLink")
 EXPIRY_KEYS = ("expiresAt", "expiration")
 EXPORT_LIST_KEYS = ("content", "items", "data")
 HISTORY_KEYS = ("content", "items", "data", "messages")
+
+# The docs name three fields of a history record; the rest are what the list is expected to carry (the
+# export's columns: id, channel, destination, status, send and delivery dates) and only order CSV columns.
+HISTORY_FIELDS = (
+    "messageId",
+    "customerMessageId",
+    "channel",
+    "destination",
+    "sender",
+    "deliveryStatus",
+    "deliveryStatusDescription",
+    "sendDate",
+    "deliveryDate",
+)
+# The docs give the default page size (20) but no maximum; 1,000 is the assumed cap (the emulator's).
+HISTORY_MAX_PAGE_SIZE = 1000
 
 # Which scope fields each export kind takes.
 _FIELDS: dict[ExportKind, frozenset[str]] = {
@@ -74,8 +90,16 @@ class QlaraDialect(Dialect):
     caps: ClassVar[Capabilities] = Capabilities(
         tracking="list",
         regenerate=True,
-        message_list=True,
         auth_forms=("API key (X-Api-Key)", "login + password (Basic)"),
+    )
+    # Production keys; trial keys get 100/min and 10/s (connection extras requests_per_minute/_second).
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(50, 1.0), RateLimit(1000, 60.0))
+    message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
+        channels=CHANNELS,
+        statuses=HISTORY_STATUSES,
+        max_page_size=HISTORY_MAX_PAGE_SIZE,
+        fields=HISTORY_FIELDS,
+        time_fields=("sendDate", "sentDate", "sendDateTime"),
     )
     forbidden_help: ClassVar[str] = (
         "IP not whitelisted (403): the API refused this machine's address; add its public IP to the "
@@ -156,34 +180,20 @@ class QlaraDialect(Dialect):
         # Re-creates the file of an existing export: repeating it never creates a second export.
         return ApiRequest("regenerate_download_link", "POST", f"{PREFIX}/exports/{_segment(job_id)}")
 
-    # --- message list ---------------------------------------------------------------------------------
-    def messages_query(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> MessageQuery:
-        return MessageQuery(
-            _choice(channel, CHANNELS, "channel"),
-            start,
-            end,
-            None if status is None else _choice(status, HISTORY_STATUSES, "status"),
-            page_size,
-        )
-
-    def messages_page(self, query: MessageQuery, cursor: Any) -> ApiRequest:
+    # --- message list ------------------------------------------------------------------------------
+    def message_history(
+        self, channel: str, start: datetime, end: datetime, status: str | None, page: int, limit: int
+    ) -> ApiRequest:
         params: dict[str, Any] = {
-            "channel": query.channel,
-            "from": format_api(query.start),
-            "to": format_api(query.end),
-            "page": cursor,
-            "limit": query.page_size,
+            "channel": _choice(channel, CHANNELS, "channel"),
+            "from": format_api(start),
+            "to": format_api(end),
+            "page": page,
+            "limit": limit,
         }
-        if query.status is not None:
-            params["status"] = query.status
+        if status is not None:
+            params["status"] = _choice(status, HISTORY_STATUSES, "status")
         return ApiRequest("message_history", "GET", f"{PREFIX}/messages/history", params=params)
-
-    def parse_messages(self, body: Any, query: MessageQuery, cursor: Any) -> Page:
-        records = [m for m in unwrap_list(body, HISTORY_KEYS, "message_history") if isinstance(m, dict)]
-        # Page numbers: a short page is the last one.
-        return Page(records, None if len(records) < query.page_size else cursor + 1)
 
     def check_connection(self) -> ApiRequest:
         return self.list_exports(page=0, limit=1)
@@ -229,6 +239,9 @@ class QlaraDialect(Dialect):
             )
         expiry = first_present(body, EXPIRY_KEYS)
         return DownloadLink(export_id, url, parse_expiry(expiry))
+
+    def parse_history(self, body: Any) -> list[dict[str, Any]]:
+        return [m for m in unwrap_list(body, HISTORY_KEYS, "message_history") if isinstance(m, dict)]
 
     def error_for(
         self, endpoint: str, status: int, headers: Mapping[str, str], body: Any, text: str

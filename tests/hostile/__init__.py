@@ -1,0 +1,1 @@
+"""Small stdlib HTTP servers that misbehave on purpose (oversized, dripping, spliced, redirecting...)."""
