@@ -1,4 +1,5 @@
-"""Seeded fault schedules against Messangi's e-mailed reports (real HTTP to the Messangi emulator).
+"""Seeded fault schedules against Messangi's e-mailed reports and its message log (real HTTP to the
+Messangi emulator). For the message log: retried loads store exactly the window's records or nothing.
 
 Per seed: a window of 1-300 days, a few channels or none, an API key or a login, faults scripted on the
 login and report endpoints (500, 503, 429, a reset, a slow answer), login keys expired between tries;
@@ -24,15 +25,18 @@ import secrets
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 from state_store import DictStateStore
 
+from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.login import forget_login_keys
 from airflow_provider_msghistory.emulator import Emulator
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
+from airflow_provider_msghistory.transfers.messages_to_storage import MsgHistoryMessagesToStorageOperator
 
 from .conftest import connection_json
 
@@ -154,3 +158,70 @@ def test_messangi_fault_schedule(
     shown = caplog.text + capsys.readouterr().out + "\n".join(failures)
     for secret in (messangi.api_key, messangi.password, *keys):
         assert secret and secret not in shown
+
+
+def test_messangi_message_log_fault_schedule(
+    seed: int,
+    messangi: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The message log under the same kind of faults: retried loads write exactly the window's records
+    (every channel, cut by ``createdAt``), or nothing; no credential is shown."""
+    rng = random.Random(seed)
+    forget_login_keys()
+    messangi.faults.clear()
+    messangi.clear_request_log()
+    start = START + timedelta(
+        days=rng.randrange(0, 150), milliseconds=rng.choice([0, 0, rng.randrange(1000)])
+    )
+    end = start + timedelta(hours=rng.randrange(1, 24 * 120))
+    channels = rng.sample(["S", "E", "P", "W", "R", "SMS", "WHATSAPP"], rng.randrange(1, 4))
+    login = rng.random() < 0.5
+    fields = json.loads(connection_json(messangi, max_attempts=rng.choice([1, 2, 4])))
+    if login:
+        fields.pop("password")
+        fields.update(login=messangi.username, password=messangi.password)
+    monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", json.dumps(fields))
+    scripted = 0
+    for endpoint in ("mlog", "login") if login else ("mlog",):
+        actions = [rng.choice(FAULTS) if rng.random() < 0.3 else "ok" for _ in range(rng.randrange(0, 12))]
+        scripted += sum(action != "ok" for action in actions)
+        messangi.faults.script(endpoint, actions)
+    caplog.set_level(logging.DEBUG)
+    destination = tmp_path / "mlog.jsonl"
+
+    failures: list[str] = []
+    for _ in range(MAX_TRIES):
+        if login and rng.random() < 0.3:
+            messangi.expire_keys()
+        task = MsgHistoryMessagesToStorageOperator(
+            task_id="load",
+            destination=f"file://{destination}",
+            start_datetime=start.isoformat(),
+            end_datetime=end.isoformat(),
+            channels=channels,
+            page_size=rng.choice([50, 200, 1000]),
+            if_exists="replace",
+        )
+        try:
+            task.execute({})
+            break
+        except (AirflowException, MsgHistoryError) as error:  # a failed try: Airflow retries it
+            failures.append(str(error))
+            assert not destination.exists()  # nothing partial
+    else:
+        pytest.fail(f"seed {seed}: no success in {MAX_TRIES} tries: {failures[-3:]}")
+    assert len(failures) <= scripted
+
+    codes = list(dict.fromkeys({"SMS": "S", "WHATSAPP": "W"}.get(c, c) for c in channels))
+    want = [r for channel in codes for r in messangi.expected_records(start, end, channel)]
+    got = [json.loads(line) for line in destination.read_text().splitlines()]
+    assert got == want, f"seed {seed}"
+
+    with messangi._app.lock:
+        keys = list(messangi._app.keys)
+    shown = caplog.text + "\n".join(failures)
+    for secret in (messangi.api_key, messangi.password, *keys):
+        assert secret not in shown
