@@ -53,8 +53,9 @@ KEY_LIFETIME = 24 * 3600.0  # [doc] a login key lives 24 h
 MAX_WINDOW = timedelta(days=92)  # [doc]
 MAX_PAGE_SIZE = 1000  # [provisional]
 # [doc] one channel per request; the long names are accepted for readability.
-CHANNELS = {"S": "S", "E": "E", "P": "P", "W": "W", "R": "R"}
-CHANNELS.update({"SMS": "S", "EMAIL": "E", "PUSH": "P", "WHATSAPP": "W", "RCS": "R"})
+CHANNEL_CODES = ("S", "E", "P", "W", "R")
+CHANNEL_NAMES = {"SMS": "S", "EMAIL": "E", "PUSH": "P", "WHATSAPP": "W", "RCS": "R"}
+CHANNELS = {**{code: code for code in CHANNEL_CODES}, **CHANNEL_NAMES}
 FILTERS = ("channel", "status")
 # [provisional] the record fields, in the order a CSV lists them first
 RECORD_FIELDS = (
@@ -81,12 +82,12 @@ class MessangiDialect(Dialect):
     )
     row_time_column: ClassVar[str | None] = "createdAt"
     message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
-        channels=("S", "E", "P", "W", "R"),
+        channels=CHANNEL_CODES,
         statuses=(),  # per channel and unpublished: passed on, comma-separated without spaces
         max_page_size=MAX_PAGE_SIZE,
         fields=RECORD_FIELDS,
         time_fields=("createdAt",),
-        aliases={"SMS": "S", "EMAIL": "E", "PUSH": "P", "WHATSAPP": "W", "RCS": "R"},
+        aliases=CHANNEL_NAMES,
     )
     # Parse-time checks cannot see the connection's extras: stand-ins let a DAG relying on them parse.
     placeholder_options: ClassVar[Mapping[str, Any]] = {
