@@ -367,3 +367,13 @@ async def wait_all_plain(ids: list[str]) -> list[dict[str, Any]]:
         raise AssertionError
 
     return await asyncio.gather(*(one(i) for i in ids))
+
+
+@pytest.mark.parametrize("job_id", [".", ".."])
+def test_a_dot_job_id_never_reaches_the_api(emu: Any, job_id: str) -> None:
+    emu.clear_request_log()
+    client = MsgHistoryHook().get_client()
+    for call in (client.get_export, client.cancel_export):
+        with pytest.raises(ValueError, match="export_id"):
+            call(job_id)
+    assert emu.request_log == []

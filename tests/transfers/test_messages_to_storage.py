@@ -25,6 +25,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 from triggers.helpers import conn_json
 
+from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 from airflow_provider_msghistory.transfers.messages_to_storage import MsgHistoryMessagesToStorageOperator
 
@@ -187,7 +188,7 @@ def test_channel_is_added_only_where_a_record_lacks_it(emu: Any, tmp_path: Path)
     from airflow_provider_msghistory.client.history import HistoryWalk
 
     walk = HistoryWalk(
-        QlaraDialect(),
+        QlaraDialect(ClientConfig(api_key="k")),
         "RCS",
         datetime(2025, 1, 2, tzinfo=timezone.utc),
         datetime(2025, 1, 3, tzinfo=timezone.utc),
@@ -216,7 +217,7 @@ def test_a_server_that_clamps_the_page_size_is_paged_by_its_own_size() -> None:
     from airflow_provider_msghistory.client.history import HistoryWalk
 
     day = datetime(2025, 1, 2, tzinfo=timezone.utc)
-    walk = HistoryWalk(QlaraDialect(), "SMS", day, day.replace(day=3), None, 1000)
+    walk = HistoryWalk(QlaraDialect(ClientConfig(api_key="k")), "SMS", day, day.replace(day=3), None, 1000)
     pages = [[{"messageId": f"{p}-{i}"} for i in range(n)] for p, n in enumerate((100, 100, 100, 7))]
     seen = [walk.absorb(page) for page in pages]
     assert [p.last for p in seen] == [False, False, False, True]

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -363,10 +365,16 @@ def parse_expiry(value: object) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        try:  # 1e20, NaN, inf: unreadable, not an OverflowError/OSError halfway through a transfer
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            log.warning("Unreadable download-link expiry %r; ignoring it", value)
+            return None
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip()[:64]
         text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
+        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits; vendors send 2 (8x8's "…41.74Z").
+        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text, count=1)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -374,3 +382,17 @@ def parse_expiry(value: object) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     return None
+
+
+_FRACTION = re.compile(r"\.(\d{1,9})(?=[+-]\d\d:\d\d$|$)")
+
+
+def path_segment(export_id: object, example: str) -> str:
+    """``export_id`` as one URL path segment: refused when empty or a dot segment (``.``/``..`` would
+    resolve to another endpoint, which would then receive the credentials)."""
+    text = str(export_id).strip()
+    if not text:
+        raise ValueError(f"export_id: empty; pass the id returned by the export task, e.g. {example!r}")
+    if text in (".", ".."):
+        raise ValueError(f"export_id: {text!r} is not an export id; pass the id returned by the export task")
+    return quote(text, safe="")

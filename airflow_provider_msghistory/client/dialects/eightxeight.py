@@ -22,6 +22,7 @@ from airflow_provider_msghistory.client.dialects.base import (
     Dialect,
     normalise_status,
     parse_expiry,
+    path_segment,
 )
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportRequest, ExportStatus
@@ -157,7 +158,7 @@ class EightByEightDialect(Dialect):
 
     # --- tracking, delivery, cancel -------------------------------------------------------------------
     def get_export(self, job_id: str) -> ApiRequest:
-        return ApiRequest("get_export", "GET", f"{self._jobs}/{_segment(job_id)}")
+        return ApiRequest("get_export", "GET", f"{self._jobs}/{path_segment(job_id, 'b2f0c1…')}")
 
     def parse_export(self, job_id: str, body: Any) -> ExportJob:
         if not isinstance(body, Mapping):
@@ -188,7 +189,7 @@ class EightByEightDialect(Dialect):
         )
 
     def cancel_export(self, job_id: str) -> ApiRequest:
-        return ApiRequest("cancel_export", "DELETE", f"{self._jobs}/{_segment(job_id)}")
+        return ApiRequest("cancel_export", "DELETE", f"{self._jobs}/{path_segment(job_id, 'b2f0c1…')}")
 
     def empty_csv_header(self, kind: ExportKind) -> bytes | None:
         # Only the SMS columns are documented for the API's files (Chat Apps' list is the portal's).
@@ -215,10 +216,3 @@ class EightByEightDialect(Dialect):
 
 def _seconds(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _segment(job_id: str) -> str:
-    text = str(job_id).strip()
-    if not text:
-        raise ValueError("export_id: empty; pass the id returned by the export task")
-    return quote(text, safe="")

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from airflow_provider_msghistory.client.auth import AuthFlow, api_key_header, basic
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api
@@ -22,6 +21,7 @@ from airflow_provider_msghistory.client.dialects.base import (
     first_present,
     normalise_status,
     parse_expiry,
+    path_segment,
     unwrap_list,
 )
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
@@ -174,11 +174,13 @@ class QlaraDialect(Dialect):
         return ApiRequest("list_exports", "GET", f"{PREFIX}/exports", params=params)
 
     def download_link(self, job_id: str) -> ApiRequest:
-        return ApiRequest("get_download_link", "GET", f"{PREFIX}/exports/{_segment(job_id)}")
+        return ApiRequest("get_download_link", "GET", f"{PREFIX}/exports/{path_segment(job_id, 'exp_123')}")
 
     def regenerate_download_link(self, job_id: str) -> ApiRequest:
         # Re-creates the file of an existing export: repeating it never creates a second export.
-        return ApiRequest("regenerate_download_link", "POST", f"{PREFIX}/exports/{_segment(job_id)}")
+        return ApiRequest(
+            "regenerate_download_link", "POST", f"{PREFIX}/exports/{path_segment(job_id, 'exp_123')}"
+        )
 
     # --- message list ------------------------------------------------------------------------------
     def message_history(
@@ -249,13 +251,6 @@ class QlaraDialect(Dialect):
         if endpoint == "get_download_link" and status == 400:
             return ExportExpiredError(status, self.error_message(body, text), endpoint)
         return super().error_for(endpoint, status, headers, body, text)
-
-
-def _segment(export_id: str) -> str:
-    text = str(export_id).strip()
-    if not text:
-        raise ValueError("export_id: empty; pass the id returned by a submit call, e.g. 'exp_123'")
-    return quote(text, safe="")
 
 
 def _choice(value: str, allowed: tuple[str, ...], param: str) -> str:
