@@ -58,6 +58,16 @@ def job_id(export_id: str) -> str:
     return ExportRef.parse(export_id).job_id
 
 
+async def polled(emu: Any, jid: str, timeout: float = 10.0) -> None:
+    """Return once the emulator answered a status request for job ``jid`` (the wait is under way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e.method == "GET" and e.path.endswith(jid) for e in emu.request_log):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no status request for job {jid} within {timeout}s")
+
+
 # --- connection and parse-time checks ---------------------------------------------------------------
 def test_a_bad_sub_account_id_fails_at_task_start_naming_it(
     emu: Any, monkeypatch: pytest.MonkeyPatch
@@ -280,7 +290,7 @@ def test_killing_the_deferred_task_cancels_the_job(make_emu: Any) -> None:
 
     async def kill_while_waiting() -> None:
         task = asyncio.ensure_future(trigger.run().__anext__())
-        await asyncio.sleep(0.3)
+        await polled(emu, job_id(trigger.export_id))
         task.cancel()  # what the triggerer does when the user kills the task ...
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -308,7 +318,7 @@ def test_below_3_3_a_cancelled_trigger_cancels_only_when_the_task_is_no_longer_d
 
         async def cancel() -> None:
             task = asyncio.ensure_future(trigger.run().__anext__())
-            await asyncio.sleep(0.3)
+            await polled(emu, job_id(export_id))  # the trigger is waiting on its job
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
