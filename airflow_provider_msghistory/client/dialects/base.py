@@ -365,9 +365,9 @@ def parse_expiry(value: object) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        try:
+        try:  # 1e20, NaN, inf: unreadable, not an OverflowError/OSError halfway through a transfer
             return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):  # 1e20, NaN, Infinity: no datetime holds them
+        except (OverflowError, OSError, ValueError):
             log.warning("Unreadable download-link expiry %r; ignoring it", value)
             return None
     if isinstance(value, str):
