@@ -15,6 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
@@ -49,6 +50,11 @@ class _ClientCore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
+
+    @property
+    def auth(self) -> AuthFlow:
+        """The vendor's auth flow of this client (set ``on_secret`` to mask keys it derives later)."""
+        return self._transport.auth
 
     @property
     def caps(self) -> Capabilities:

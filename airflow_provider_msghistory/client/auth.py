@@ -9,7 +9,16 @@ the request again with the new headers.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_msghistory.client.dialects.base import ApiRequest
+    from airflow_provider_msghistory.client.transport import RawResponse
+
+#: sends one request without credentials (a login); the transport binds it
+Send = Callable[["ApiRequest"], "RawResponse"]
+ASend = Callable[["ApiRequest"], Awaitable["RawResponse"]]
 
 
 class AuthFlow:
@@ -19,9 +28,21 @@ class AuthFlow:
     :param secrets: every value that must never appear in a log line or message (derived tokens too).
     """
 
+    #: called with each secret the flow derives later (a login key), so a caller can mask it in logs
+    on_secret: Callable[[str], None] | None = None
+
     def __init__(self, headers: Mapping[str, str], secrets: tuple[str, ...]) -> None:
         self._headers = dict(headers)
-        self.secrets = tuple(s for s in secrets if s)
+        self._secrets = tuple(s for s in secrets if s)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value to scrub from messages and mask in logs, as of now: the credentials and the header
+        values built from them."""
+        return self._secrets + tuple(self._headers.values())
+
+    def bind(self, send: Send | None = None, asend: ASend | None = None) -> None:
+        """The transport hands over how to send a request without credentials (a login flow needs it)."""
 
     def headers(self) -> dict[str, str]:
         return dict(self._headers)

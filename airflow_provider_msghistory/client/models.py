@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,6 +109,8 @@ def redact_url(url: str) -> str:
 
 
 IdList = tuple[str | int, ...]
+# One address, loosely: the vendor has the last word; this catches a list pasted as one string or a typo.
+EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ class ExportRequest:
     :param list_ids: contacts scope: contacts of these lists.
     :param contact_ids: contacts scope: these contacts.
     :param filters: the vendor's own filters, by their wire names (e.g. 8x8's ``phoneNumber``).
+    :param email_recipients: where a vendor that e-mails its reports sends this one.
+    :param email_sender: the address such a report is sent from.
     """
 
     kind: ExportKind
@@ -135,6 +140,8 @@ class ExportRequest:
     list_ids: IdList | None = None
     contact_ids: IdList | None = None
     filters: Mapping[str, Any] = field(default_factory=dict)
+    email_recipients: tuple[str, ...] | None = None
+    email_sender: str | None = None
 
     @property
     def start(self) -> datetime | None:
@@ -156,6 +163,8 @@ class ExportRequest:
         list_ids: Iterable[str | int] | str | int | None = None,
         contact_ids: Iterable[str | int] | str | int | None = None,
         filters: Mapping[str, Any] | None = None,
+        email_recipients: Iterable[str] | str | None = None,
+        email_sender: str | None = None,
     ) -> ExportRequest:
         """Validate and normalise the values; raise ``ValueError`` naming the bad parameter.
 
@@ -186,6 +195,8 @@ class ExportRequest:
             _id_tuple(list_ids, "list_ids"),
             _id_tuple(contact_ids, "contact_ids"),
             dict(filters or {}),
+            email_addresses(email_recipients, "email_recipients"),
+            email_address(email_sender, "email_sender"),
         )
 
     def given(self) -> dict[str, object]:
@@ -198,6 +209,29 @@ class ExportRequest:
             "contact_ids": self.contact_ids,
         }
         return {name: value for name, value in values.items() if value is not None}
+
+
+def email_address(value: object, param: str) -> str | None:
+    """One e-mail address, stripped; ``ValueError`` naming ``param`` when it does not look like one."""
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    if not EMAIL.fullmatch(text):
+        raise ValueError(f"{param}: {value!r} is not an e-mail address like 'reports@acme.example'")
+    return text
+
+
+def email_addresses(value: object, param: str) -> tuple[str, ...] | None:
+    """E-mail addresses from a list or a comma-separated string (a rendered template)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Iterable) or isinstance(items, Mapping):
+        raise ValueError(f"{param}: expected a list like ['ops@acme.example'], got {type(value).__name__}")
+    addresses = tuple(email_address(item, param) or "" for item in items)
+    if not addresses:
+        raise ValueError(f"{param}: empty list; pass addresses like ['ops@acme.example'], or leave it out")
+    return tuple(dict.fromkeys(addresses))
 
 
 def _optional_text(value: object, param: str) -> str | None:

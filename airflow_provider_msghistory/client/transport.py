@@ -186,9 +186,17 @@ class _TransportBase:
         self.policy = policy or policy_from_config(config)
         self._origin = _origin(config.base_url)
         self.auth = dialect.auth()
-        # Every credential form the dialect sends: the key or password and the header values built from them.
-        self.scrub = Scrubber([*config.secrets, *self.auth.secrets, *self.auth.headers().values()])
         self.pacer = pacer_from_config(config, dialect)
+        self._scrub: tuple[tuple[str, ...], Scrubber] | None = None
+
+    @property
+    def scrub(self) -> Scrubber:
+        """Removes every credential form the dialect sends: the key or password and the header values built
+        from them (``auth.secrets``), read live: a login flow's key changes over the transport's life."""
+        secrets = (*self.config.secrets, *self.auth.secrets)
+        if self._scrub is None or self._scrub[0] != secrets:
+            self._scrub = (secrets, Scrubber(secrets))
+        return self._scrub[1]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
@@ -196,27 +204,23 @@ class _TransportBase:
     def _api_url(self, request: ApiRequest) -> str:
         return self.config.base_url + request.path
 
-    def _api_headers(self, url: str, request: ApiRequest) -> dict[str, str]:
-        headers = {"Accept": "application/json", **request.headers}
+    def _own(self, url: str) -> bool:
+        """Whether ``url`` is on the API base URL's origin (the only place credentials go)."""
         if _origin(url) == self._origin:
-            headers.update(self.auth.headers())
-        else:  # a dialect built an absolute URL elsewhere: it gets no credentials
-            log.warning("Not sending credentials to %s: not the API base URL's host", redact_url(url))
-        return headers
+            return True
+        log.warning("Not sending credentials to %s: not the API base URL's host", redact_url(url))
+        return False
 
     def _safe(self, text: str) -> str:
         """``text`` with query strings and secrets removed (exception texts quote URLs)."""
         return self.scrub(_QUERY.sub("?<redacted>", text))
 
     def _download_headers(self, url: str, offset: int) -> tuple[dict[str, str], bool]:
-        """Headers of a download request, and whether they carry credentials (the API's own origin)."""
+        """Headers of a download request, and whether credentials go with it (the API's own origin)."""
         headers = {"Accept-Encoding": "identity"}
         if offset > 0:
             headers["Range"] = f"bytes={int(offset)}-"
-        own = self.dialect.caps.link_auth and _origin(url) == self._origin
-        if own:
-            headers.update(self.auth.headers())
-        return headers, own
+        return headers, self.dialect.caps.link_auth and _origin(url) == self._origin
 
     def _log_retry(self, endpoint: str, what: str, delay: float, attempt: int) -> None:
         log.warning(
@@ -361,15 +365,21 @@ class SyncTransport(_TransportBase):
         self._session = session if session is not None else _new_session()
         self._sleep = sleep
         self._clock = clock
+        self.auth.bind(send=lambda request: self.send(request, authenticate=False))
 
-    def send(self, request: ApiRequest) -> RawResponse:
-        """Send ``request`` with retries; returns the final response, error statuses included."""
+    def send(self, request: ApiRequest, authenticate: bool = True) -> RawResponse:
+        """Send ``request`` with retries; returns the final response, error statuses included.
+
+        ``authenticate=False`` sends no credentials (a login request)."""
         url = self._api_url(request)
+        headers = {"Accept": "application/json", **request.headers}
+        if authenticate and self._own(url):
+            headers.update(self.auth.headers())
         response, content = self._send(
             request.endpoint,
             request.method,
             url,
-            self._api_headers(url, request),
+            headers,
             params=request.params,
             json_body=request.json,
             idempotent=request.idempotent,
@@ -384,6 +394,8 @@ class SyncTransport(_TransportBase):
         """Stream ``url`` (auth only on the API's own origin); ``offset > 0`` asks for ``Range``."""
         for _ in range(MAX_REDIRECTS):
             headers, own = self._download_headers(url, offset)
+            if own:
+                headers.update(self.auth.headers())
             response, _ = self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
@@ -602,15 +614,21 @@ class AsyncTransport(_TransportBase):
         self._next = itertools.cycle(self._clients)
         self._sleep = sleep
         self._clock = clock
+        self.auth.bind(asend=lambda request: self.send(request, authenticate=False))
 
-    async def send(self, request: ApiRequest) -> RawResponse:
-        """Send ``request`` with retries; returns the final response, error statuses included."""
+    async def send(self, request: ApiRequest, authenticate: bool = True) -> RawResponse:
+        """Send ``request`` with retries; returns the final response, error statuses included.
+
+        ``authenticate=False`` sends no credentials (a login request)."""
         url = self._api_url(request)
+        headers = {"Accept": "application/json", **request.headers}
+        if authenticate and self._own(url):
+            headers.update(await self.auth.aheaders())
         response, content = await self._send(
             request.endpoint,
             request.method,
             url,
-            self._api_headers(url, request),
+            headers,
             params=request.params,
             json_body=request.json,
             idempotent=request.idempotent,
@@ -625,6 +643,8 @@ class AsyncTransport(_TransportBase):
         """Stream ``url`` (auth only on the API's own origin); ``offset > 0`` asks for ``Range``."""
         for _ in range(MAX_REDIRECTS):
             headers, own = self._download_headers(url, offset)
+            if own:
+                headers.update(await self.auth.aheaders())
             response, _ = await self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",

@@ -62,6 +62,26 @@ class Window:
         self.check_not_empty()
         return floor_to(self.start, SECOND), ceil_to(self.end, SECOND) + SECOND
 
+    def split(self, longest: timedelta) -> list[Window]:
+        """Consecutive windows of at most ``longest`` tiling this one: contiguous, non-overlapping, in
+        order (the last one may be shorter). A vendor capping one request's span (Messangi: 92 days)
+        gets one request per piece; on millisecond bounds each ends 1 ms before the next starts.
+
+        Inner boundaries sit on the millisecond grid (``floor_ms(start) + k * longest``), so bounds rounded
+        out to the millisecond (a covering window) never make a piece longer than ``longest``."""
+        if longest <= timedelta(0):
+            raise ValueError(f"longest: must be a positive span, got {longest}")
+        pieces: list[Window] = []
+        start, anchor = self.start, floor_to(self.start, MS)
+        while True:
+            anchor += longest
+            end = anchor
+            if end >= self.end:
+                pieces.append(Window(start, self.end))
+                return pieces
+            pieces.append(Window(start, end))
+            start = end
+
     def utc(self) -> Window:
         return Window(self.start.astimezone(timezone.utc), self.end.astimezone(timezone.utc))
 

@@ -21,12 +21,24 @@ HOST_FIELD = "host (API base URL)"
 
 #: extras: name -> (label, JSON-schema type, default, description)
 EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
-    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform: qlara or 8x8."),
+    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform: qlara, 8x8 or messangi."),
     "sub_account_id": (
         "Sub-account id (8x8)",
         "string",
         None,
         "8x8 only: the sub-account whose logs to export.",
+    ),
+    "report_emails": (
+        "Report recipients (Messangi)",
+        "string",
+        None,
+        "Messangi only: where e-mailed reports go by default, comma-separated (or a JSON list).",
+    ),
+    "report_sender": (
+        "Report sender (Messangi)",
+        "string",
+        None,
+        "Messangi only: the default sender of e-mailed reports (a valid sender of the space).",
     ),
     "connect_timeout": ("Connect timeout (s)", "number", 10.0, "Seconds to establish a connection."),
     "read_timeout": ("Read timeout (s)", "number", 60.0, "Seconds to wait for response data."),
@@ -43,8 +55,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["schema", "port"],
     "relabeling": {
         "host": "API base URL",
-        "password": "API key (or Basic password)",
-        "login": "Username (Basic auth only)",
+        "password": "API key (or login password)",
+        "login": "Username (Basic auth or Messangi login only)",
     },
     "placeholders": {
         "host": DEFAULT_BASE_URL,
@@ -55,6 +67,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "read_timeout": "60",
         "max_attempts": "5",
         "sub_account_id": "acme_sms_01 (8x8 only)",
+        "report_emails": "ops@acme.example, audit@acme.example (Messangi only)",
+        "report_sender": "reports@acme.example (Messangi only)",
         "extra": '{"vendor": "qlara", "connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}',
     },
 }
@@ -182,9 +196,10 @@ def config_from_connection(
         for k, v in extra.items()
         if k not in EXTRA_FIELDS and k not in _TUNING_EXTRAS and k not in RATE_LIMIT_EXTRAS
     }
-    sub_account = _extra(extra, "sub_account_id")
-    if sub_account is not None:
-        options["sub_account_id"] = sub_account
+    for name in ("sub_account_id", "report_emails", "report_sender"):  # form fields the dialects read
+        value = _extra(extra, name)
+        if value is not None:
+            options[name] = value
     verify = _verify(conn_id, _extra(extra, "verify"))
     try:
         config = ClientConfig(

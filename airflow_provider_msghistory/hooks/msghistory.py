@@ -28,7 +28,7 @@ def _secrets_to_mask(config: ClientConfig) -> list[str]:
     """Every form of every credential the dialect sends: the key or password, the header values derived
     from them (a Basic token leaks the password too) and their escaped forms."""
     flow = make_dialect(config).auth()
-    return list(secret_forms([*config.secrets, *flow.secrets, *flow.headers().values()]))
+    return list(secret_forms([*config.secrets, *flow.secrets]))
 
 
 def _mask(config: ClientConfig) -> None:
@@ -36,6 +36,12 @@ def _mask(config: ClientConfig) -> None:
 
     for value in _secrets_to_mask(config):
         mask_secret(value)
+
+
+def _mask_one(value: str) -> None:
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    mask_secret(value)
 
 
 def mask_link_query(url: str) -> None:
@@ -63,11 +69,13 @@ async def _amask(config: ClientConfig) -> None:
 
 
 class MsgHistoryHook(BaseHook):
-    """Talks to a CPaaS message-history export API (Agile Telecom Qlara, 8x8).
+    """Talks to a CPaaS message-history export API (Agile Telecom Qlara, 8x8, Messangi).
 
     Connection: host = API base URL (default ``https://lora-api.agiletelecom.com/api``, scheme optional),
-    password alone = API key, login + password = Basic auth (Qlara); extras ``vendor`` (``qlara``,
-    ``8x8``), ``sub_account_id`` (8x8), ``connect_timeout``, ``read_timeout``, ``max_attempts``, ``verify``.
+    password alone = API key, login + password = Basic auth (Qlara) or a login that yields a 24 h key
+    (Messangi); extras ``vendor`` (``qlara``, ``8x8``, ``messangi``), ``sub_account_id`` (8x8),
+    ``report_emails`` and ``report_sender`` (Messangi), ``connect_timeout``, ``read_timeout``,
+    ``max_attempts``, ``verify``.
     Use :meth:`get_client` / :meth:`aget_client` for the API calls.
 
     :param msghistory_conn_id: the Airflow connection to use.
@@ -111,6 +119,8 @@ class MsgHistoryHook(BaseHook):
                 widget=BS3TextFieldWidget(),
             ),
             "sub_account_id": StringField(lazy_gettext(label["sub_account_id"]), widget=BS3TextFieldWidget()),
+            "report_emails": StringField(lazy_gettext(label["report_emails"]), widget=BS3TextFieldWidget()),
+            "report_sender": StringField(lazy_gettext(label["report_sender"]), widget=BS3TextFieldWidget()),
             "verify": BooleanField(lazy_gettext(label["verify"]), default=True),
         }
 
@@ -170,6 +180,7 @@ class MsgHistoryHook(BaseHook):
         """The sync client (created once per hook)."""
         if self._client is None:
             self._client = ExportClient(self.client_config())
+            self._client.auth.on_secret = _mask_one  # a login key obtained later is masked too
         return self._client
 
     def get_conn(self) -> ExportClient:
@@ -184,6 +195,7 @@ class MsgHistoryHook(BaseHook):
             config = await self.aclient_config()
             # Built in a thread: a first client loads the CA bundle, too slow for the event loop.
             client = await asyncio.to_thread(AsyncExportClient, config)
+            client.auth.on_secret = _mask_one
             current = self._async_client
             if current is not None and current is not cached and current[0] is loop and not current[1].closed:
                 await client.aclose()  # another coroutine won the race
@@ -216,6 +228,8 @@ class MsgHistoryHook(BaseHook):
             with client:
                 client.check_connection()
         except AuthenticationError as exc:
+            if exc.endpoint == "login":  # the vendor's login call says what to fix itself
+                return False, exc.message
             if exc.status_code == 403:
                 return False, f"{client.dialect.forbidden_help} Server said: {exc.message}"
             return False, (

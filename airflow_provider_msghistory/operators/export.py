@@ -10,6 +10,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
     BaseOperator,
     ResumableJobMixin,
     conf,
@@ -25,6 +27,7 @@ from airflow_provider_msghistory.arguments import (
 )
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.dialects import parse_time_dialect
+from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import FALLBACK_PAGE_SIZE, ExportWaiter, decide
@@ -38,12 +41,16 @@ from airflow_provider_msghistory.hooks.waits import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.client.dialects import Dialect
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
 # task_state_store key of the submitted export (renaming it breaks in-flight retries).
 EXPORT_ID_KEY = "msghistory_export_id"
+# task_state_store key of the e-mailed reports already accepted: {piece key: transaction id}.
+EMAIL_REQUESTS_KEY = "msghistory_email_requests"
 _FIELDS = ("sender", "recipient", "campaign_id", "list_ids", "contact_ids")
+_EMAIL_FIELDS = ("email_recipients", "email_sender")
 
 
 class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
@@ -78,6 +85,18 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     pass it as is to the transfer or sensor); ``window`` holds the inclusive millisecond bounds of the
     rows the export stands for; ``status`` the export's final status.
 
+    E-mailed reports (vendors whose capabilities say ``delivery="email"``, Messangi): the vendor mails the
+    CSV to ``email_recipients`` from ``email_sender`` (default: the connection's extras ``report_emails``
+    and ``report_sender``); nothing comes back to wait for or download, so the task returns once every
+    request is accepted and logs where the reports will arrive. A window longer than the vendor's cap (92
+    days) is split into contiguous, non-overlapping pieces, submitted one by one (several channels: one
+    request per channel per piece). The XCom adds ``delivery: "email"``, ``recipients`` and ``requests``
+    (per request: ``start`` and ``end`` as sent, inclusive milliseconds, its ``filters`` and the vendor's
+    ``transaction_id``); ``export_id`` is the transaction ids joined by commas, ``status`` ``"ACCEPTED"``.
+    On Airflow >= 3.3 each accepted request is recorded in ``task_state_store``, so a retry after a
+    partial failure sends only the rest (no report is mailed twice). A request the vendor refuses (a
+    report too big, a bad sender) fails the task at once, naming the piece.
+
     :param export_type: ``"message_history"``, ``"delivery_reports"`` or ``"contacts"`` (8x8: only
         ``"message_history"``).
     :param start_datetime: aware window start (included); datetime or ISO-8601 string with offset. Templated.
@@ -88,7 +107,11 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     :param list_ids: contacts scope: these lists' contacts (Qlara). Templated.
     :param contact_ids: contacts scope: these contacts (Qlara). Templated.
     :param filters: the vendor's own filters by their API names, e.g. 8x8's ``{"phoneNumber":
-        "+6591234567", "countries": ["SG"], "limit": 0, "channelUserId": "..."}``. Templated.
+        "+6591234567", "countries": ["SG"], "limit": 0, "channelUserId": "..."}``, Messangi's
+        ``{"channel": ["S", "W"], "status": "SENT,EXPIRED"}``. Templated.
+    :param email_recipients: where an e-mailed report goes (required for a vendor that e-mails its
+        exports unless the connection has ``report_emails``; refused for the others). Templated.
+    :param email_sender: the report's sender address (same rules; extra ``report_sender``). Templated.
     :param vendor: the connection's vendor, for parse-time checks when the connection is not an
         environment variable (``"8x8"``); checked against the connection at task start.
     :param msghistory_conn_id: Airflow connection of the API.
@@ -109,6 +132,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         "list_ids",
         "contact_ids",
         "filters",
+        "email_recipients",
+        "email_sender",
     )
     external_id_key = EXPORT_ID_KEY
     ui_color = "#e8f4fd"
@@ -125,6 +150,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         list_ids: Sequence[str | int] | str | None = None,
         contact_ids: Sequence[str | int] | str | None = None,
         filters: Mapping[str, Any] | None = None,
+        email_recipients: Sequence[str] | str | None = None,
+        email_sender: str | None = None,
         vendor: str | None = None,
         msghistory_conn_id: str = "msghistory_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -152,6 +179,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         self.list_ids = list_ids
         self.contact_ids = contact_ids
         self.filters = filters
+        self.email_recipients = email_recipients
+        self.email_sender = email_sender
         self.vendor = vendor
         self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable
@@ -197,7 +226,11 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             name: ("0" if is_templated(getattr(self, name)) else getattr(self, name)) for name in _FIELDS
         }
         filters = None if is_templated(self.filters) else self.filters
-        request = _build(self.export_type, start_dt, end_dt, filters=filters, **static)
+        emails = {
+            name: (None if is_templated(getattr(self, name)) else getattr(self, name))
+            for name in _EMAIL_FIELDS
+        }
+        request = _build(self.export_type, start_dt, end_dt, filters=filters, **static, **emails)
         vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or "qlara"
         _checked(parse_time_dialect(vendor), request, templated_filters=is_templated(self.filters))
 
@@ -212,7 +245,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             start,
             end,
             filters=self.filters or None,
-            **{name: getattr(self, name) or None for name in _FIELDS},
+            **{name: getattr(self, name) or None for name in (*_FIELDS, *_EMAIL_FIELDS)},
         )
         window = None
         if request.window is not None:
@@ -243,7 +276,63 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             _checked(dialect, self._request)
         except ValueError as error:
             raise BadArgumentError(str(error)) from None
+        if dialect.caps.delivery == "email":
+            return self._request_reports(context, self.hook.get_client())
         return self.execute_resumable(context)
+
+    def _request_reports(self, context: Any, client: ExportClient) -> dict[str, Any]:
+        """Submit the e-mailed report(s), one request per planned piece, skipping those a previous try
+        got accepted; return the XCom. Nothing to wait for: the vendor mails the CSV."""
+        assert self._request is not None
+        dialect = client.dialect
+        store = context.get("task_state_store") if self.durable else None
+        accepted: dict[str, str] = dict((store.get(EMAIL_REQUESTS_KEY) if store is not None else None) or {})
+        recipients = ", ".join(dialect.email_recipients(self._request))
+        pieces = dialect.plan(self._request)
+        requests: list[dict[str, Any]] = []
+        for number, piece in enumerate(pieces, start=1):
+            assert piece.window is not None  # an e-mailed report always has one (the dialect checks)
+            first, last = piece.window.inclusive_ms()
+            entry: dict[str, Any] = {"start": format_api(first), "end": format_api(last)}
+            if piece.filters:
+                entry["filters"] = dict(piece.filters)
+            key = f"{entry['start']}/{entry['end']}/{sorted(piece.filters.items())}"
+            label = f"report {number} of {len(pieces)} ({entry['start']} to {entry['end']}{_shown(piece)})"
+            if key in accepted:
+                self.log.info(
+                    "%s: already accepted by an earlier try (%s); not sent again", label, accepted[key]
+                )
+            else:
+                try:
+                    accepted[key] = ExportRef.parse(client.submit_export(piece)).job_id
+                except ApiValidationError as error:
+                    # Refused as asked (too big, bad sender): the same request fails the same way again.
+                    raise AirflowFailException(f"{label}: {error}") from error
+                except MsgHistoryError as error:
+                    raise AirflowException(
+                        f"{label}: {error} (a retry sends only the reports not yet accepted)"
+                    ) from error
+                if store is not None:
+                    store.set(EMAIL_REQUESTS_KEY, accepted)
+                self.log.info(
+                    "%s accepted (transaction %s): %s will e-mail it to %s",
+                    label,
+                    accepted[key],
+                    dialect.name,
+                    recipients,
+                )
+            requests.append({**entry, "transaction_id": accepted[key]})
+        self.log.info(
+            "%d report request(s) accepted; the CSV files will arrive by e-mail at %s (nothing to download)",
+            len(requests),
+            recipients,
+        )
+        return {
+            **self._result(",".join(r["transaction_id"] for r in requests), "ACCEPTED"),
+            "delivery": "email",
+            "recipients": recipients.split(", "),
+            "requests": requests,
+        }
 
     def submit_job(self, context: Any) -> str:
         assert self._request is not None
@@ -332,13 +421,20 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
 
 def _checked(dialect: Dialect, request: ExportRequest, templated_filters: bool = False) -> None:
-    """``dialect.check`` with errors naming the operator's own arguments."""
+    """``dialect.check`` of every request the vendor needs for ``request`` (its window split by the
+    vendor's cap, ...), with errors naming the operator's own arguments."""
     if templated_filters:
         request = dataclasses.replace(request, filters={})
     try:
-        dialect.check(request)
+        for piece in dialect.plan(request):
+            dialect.check(piece)
     except ValueError as error:
         raise ValueError(_operator_names(str(error))) from None
+
+
+def _shown(piece: ExportRequest) -> str:
+    """A request's filters for a log line (empty when none)."""
+    return "".join(f", {name} {value}" for name, value in piece.filters.items())
 
 
 def _build(kind: str, start: datetime | None, end: datetime | None, **values: Any) -> ExportRequest:

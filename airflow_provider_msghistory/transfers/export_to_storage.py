@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
 from airflow_provider_msghistory.arguments import count, is_templated, positive_seconds
 from airflow_provider_msghistory.client.errors import ExportExpiredError
@@ -149,10 +149,16 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         export_id, dest = self._rendered()
+        client = self.hook.get_client()
+        if client.caps.delivery == "email":
+            raise AirflowFailException(
+                f"connection {self.msghistory_conn_id!r}: {client.dialect.name} e-mails its exports; "
+                "there is no file to download. Load its message log with "
+                "MsgHistoryMessagesToStorageOperator instead"
+            )
         fs = dest.filesystem()
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
-        client = self.hook.get_client()
         waiter = self._waiter(client, export_id)
         decision, job, _ = waiter.poke(client)
         if decision.action == "fail":

@@ -193,13 +193,15 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             return list(spec.channels) or [None]
         if not spec.channels:
             raise ValueError("channels: this vendor's message list has no channels; leave channels unset")
-        unknown = [c for c in wanted if c.upper() not in spec.channels]
+        names = [spec.aliases.get(c.upper(), c.upper()) for c in wanted]
+        unknown = [c for c, name in zip(wanted, names, strict=True) if name not in spec.channels]
         if unknown:
+            others = f" (or {', '.join(spec.aliases)})" if spec.aliases else ""
             raise ValueError(
                 f"channels: {unknown} not among this vendor's channels "
-                f"{list(spec.channels)}; e.g. channels={list(spec.channels[:2])}"
+                f"{list(spec.channels)}{others}; e.g. channels={list(spec.channels[:2])}"
             )
-        return list(dict.fromkeys(c.upper() for c in wanted))
+        return list(dict.fromkeys(names))
 
     def _series(
         self,
@@ -210,8 +212,9 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         end: datetime,
         status: str | None,
     ) -> list[Iterator[HistoryPage]]:
-        """One lazy page series per channel; building them validates status and page size."""
-        if status is not None and status.upper() not in spec.statuses:
+        """One lazy page series per channel and window piece (a vendor capping one request's span gets
+        the window in pieces under the cap); building them validates status and page size."""
+        if status is not None and spec.statuses and status.upper() not in spec.statuses:
             raise ValueError(
                 f"status: {status!r} is not one of this vendor's statuses "
                 f"{list(spec.statuses)}; e.g. status={spec.statuses[0]!r}"
@@ -222,7 +225,13 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
                 f"page_size: {page_size} is more than this vendor serves "
                 f"({spec.max_page_size}); pass at most {spec.max_page_size} or None"
             )
-        return [client.iter_history_pages(channel, start, end, status, page_size) for channel in channels]
+        cap = client.caps.max_window
+        pieces = Window(start, end).split(cap) if cap is not None else [Window(start, end)]
+        return [
+            client.iter_history_pages(channel, piece.start, piece.end, status, page_size)
+            for channel in channels
+            for piece in pieces
+        ]
 
     def _load(
         self,

@@ -122,7 +122,7 @@ def test_malformed_base_url_names_the_field(host: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ({"vendor": "twilio"}, "supported: 8x8, qlara"),
+        ({"vendor": "twilio"}, "supported: 8x8, messangi, qlara"),
         ({"connect_timeout": "soon"}, "'connect_timeout'"),
         ({"read_timeout": -1}, "must be positive"),
         ({"max_attempts": "2.5"}, "'max_attempts'"),
@@ -150,8 +150,8 @@ def test_ui_field_behaviour() -> None:
     assert set(behaviour["hidden_fields"]) == {"schema", "port"}
     assert behaviour["relabeling"] == {
         "host": "API base URL",
-        "password": "API key (or Basic password)",
-        "login": "Username (Basic auth only)",
+        "password": "API key (or login password)",
+        "login": "Username (Basic auth or Messangi login only)",
     }
     assert behaviour["placeholders"]["host"] == DEFAULT_BASE_URL
 
@@ -163,6 +163,8 @@ def test_connection_form_widgets() -> None:
     assert set(widgets) == {
         "vendor",
         "sub_account_id",
+        "report_emails",
+        "report_sender",
         "connect_timeout",
         "read_timeout",
         "max_attempts",
@@ -175,6 +177,8 @@ def test_declarative_connection_metadata_for_airflow_3() -> None:
     assert set(metadata["conn-fields"]) == {
         "vendor",
         "sub_account_id",
+        "report_emails",
+        "report_sender",
         "connect_timeout",
         "read_timeout",
         "max_attempts",

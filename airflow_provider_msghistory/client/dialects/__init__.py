@@ -5,9 +5,14 @@ from __future__ import annotations
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities, Dialect
 from airflow_provider_msghistory.client.dialects.eightxeight import EightByEightDialect
+from airflow_provider_msghistory.client.dialects.messangi import MessangiDialect
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 
-DIALECTS: dict[str, type[Dialect]] = {"qlara": QlaraDialect, "8x8": EightByEightDialect}
+DIALECTS: dict[str, type[Dialect]] = {
+    "qlara": QlaraDialect,
+    "8x8": EightByEightDialect,
+    "messangi": MessangiDialect,
+}
 
 
 def dialect_class(name: str) -> type[Dialect]:
@@ -38,6 +43,7 @@ __all__ = [
     "Capabilities",
     "Dialect",
     "EightByEightDialect",
+    "MessangiDialect",
     "QlaraDialect",
     "dialect_class",
     "make_dialect",

@@ -13,6 +13,7 @@ A new vendor is one module here plus one line in the registry (see docs/design.m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -66,7 +67,7 @@ class ApiRequest:
     method: str
     path: str
     params: Mapping[str, Any] | None = None
-    json: Any = None
+    json: Any = field(default=None, repr=False)  # a login's body holds a password
     creates_export: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
     ok_statuses: frozenset[int] = frozenset()
@@ -93,6 +94,7 @@ class Capabilities:
     :param exact_bounds: the wire bounds can say ``[start, end)`` exactly; ``False``: a covering window is
         asked and rows are filtered to ``[start, end)`` by :attr:`Dialect.row_time_column`.
     :param kinds: the export kinds the vendor has.
+    :param auth_forms: the credential forms the connection may hold, in words (for the docs' table).
     """
 
     tracking: Literal["list", "job", "none"]
@@ -104,6 +106,7 @@ class Capabilities:
     max_window: timedelta | None = None
     exact_bounds: bool = True
     kinds: frozenset[ExportKind] = frozenset(ExportKind)
+    auth_forms: tuple[str, ...] = ("API key",)
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,12 @@ class MessageListSpec:
 
     :param channels: every channel the vendor has, one request series each; ``()`` when the list takes no
         channel (the series then runs once with ``channel=None``).
-    :param statuses: the status filters it accepts.
+    :param statuses: the status filters it accepts (empty: not published; any is passed on, and the
+        dialect's ``message_history`` checks its form).
     :param max_page_size: the largest page it serves (the default page size).
     :param fields: the record fields its docs name, in the order a CSV lists them first.
     :param time_fields: fields that may hold a record's send time, for keeping rows inside the window.
+    :param aliases: other names of the channels, upper case -> channel (Messangi: ``SMS`` -> ``S``).
     """
 
     channels: tuple[str, ...]
@@ -123,6 +128,7 @@ class MessageListSpec:
     max_page_size: int
     fields: tuple[str, ...] = ()
     time_fields: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 class Dialect(ABC):
@@ -162,9 +168,25 @@ class Dialect(ABC):
             raise ValueError(
                 f"export_type: {self.name} has no {request.kind.value!r} export; it offers {have}"
             )
+        if self.caps.delivery != "email":
+            for name in ("email_recipients", "email_sender"):
+                if getattr(request, name) is not None:
+                    raise ValueError(
+                        f"{name}: {self.name} delivers exports as download links, not by e-mail; leave "
+                        f"{name} out and store the file with MsgHistoryExportToStorageOperator"
+                    )
         cap = self.caps.max_window
         if cap is not None and request.window is not None and request.window.end - request.window.start > cap:
             raise ValueError(f"end_datetime: {self.name} exports span at most {cap}; split the window")
+
+    def plan(self, request: ExportRequest) -> list[ExportRequest]:
+        """The requests the vendor needs for ``request``, in order: one per ``caps.max_window`` piece of its
+        window (contiguous, non-overlapping). A vendor with more rules of its own (one channel per
+        request) overrides this. Each piece is then :meth:`check`-ed and submitted on its own."""
+        cap = self.caps.max_window
+        if cap is None or request.window is None:
+            return [request]
+        return [dataclasses.replace(request, window=piece) for piece in request.window.split(cap)]
 
     @abstractmethod
     def submit_export(self, request: ExportRequest) -> ApiRequest:
@@ -203,6 +225,11 @@ class Dialect(ABC):
     def regenerate_download_link(self, job_id: str) -> ApiRequest:
         """The request that re-creates an expired download (``caps.regenerate``)."""
         raise NotImplementedError(f"{self.name} cannot regenerate an export: submit a new one")
+
+    def email_recipients(self, request: ExportRequest) -> tuple[str, ...]:
+        """Where an e-mailed report of ``request`` goes (``caps.delivery == "email"``): its own recipients
+        or the connection's defaults."""
+        raise NotImplementedError(f"{self.name} does not e-mail its exports")
 
     def empty_csv_header(self, kind: ExportKind) -> bytes | None:
         """The documented header line of an export with no rows (``None``: undocumented, empty file)."""

@@ -60,6 +60,7 @@ class EightByEightDialect(Dialect):
         cancel=True,
         exact_bounds=False,
         kinds=frozenset({ExportKind.MESSAGE_HISTORY}),
+        auth_forms=("API key (Bearer)",),
     )
     row_time_column: ClassVar[str | None] = "createdat"
     placeholder_options: ClassVar[Mapping[str, Any]] = {"sub_account_id": "parse-time-check"}

@@ -87,7 +87,11 @@ class QlaraDialect(Dialect):
 
     name: ClassVar[str] = "qlara"
     # No cancel call; bounds are inclusive at ms precision, so the window goes on the wire exactly.
-    caps: ClassVar[Capabilities] = Capabilities(tracking="list", regenerate=True)
+    caps: ClassVar[Capabilities] = Capabilities(
+        tracking="list",
+        regenerate=True,
+        auth_forms=("API key (X-Api-Key)", "login + password (Basic)"),
+    )
     # Production keys; trial keys get 100/min and 10/s (connection extras requests_per_minute/_second).
     rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(50, 1.0), RateLimit(1000, 60.0))
     message_list: ClassVar[MessageListSpec | None] = MessageListSpec(

@@ -1,0 +1,155 @@
+"""A Bearer key obtained by logging in, kept for its lifetime and shared by the whole process.
+
+A vendor that hands out short-lived keys for a username and password (Messangi: 24 h) should see one login
+per key lifetime, not one per task or client: every flow with the same (base URL, username, password)
+reads one process-wide cache. The key is renewed shortly before it expires, or once after the API answers
+401 (it expired early or was revoked). It never appears in a repr, a log line or an error (``secrets``
+lists it for the transports' scrubbing and ``on_secret`` hands it to a log masker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_provider_msghistory.client.auth import ASend, AuthFlow, Send
+
+if TYPE_CHECKING:
+    from airflow_provider_msghistory.client.dialects.base import ApiRequest
+    from airflow_provider_msghistory.client.transport import RawResponse
+
+# Renew this long before the stated expiry: a request signed just before it may arrive just after.
+RENEW_MARGIN = 300.0
+
+
+@dataclass
+class _Key:
+    value: str
+    expires: float  # wall-clock seconds
+
+
+_KEYS: dict[str, _Key] = {}  # scope digest -> the current key of those credentials
+_KEYS_LOCK = threading.Lock()
+_LOGIN_LOCKS: dict[str, threading.Lock] = {}  # scope digest -> one login at a time (threads)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def forget_login_keys() -> None:
+    """Drop every cached key (tests; a process that changed credentials)."""
+    with _KEYS_LOCK:
+        _KEYS.clear()
+
+
+class LoginFlow(AuthFlow):
+    """``Authorization: Bearer <key>`` with the key from a login request.
+
+    :param base_url: the API base URL (part of the cache scope).
+    :param username: the login's user (part of the cache scope).
+    :param password: the login's password (a secret; only its digest scopes the cache).
+    :param login: the login request (sent without credentials).
+    :param read_key: the key from the login's response; raises the dialect's error when there is none.
+    :param lifetime: seconds a key lives once issued.
+    :param clock: wall clock (default: the module's, which tests move).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        username: str,
+        password: str,
+        login: ApiRequest,
+        read_key: Callable[[RawResponse], str],
+        lifetime: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__({}, (password,))
+        material = "\0".join((base_url, username, password)).encode()
+        self._scope = hashlib.sha256(material).hexdigest()
+        self._login = login
+        self._read_key = read_key
+        self._lifetime = float(lifetime)
+        self._clock = clock or _now
+        self._send: Send | None = None
+        self._asend: ASend | None = None
+        self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._used: str | None = None  # the key last put on a request (the one a 401 refers to)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self._login.path!r})"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        key = self._cached(any_age=True)
+        return self._secrets + ((key,) if key else ())
+
+    def bind(self, send: Send | None = None, asend: ASend | None = None) -> None:
+        self._send = send or self._send
+        self._asend = asend or self._asend
+
+    # --- the key --------------------------------------------------------------------------------------
+    def _cached(self, any_age: bool = False) -> str | None:
+        with _KEYS_LOCK:
+            key = _KEYS.get(self._scope)
+        if key is None or (not any_age and key.expires - RENEW_MARGIN <= self._clock()):
+            return None
+        return key.value
+
+    def _store(self, response: RawResponse) -> str:
+        value = self._read_key(response)
+        with _KEYS_LOCK:
+            _KEYS[self._scope] = _Key(value, self._clock() + self._lifetime)
+        if self.on_secret is not None:
+            self.on_secret(value)
+        return value
+
+    def _forget(self, value: str | None) -> None:
+        """Drop ``value`` if it is still the cached key (another client may have renewed it already)."""
+        with _KEYS_LOCK:
+            key = _KEYS.get(self._scope)
+            if key is not None and key.value == value:
+                del _KEYS[self._scope]
+
+    def _sync_login(self) -> str:
+        if self._send is None:
+            raise RuntimeError("LoginFlow used before a transport bound it")
+        with _KEYS_LOCK:
+            lock = _LOGIN_LOCKS.setdefault(self._scope, threading.Lock())
+        with lock:  # threads waiting here reuse the key the first one got
+            return self._cached() or self._store(self._send(self._login))
+
+    async def _async_login(self) -> str:
+        if self._asend is None:
+            raise RuntimeError("LoginFlow used before an async transport bound it")
+        loop = asyncio.get_running_loop()
+        if self._alock is None or self._alock[0] is not loop:
+            self._alock = (loop, asyncio.Lock())
+        async with self._alock[1]:
+            return self._cached() or self._store(await self._asend(self._login))
+
+    # --- AuthFlow -------------------------------------------------------------------------------------
+    def headers(self) -> dict[str, str]:
+        self._used = self._cached() or self._sync_login()
+        return {"Authorization": f"Bearer {self._used}"}
+
+    async def aheaders(self) -> dict[str, str]:
+        self._used = self._cached() or await self._async_login()
+        return {"Authorization": f"Bearer {self._used}"}
+
+    def refresh(self) -> bool:
+        self._forget(self._used)
+        self._sync_login()
+        return True
+
+    async def arefresh(self) -> bool:
+        self._forget(self._used)
+        await self._async_login()
+        return True
