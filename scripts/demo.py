@@ -219,7 +219,7 @@ def run(home: Path, vendor: str) -> None:
     if (stored.get("parts") or 0) > 1:
         print(f"  parts       {stored['parts']} merged into one CSV")
     if stored.get("dropped_rows"):
-        print(f"  left out    {stored['dropped_rows']:,} rows outside the day (8x8 bounds are whole seconds)")
+        print(f"  left out    {stored['dropped_rows']:,} rows outside the day (coarse vendor bounds)")
     gzipped = f" ({stored['stored_bytes']:,} gzipped)" if path.suffix == ".gz" else ""
     print(f"  bytes       {stored['bytes']:,}{gzipped}")
     print(f"  sha256      {sha}  (matches the file on disk and {matches})")
