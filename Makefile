@@ -44,7 +44,7 @@ docs: $(STAMP)
 # Build the sdist and wheel, twine check them, install the wheel alone (no dev extras, not editable) into
 # a fresh venv on this Airflow line with the constraints, and check that it registers and its parts start.
 release-check: $(STAMP)
-	PYTHON=$(PY) scripts/check_release.sh $(AIRFLOW_VERSION)
+	PYTHON=$(abspath $(PY)) scripts/check_release.sh $(AIRFLOW_VERSION)
 
 clean:
 	rm -rf .venv-* build dist site *.egg-info
