@@ -26,11 +26,11 @@ from airflow_provider_msghistory.arguments import (
     positive_seconds,
 )
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
-from airflow_provider_msghistory.client.dialects import parse_time_dialect
+from airflow_provider_msghistory.client.dialects import DEFAULT_VENDOR, parse_time_dialect
 from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
-from airflow_provider_msghistory.client.waiting import FALLBACK_PAGE_SIZE, ExportWaiter, decide
+from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
 from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.hooks.connection import vendor_visible_at_parse
 from airflow_provider_msghistory.hooks.waits import (
@@ -231,8 +231,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             for name in _EMAIL_FIELDS
         }
         request = _build(self.export_type, start_dt, end_dt, filters=filters, **static, **emails)
-        vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or "qlara"
-        _checked(parse_time_dialect(vendor), request, templated_filters=is_templated(self.filters))
+        source = "vendor" if self.vendor else f"connection {self.msghistory_conn_id!r} extra vendor"
+        vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or DEFAULT_VENDOR
+        try:
+            dialect = parse_time_dialect(vendor)
+        except ValueError as error:  # name where the vendor came from
+            raise ValueError(f"{source}: {str(error).removeprefix('vendor: ')}") from None
+        _checked(dialect, request, templated_filters=is_templated(self.filters))
 
     def build_request(self) -> tuple[ExportRequest, dict[str, str] | None]:
         """The request from the rendered fields, and the window it stands for (for the XCom)."""
@@ -349,7 +354,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         waiter = self._waiter(str(external_id))
         job, _ = client.look(waiter.export_id, 0, waiter.page_size)
         if job is None and waiter.tracks_list:  # the server may cap the page size
-            job, _ = client.look(waiter.export_id, 0, FALLBACK_PAGE_SIZE)
+            job, _ = client.look(waiter.export_id, 0, waiter.fallback_page_size)
         if job is not None:
             self._final_status = job.status.value
         return decide(job, 0, self.max_regenerations, waiter.can_regenerate).action

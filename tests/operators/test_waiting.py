@@ -12,12 +12,7 @@ from airflow_provider_msghistory.client.errors import (
     ServerError,
 )
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
-from airflow_provider_msghistory.client.waiting import (
-    FALLBACK_PAGE_SIZE,
-    LIST_PAGE_SIZE,
-    ExportWaiter,
-    decide,
-)
+from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
 
 
 def job(status: ExportStatus, available: bool = False, raw: str | None = None) -> ExportJob:
@@ -52,11 +47,13 @@ def test_waiter_starts_the_scan_at_the_hinted_page_and_keeps_the_page_it_saw() -
 
 
 def test_waiter_rescans_with_small_pages_once_before_calling_an_export_unknown() -> None:
-    waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1, page_hint=4)
-    assert waiter.page_size == LIST_PAGE_SIZE
+    waiter = ExportWaiter(
+        "exp_1", poll_interval=5, deadline=100, max_regenerations=1, page_hint=4, page_size=500,
+        fallback_page_size=50,
+    )  # fmt: skip
     first = waiter.observe(None, 0)
     assert first.action == "wait"
-    assert (waiter.page_size, waiter.page_hint) == (FALLBACK_PAGE_SIZE, 0)
+    assert (waiter.page_size, waiter.page_hint) == (50, 0)
     assert waiter.observe(None, 0).action == "fail"
 
 

@@ -41,6 +41,7 @@ from airflow_provider_msghistory.client.models import (
     ExportRequest,
     ExportStatus,
 )
+from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
 
@@ -150,6 +151,13 @@ class Dialect(ABC):
     message_list: ClassVar[MessageListSpec | None] = None
     #: options that let the dialect be built for parse-time checks, before the connection is known
     placeholder_options: ClassVar[Mapping[str, Any]] = {}
+    #: the connection extras this vendor reads (its form fields; passed on in ``config.options``)
+    connection_options: ClassVar[tuple[ConnectionOption, ...]] = ()
+    #: export-list page size a wait looks with (``caps.tracking == "list"``), and the smaller one it
+    #: rescans with when the export is missing (a server capping the page size serves short pages, which
+    #: end a scan early)
+    list_page_size: ClassVar[int] = 50
+    list_fallback_page_size: ClassVar[int] = 50
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
