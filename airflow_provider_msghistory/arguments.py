@@ -50,6 +50,25 @@ NO_RUN_INTERVAL_HELP = (
 )
 
 
+# Said only of a window that was rendered from templates (the run's data interval, or a template of it):
+# explicit dates that make an empty window are a typo, not a timetable's doing.
+EMPTY_RUN_INTERVAL_HELP = (
+    ". A templated window that renders empty is usually the run's data interval under Airflow 3's "
+    "CronTriggerTimetable (what schedule='@daily' gives), which makes data_interval_start equal to "
+    "data_interval_end; use a data-interval timetable, e.g. "
+    "schedule=CronDataIntervalTimetable('@daily', timezone='UTC'), or pass explicit start_datetime and "
+    "end_datetime such as '2025-01-01T00:00:00+00:00' and '2025-01-02T00:00:00+00:00'"
+)
+
+
+def with_interval_advice(error: ValueError, templated: bool) -> ValueError:
+    """``error`` of an empty window, with the timetable advice when the window was ``templated`` and
+    rendered with start equal to end (what a timetable without data intervals renders)."""
+    if templated and "is not before end" in str(error):
+        return ValueError(str(error) + EMPTY_RUN_INTERVAL_HELP)
+    return error
+
+
 def check_run_interval(start: object, end: object) -> None:
     """Raise the advice of :data:`NO_RUN_INTERVAL_HELP` when the default window rendered empty.
 

@@ -24,6 +24,7 @@ from airflow_provider_msghistory.arguments import (
     check_run_interval,
     is_templated,
     positive_seconds,
+    with_interval_advice,
 )
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.dialects import DEFAULT_VENDOR, parse_time_dialect
@@ -170,6 +171,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             start_datetime = end_datetime = None  # campaign alone scopes it
         # Whether the window is the run's data interval, which a run without a logical date lacks.
         self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
+        self._window_templated = is_templated(start_datetime) or is_templated(end_datetime)
         self.export_type = kind.value
         self.start_datetime = start_datetime
         self.end_datetime = end_datetime
@@ -245,13 +247,16 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             check_run_interval(self.start_datetime, self.end_datetime)
         start = _aware_or_none(self.start_datetime, "start_datetime")
         end = _aware_or_none(self.end_datetime, "end_datetime")
-        request = _build(
-            self.export_type,
-            start,
-            end,
-            filters=self.filters or None,
-            **{name: getattr(self, name) or None for name in (*_FIELDS, *_EMAIL_FIELDS)},
-        )
+        try:
+            request = _build(
+                self.export_type,
+                start,
+                end,
+                filters=self.filters or None,
+                **{name: getattr(self, name) or None for name in (*_FIELDS, *_EMAIL_FIELDS)},
+            )
+        except ValueError as error:
+            raise with_interval_advice(error, self._window_templated) from None
         window = None
         if request.window is not None:
             first, last = request.window.inclusive_ms()

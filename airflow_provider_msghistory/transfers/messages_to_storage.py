@@ -16,6 +16,7 @@ from airflow_provider_msghistory.arguments import (
     BadArgumentError,
     check_run_interval,
     is_templated,
+    with_interval_advice,
 )
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
@@ -147,6 +148,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         super().__init__(**kwargs)
         # Whether the window is the run's data interval, which a run without a logical date lacks.
         self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
+        self._window_templated = is_templated(start_datetime) or is_templated(end_datetime)
         self.destination = destination
         self.storage_conn_id = storage_conn_id
         self.msghistory_conn_id = msghistory_conn_id
@@ -172,7 +174,10 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             dest = parse_destination(self.destination, self.storage_conn_id)
             if self._window_from_run:
                 check_run_interval(self.start_datetime, self.end_datetime)
-            start, end = _window(self.start_datetime, self.end_datetime)
+            try:
+                start, end = _window(self.start_datetime, self.end_datetime)
+            except ValueError as error:
+                raise with_interval_advice(error, self._window_templated) from None
             status = _status(self.status)
             client = self.hook.get_client()
             spec = _message_list(client)

@@ -48,7 +48,7 @@ def make(**kwargs: object) -> MsgHistoryExportOperator:
         (
             {"export_type": "message_history", "start_datetime": DAY1, "end_datetime": DAY1},
             "start_datetime",
-            "CronDataIntervalTimetable",
+            "is not before end",
         ),
         (
             {"export_type": "contacts", "start_datetime": DAY1, "end_datetime": DAY2},
@@ -112,6 +112,24 @@ def test_templated_values_are_checked_at_task_start_before_any_request() -> None
     op.start_datetime = "2025-01-01"
     with pytest.raises(ValueError, match="start_datetime: '2025-01-01' is a date only"):
         op.build_request()
+
+
+def test_explicit_dates_out_of_order_get_no_timetable_advice() -> None:
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", start_datetime=DAY2, end_datetime=DAY1)
+    assert str(caught.value) == (
+        "start_datetime: the window [start_datetime, end_datetime) is empty: end 2025-01-01T00:00:00+00:00 is "
+        "before start 2025-01-02T00:00:00+00:00; pass an end_datetime after start_datetime (swapped?)"
+    )
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", start_datetime=DAY1, end_datetime=DAY1)
+    assert "timetable" not in str(caught.value).lower()
+    # rendered from templates, start after end is still no timetable's doing
+    op = make(export_type="message_history", start_datetime="{{ x }}", end_datetime="{{ y }}")
+    op.start_datetime, op.end_datetime = DAY2, DAY1
+    with pytest.raises(ValueError, match="swapped") as caught:
+        op.build_request()
+    assert "timetable" not in str(caught.value).lower()
 
 
 def test_build_request_sends_start_and_end_minus_one_millisecond() -> None:
