@@ -118,8 +118,8 @@ def test_explicit_dates_out_of_order_get_no_timetable_advice() -> None:
     with pytest.raises(ValueError) as caught:
         make(export_type="message_history", start_datetime=DAY2, end_datetime=DAY1)
     assert str(caught.value) == (
-        "start_datetime: the window [start_datetime, end_datetime) is empty: end 2025-01-01T00:00:00+00:00 is "
-        "before start 2025-01-02T00:00:00+00:00; pass an end_datetime after start_datetime (swapped?)"
+        "start_datetime: the window [start_datetime, end_datetime) is empty: end 2025-01-01T00:00:00+00:00 "
+        "is before start 2025-01-02T00:00:00+00:00; pass an end_datetime after start_datetime (swapped?)"
     )
     with pytest.raises(ValueError) as caught:
         make(export_type="message_history", start_datetime=DAY1, end_datetime=DAY1)
