@@ -288,7 +288,24 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             raise BadArgumentError(str(error)) from None
         if dialect.caps.delivery == "email":
             return self._request_reports(context, self.hook.get_client())
+        self._check_downstream(context)
         return self.execute_resumable(context)
+
+    def _check_downstream(self, context: Any) -> None:
+        """Run the checks of the tasks that will store this export (their ``check_before_export``) before
+        submitting it: a destination they would refuse must not cost the export's wait first."""
+        if not self.has_dag():  # a task outside a DAG has no downstream tasks
+            return
+        for task in self.downstream_list:
+            check = getattr(task, "check_before_export", None)
+            if not callable(check):
+                continue
+            try:
+                check(context)
+            except (ValueError, PermissionError) as error:
+                raise AirflowException(
+                    f"export not submitted: downstream task {task.task_id!r} would fail after it: {error}"
+                ) from None
 
     def _request_reports(self, context: Any, client: ExportClient) -> dict[str, Any]:
         """Submit the e-mailed report(s), one request per planned piece, skipping those a previous try

@@ -23,6 +23,8 @@ from airflow_provider_msghistory.hooks.waits import (
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
+    check_templated_destination,
+    denied,
     parse_destination,
     validate_compression,
     validate_if_exists,
@@ -126,6 +128,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         static_destination = (
             None if is_templated(destination) else parse_destination(destination, storage_conn_id)
         )
+        if static_destination is None:
+            check_templated_destination(destination)  # its static prefix: scheme installed, not relative
         if static_destination is not None:
             from airflow.providers.common.compat.sdk import Asset
 
@@ -188,6 +192,25 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         job = client.get_export(export_id) if client.caps.links_in_job else None
         return self._transfer(client, export_id, job, dest, fs, waiter)
 
+    def check_before_export(self, context: Any) -> None:
+        """The destination's checks, run by the upstream export operator before it submits the export
+        (a file already there with ``if_exists='fail'``, a missing bucket, no credentials), so they fail in
+        seconds rather than after the export's wait. A destination that does not render yet is checked at
+        this task's own start instead.
+
+        :raises ValueError: or ``PermissionError``, naming ``destination``.
+        """
+        destination = self.destination
+        if is_templated(destination):
+            if not isinstance(destination, str):
+                return
+            try:
+                destination = self.render_template(destination, context)
+            except Exception:  # reads what only exists later (the export's XCom): this task checks it
+                return
+        dest = parse_destination(destination, self.storage_conn_id)
+        check_destination_store(dest, dest.filesystem(), self.if_exists)
+
     def _rendered(self) -> tuple[str, Destination]:
         """The export id and destination after rendering, validated before any request."""
         return _export_id(self.export_id), parse_destination(self.destination, self.storage_conn_id)
@@ -220,7 +243,10 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             )
         part = PartFile(dest, fs, self.compression)
         self.log.info("Downloading export %s to %s (temporary %s)", export_id, dest.url, part.path)
-        part.open()
+        try:
+            part.open()
+        except PermissionError as error:
+            raise denied(dest, error) from None
         try:
             if client.caps.links_in_job or ref.window is not None:
                 result = self._merged(client, export_id, job, ref, part, waiter)
@@ -228,6 +254,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 result = self._single(client, export_id, part, waiter)
             stored = part.finish()  # checks the stored size against the bytes written
             part.commit(replace=self.if_exists != "fail")
+        except PermissionError as error:
+            part.abort()
+            raise denied(dest, error) from None
         except BaseException:
             part.abort()
             raise

@@ -24,6 +24,7 @@ from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
+    check_templated_destination,
     parse_destination,
     validate_compression,
     validate_if_exists,
@@ -141,6 +142,8 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         static_destination = (
             None if is_templated(destination) else parse_destination(destination, storage_conn_id)
         )
+        if static_destination is None:
+            check_templated_destination(destination)  # its static prefix: scheme installed, not relative
         if static_destination is not None:
             from airflow.providers.common.compat.sdk import Asset
 
