@@ -19,8 +19,25 @@ class ApiError(MsgHistoryError):
         self.status_code = status_code
         self.message = message
         self.endpoint = endpoint
-        status = f"HTTP {status_code}" if status_code is not None else "no HTTP status"
-        super().__init__(f"{endpoint}: {status}: {message}")
+        #: where the client's settings came from (``"connection 'msghistory_default'"``), when known
+        self.source = ""
+        #: the request that got the answer, ``"GET https://host/path"`` (no query, no credentials)
+        self.request_line = ""
+        #: what fixes it, in words (``""``: nothing to add to the server's message)
+        self.hint = ""
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        status = f"HTTP {self.status_code}" if self.status_code is not None else "no HTTP status"
+        on = f" on {self.request_line}" if self.request_line else ""
+        text = f"{self.endpoint}: {status}{on}: {self.message}" + (f" -- {self.hint}" if self.hint else "")
+        return f"{self.source}: {text}" if self.source else text
+
+    def locate(self, source: str, method: str, url: str, hint: str = "") -> ApiError:
+        """Say where the error came from (settings and request) and what fixes it."""
+        self.source, self.request_line, self.hint = source, f"{method} {url}", hint
+        self.args = (self._text(),)
+        return self
 
 
 class AuthenticationError(ApiError):

@@ -135,6 +135,11 @@ class MsgHistoryHook(BaseHook):
         }
 
     # --- configuration and clients ------------------------------------------------------------------------
+    @property
+    def _source(self) -> str:
+        """How the clients' errors name their settings."""
+        return f"connection {self.msghistory_conn_id!r}"
+
     def client_config(self) -> ClientConfig:
         """The client configuration from the connection (secrets registered with the masker)."""
         conn = self.get_connection(self.msghistory_conn_id)
@@ -182,6 +187,7 @@ class MsgHistoryHook(BaseHook):
         if self._client is None:
             self._client = ExportClient(self.client_config())
             self._client.auth.on_secret = _mask_one  # a login key obtained later is masked too
+            self._client.source = self._source
         return self._client
 
     def get_conn(self) -> ExportClient:
@@ -197,6 +203,7 @@ class MsgHistoryHook(BaseHook):
             # Built in a thread: a first client loads the CA bundle, too slow for the event loop.
             client = await asyncio.to_thread(AsyncExportClient, config)
             client.auth.on_secret = _mask_one
+            client.source = self._source
             current = self._async_client
             if current is not None and current is not cached and current[0] is loop and not current[1].closed:
                 await client.aclose()  # another coroutine won the race
@@ -226,17 +233,14 @@ class MsgHistoryHook(BaseHook):
                 config, max_attempts=min(config.max_attempts, 2), max_retry_time=15.0, read_timeout=20.0
             )
             client = ExportClient(config)
+            client.source = self._source
             with client:
                 client.check_connection()
         except AuthenticationError as exc:
             if exc.endpoint == "login":  # the vendor's login call says what to fix itself
                 return False, exc.message
-            if exc.status_code == 403:
-                return False, f"{client.dialect.forbidden_help} Server said: {exc.message}"
-            return False, (
-                f"API key rejected ({exc.status_code}): check the API key in the password field (or the "
-                f"username and password for Basic auth). Server said: {exc.message}"
-            )
+            # What every task's error says too (ApiError.hint), with the server's own words.
+            return False, f"{client.dialect.status_help(exc.status_code)} Server said: {exc.message}"
         except ApiConnectionError as exc:
             return False, f"Could not reach the API: {exc.message}"
         except (MsgHistoryError, ValueError) as exc:
