@@ -81,10 +81,12 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     so a retry after a worker crash, a timeout or a lost trigger reconnects to the live export instead of
     submitting a duplicate (pass ``durable=False`` to opt out). On older Airflow every try submits anew.
 
-    Returns (XCom) ``{"export_id", "export_type", "window": {"start", "end"} | None, "status"}``:
-    ``export_id`` is the provider's id (the vendor's job id, plus the window when rows must be cut to it:
-    pass it as is to the transfer or sensor); ``window`` holds the inclusive millisecond bounds of the
-    rows the export stands for; ``status`` the export's final status.
+    Returns (XCom) ``{"export_id", "export_type", "window": {"start", "end"} | None, "status",
+    "msghistory_conn_id", "vendor"}``: ``export_id`` is the provider's id (the vendor's job id, plus the
+    window when rows must be cut to it: pass it as is to the transfer or sensor); ``window`` holds the
+    inclusive millisecond bounds of the rows the export stands for; ``status`` the export's final status;
+    the connection and vendor it was made on (a transfer or sensor downstream on another connection fails
+    at its start, saying so).
 
     E-mailed reports (vendors whose capabilities say ``delivery="email"``, Messangi): the vendor mails the
     CSV to ``email_recipients`` from ``email_sender`` (default: the connection's extras ``report_emails``
@@ -444,6 +446,9 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             "export_type": self.export_type,
             "window": self._window,
             "status": status,
+            # where the export id means something: the transfer and sensor check they read it there
+            "msghistory_conn_id": self.msghistory_conn_id,
+            "vendor": self.hook.get_client().dialect.name,
         }
 
 

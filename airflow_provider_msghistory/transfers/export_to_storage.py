@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
-from airflow_provider_msghistory.arguments import count, is_templated, positive_seconds
+from airflow_provider_msghistory.arguments import (
+    check_export_origin,
+    count,
+    is_templated,
+    positive_seconds,
+)
 from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
@@ -154,6 +159,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         export_id, dest = self._rendered()
         client = self.hook.get_client()
+        check_export_origin(self, context, export_id, self.msghistory_conn_id, client.dialect.name)
         if client.caps.delivery == "email":
             raise AirflowFailException(
                 f"connection {self.msghistory_conn_id!r}: {client.dialect.name} e-mails its exports; "
