@@ -81,7 +81,8 @@ def test_sync_mode_submits_waits_and_returns_a_small_xcom(
     emu: Any, kwargs: dict[str, Any], body: dict[str, Any], window: dict[str, str] | None
 ) -> None:
     result = operator(**kwargs).execute({})
-    assert set(result) == {"export_id", "export_type", "window", "status"}
+    assert set(result) == {"export_id", "export_type", "window", "status", "msghistory_conn_id", "vendor"}
+    assert (result["msghistory_conn_id"], result["vendor"]) == ("msghistory_default", "qlara")
     assert result["export_type"] == kwargs["export_type"]
     assert result["window"] == window
     assert result["status"] == "COMPLETED"
@@ -110,6 +111,8 @@ def test_deferrable_mode_defers_to_the_trigger_and_resumes(emu: Any) -> None:
         "export_type": "message_history",
         "window": {"start": "2025-01-01T00:00:00.000+00:00", "end": "2025-01-01T23:59:59.999+00:00"},
         "status": "COMPLETED",
+        "msghistory_conn_id": "msghistory_default",
+        "vendor": "qlara",
     }
 
 
