@@ -165,3 +165,17 @@ def test_sub_millisecond_bounds_round_up_so_the_window_stays_half_open() -> None
     first, last = Window(start, end).inclusive_ms()
     assert first == datetime(2025, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
     assert last == datetime(2025, 1, 1, 0, 0, 1, 1000, tzinfo=UTC)  # 1.5 ms excluded end: 1 ms is inside
+
+
+def test_an_unknown_vendor_at_parse_names_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRM_API", '{"conn_type": "msghistory", "password": "k", "extra": {"vendor": "twilio"}}'
+    )
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", msghistory_conn_id="crm_api")
+    assert str(caught.value) == (
+        "connection 'crm_api' extra vendor: unknown vendor 'twilio'; supported: 8x8, messangi, qlara"
+    )
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", vendor="sinch")
+    assert str(caught.value) == "vendor: unknown vendor 'sinch'; supported: 8x8, messangi, qlara"
