@@ -44,7 +44,7 @@ def config_option(
     """An option that sets the :class:`ClientConfig` field of its name (default and placeholder from it)."""
     default = _CONFIG_DEFAULTS[name]
     shown = "the vendor's" if default is None else f"{default:g}"
-    minimum = 1 if type == "integer" else 0
+    minimum = 1 if type == "integer" else None  # seconds must be > 0, which "minimum" cannot say
     return ConnectionOption(name, label, type, default, shown, description, minimum=minimum)
 
 
