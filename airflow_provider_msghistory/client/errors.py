@@ -30,7 +30,9 @@ class ApiError(MsgHistoryError):
     def _text(self) -> str:
         status = f"HTTP {self.status_code}" if self.status_code is not None else "no HTTP status"
         on = f" on {self.request_line}" if self.request_line else ""
-        text = f"{self.endpoint}: {status}{on}: {self.message}" + (f" -- {self.hint}" if self.hint else "")
+        # The fix before the server's words, as the connection test says it; a cut of a long text cuts those.
+        said = f"{self.hint} Server said: {self.message}" if self.hint else self.message
+        text = f"{self.endpoint}: {status}{on}: {said}"
         return f"{self.source}: {text}" if self.source else text
 
     def locate(self, source: str, method: str, url: str, hint: str = "") -> ApiError:

@@ -310,7 +310,7 @@ class Dialect(ABC):
         if status in (404, 405):
             return (
                 f"If that URL is not the {self.name} API (another server answering on that host or port), "
-                "fix the connection's host"
+                "fix the connection's host."
             )
         return ""
 
