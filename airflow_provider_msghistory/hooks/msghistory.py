@@ -242,7 +242,7 @@ class MsgHistoryHook(BaseHook):
             # What every task's error says too (ApiError.hint), with the server's own words.
             return False, f"{client.dialect.status_help(exc.status_code)} Server said: {exc.message}"
         except ApiConnectionError as exc:
-            return False, f"Could not reach the API: {exc.message}"
+            return False, f"Could not reach the API at {config.base_url} ({self._source}): {exc.message}"
         except (MsgHistoryError, ValueError) as exc:
             return False, str(exc)
         return True, "Connection successful: the API accepted the credentials."

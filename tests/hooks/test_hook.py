@@ -255,7 +255,10 @@ def test_test_connection_reports_bad_settings_and_unreachable_hosts(monkeypatch:
         monkeypatch, host="http://127.0.0.1:1/api", password="k-unreachable", extra={"max_attempts": 1}
     )
     ok, message = MsgHistoryHook().test_connection()
-    assert not ok and message.startswith("Could not reach the API") and "k-unreachable" not in message
+    assert not ok and "k-unreachable" not in message
+    assert message.startswith(
+        "Could not reach the API at http://127.0.0.1:1/api (connection 'msghistory_default'): "
+    )
     use_connection(monkeypatch, host="not a url", password="k")
     ok, message = MsgHistoryHook().test_connection()
     assert not ok and "host (API base URL)" in message
