@@ -135,7 +135,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         )
         if static_destination is None:
             check_templated_destination(destination)  # its static prefix: scheme installed, not relative
-        if static_destination is not None:
+        else:
             from airflow.providers.common.compat.sdk import Asset
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]

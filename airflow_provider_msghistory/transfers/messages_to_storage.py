@@ -25,6 +25,7 @@ from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
     check_templated_destination,
+    denied,
     parse_destination,
     validate_compression,
     validate_if_exists,
@@ -144,7 +145,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         )
         if static_destination is None:
             check_templated_destination(destination)  # its static prefix: scheme installed, not relative
-        if static_destination is not None:
+        else:
             from airflow.providers.common.compat.sdk import Asset
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
@@ -263,7 +264,10 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             dest.url,
             part.path,
         )
-        part.open()
+        try:
+            part.open()
+        except PermissionError as error:
+            raise denied(dest, error) from None
         writer = writer_for(self.format, part.write, known)
         progress = _Progress(self.log, self.progress_interval)
         try:
@@ -275,6 +279,10 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             writer.finish()
             stored = part.finish()
             part.commit(replace=self.if_exists != "fail")
+        except PermissionError as error:
+            writer.close()
+            part.abort()
+            raise denied(dest, error) from None
         except BaseException:
             writer.close()
             part.abort()
