@@ -1,4 +1,5 @@
-"""Airflow connection fields -> ClientConfig, and the connection form's metadata.
+"""Airflow connection fields -> ClientConfig, and the connection form's metadata, both generated from the
+connection options the dialects and ``client/options.py`` declare (no vendor is named here).
 
 Pure Python (no Airflow import), so ``get_provider_info`` can read the declarative form metadata that
 Airflow >= 3.2 prefers, and tests can check the mapping without a metadata database.
