@@ -3,6 +3,9 @@ default window every windowed operator takes: the run's data interval."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 
@@ -50,6 +53,25 @@ NO_RUN_INTERVAL_HELP = (
 )
 
 
+# Said only of a window that was rendered from templates (the run's data interval, or a template of it):
+# explicit dates that make an empty window are a typo, not a timetable's doing.
+EMPTY_RUN_INTERVAL_HELP = (
+    ". A templated window that renders empty is usually the run's data interval under Airflow 3's "
+    "CronTriggerTimetable (what schedule='@daily' gives), which makes data_interval_start equal to "
+    "data_interval_end; use a data-interval timetable, e.g. "
+    "schedule=CronDataIntervalTimetable('@daily', timezone='UTC'), or pass explicit start_datetime and "
+    "end_datetime such as '2025-01-01T00:00:00+00:00' and '2025-01-02T00:00:00+00:00'"
+)
+
+
+def with_interval_advice(error: ValueError, templated: bool) -> ValueError:
+    """``error`` of an empty window, with the timetable advice when the window was ``templated`` and
+    rendered with start equal to end (what a timetable without data intervals renders)."""
+    if templated and "is not before end" in str(error):
+        return ValueError(str(error) + EMPTY_RUN_INTERVAL_HELP)
+    return error
+
+
 def check_run_interval(start: object, end: object) -> None:
     """Raise the advice of :data:`NO_RUN_INTERVAL_HELP` when the default window rendered empty.
 
@@ -58,3 +80,34 @@ def check_run_interval(start: object, end: object) -> None:
     """
     if start in (None, "") or end in (None, ""):
         raise ValueError(NO_RUN_INTERVAL_HELP)
+
+
+def check_export_origin(task: Any, context: Any, export_id: str, conn_id: str, vendor: str) -> None:
+    """Refuse an export id that an upstream export task made on another connection (or vendor) than
+    ``conn_id``: its XCom says where it was made, and the id means nothing on another account.
+
+    :param task: the task reading the export (its upstream tasks are searched).
+    :param context: the task's context (without a task instance, nothing is checked).
+    :param export_id: the rendered export id.
+    :param conn_id: the task's own ``msghistory_conn_id``.
+    :param vendor: that connection's vendor.
+    :raises BadArgumentError: naming ``export_id`` and the connection the export was made on.
+    """
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    if ti is None or not task.has_dag():
+        return
+    for upstream in task.upstream_list:
+        if not hasattr(upstream, "msghistory_conn_id"):  # not one of this provider's tasks
+            continue
+        pulled = ti.xcom_pull(task_ids=upstream.task_id)
+        results = pulled if isinstance(pulled, Sequence) and not isinstance(pulled, str) else [pulled]
+        for made in results:
+            if not isinstance(made, Mapping) or str(made.get("export_id")) != export_id:
+                continue
+            made_on, made_by = made.get("msghistory_conn_id"), made.get("vendor")
+            if made_on not in (None, conn_id) or made_by not in (None, vendor):
+                raise BadArgumentError(
+                    f"export_id: this export id was made on connection {made_on!r} ({made_by}) by task "
+                    f"{upstream.task_id!r}, but this task reads connection {conn_id!r} ({vendor}), where it "
+                    f"means nothing; pass msghistory_conn_id={made_on!r}"
+                )

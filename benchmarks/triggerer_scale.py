@@ -44,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE
+from airflow_provider_msghistory.client.dialects import QlaraDialect
 
 API_KEY = "bench-key-0123456789"
 SUB_ACCOUNT = "bench-sms_01"
@@ -344,7 +344,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--export-delay", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=5.0)
-    parser.add_argument("--page-size", type=int, default=LIST_PAGE_SIZE, help="the trigger's list page size")
+    parser.add_argument(
+        "--page-size", type=int, default=QlaraDialect.list_page_size, help="the trigger's list page size"
+    )
     parser.add_argument("--modes", default="trigger,naive")
     parser.add_argument("--worker", choices=["trigger", "naive"], help=argparse.SUPPRESS)
     args = parser.parse_args()

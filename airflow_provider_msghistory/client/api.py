@@ -43,6 +43,8 @@ class _ClientCore:
     """What both clients share: request building, response checking, export references."""
 
     _transport: SyncTransport | AsyncTransport
+    #: where ``config`` came from, named by every API error (the hook sets ``"connection '<id>'"``)
+    source: str = ""
 
     def __init__(self, config: ClientConfig, dialect: Dialect | None) -> None:
         self.config = config
@@ -67,7 +69,9 @@ class _ClientCore:
         error = self.dialect.error_for(
             request.endpoint, response.status_code, response.headers, response.body, response.text
         )
-        raise self._scrubbed(error)
+        url = self.config.base_url + request.path  # no query: the request line as a reader can act on it
+        hint = self.dialect.status_help(response.status_code)
+        raise self._scrubbed(error.locate(self.source, request.method, url, hint))
 
     def _scrubbed(self, error: ApiError) -> ApiError:
         scrub = self._transport.scrub

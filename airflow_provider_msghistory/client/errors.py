@@ -19,8 +19,27 @@ class ApiError(MsgHistoryError):
         self.status_code = status_code
         self.message = message
         self.endpoint = endpoint
-        status = f"HTTP {status_code}" if status_code is not None else "no HTTP status"
-        super().__init__(f"{endpoint}: {status}: {message}")
+        #: where the client's settings came from (``"connection 'msghistory_default'"``), when known
+        self.source = ""
+        #: the request that got the answer, ``"GET https://host/path"`` (no query, no credentials)
+        self.request_line = ""
+        #: what fixes it, in words (``""``: nothing to add to the server's message)
+        self.hint = ""
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        status = f"HTTP {self.status_code}" if self.status_code is not None else "no HTTP status"
+        on = f" on {self.request_line}" if self.request_line else ""
+        # The fix before the server's words, as the connection test says it; a cut of a long text cuts those.
+        said = f"{self.hint} Server said: {self.message}" if self.hint else self.message
+        text = f"{self.endpoint}: {status}{on}: {said}"
+        return f"{self.source}: {text}" if self.source else text
+
+    def locate(self, source: str, method: str, url: str, hint: str = "") -> ApiError:
+        """Say where the error came from (settings and request) and what fixes it."""
+        self.source, self.request_line, self.hint = source, f"{method} {url}", hint
+        self.args = (self._text(),)
+        return self
 
 
 class AuthenticationError(ApiError):

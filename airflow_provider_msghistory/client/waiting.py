@@ -27,16 +27,8 @@ if TYPE_CHECKING:
 
 Action = Literal["done", "wait", "regenerate", "fail"]
 
-# Export-list page size used to find an export. The list is newest first, so newer exports push a waited-for
-# export to later pages: a hinted poll costs one request, plus one each time the export crosses a page
-# boundary (and the first look scans from page 0). A large page keeps those extra requests to about one or
-# two even with a thousand exports created during the wait. Spring-style APIs (Qlara's error bodies are
-# Spring Boot's) accept up to 2000 per page by default; a server that caps it lower is caught by the
-# fallback below.
-LIST_PAGE_SIZE = 500
-# Page size to rescan with when the export is missing from a large-page scan (the server may cap ``limit``
-# and serve short pages, which a scan reads as the end of the list).
-FALLBACK_PAGE_SIZE = 50
+# Export-list page sizes of a wait that is not built for a client (the dialects set their own).
+LIST_PAGE_SIZE = 50
 #: The longest server-requested wait (``Retry-After``) honoured while polling: one ``Retry-After: 3600`` must
 #: not put a wait (or a shared poll) to sleep for an hour.
 MAX_RETRY_AFTER = 300.0
@@ -136,6 +128,8 @@ class ExportWaiter:
     :param page_hint: export-list page the export was last seen on (the list is newest first).
     :param regenerations: regenerations already done.
     :param page_size: export-list page size to look with.
+    :param fallback_page_size: the smaller page size to rescan with before calling an export unknown
+        (``Dialect.list_fallback_page_size``).
     :param can_regenerate: the vendor can re-create an expired export.
     """
 
@@ -146,6 +140,7 @@ class ExportWaiter:
     page_hint: int = 0
     regenerations: int = 0
     page_size: int = LIST_PAGE_SIZE
+    fallback_page_size: int = LIST_PAGE_SIZE
     can_regenerate: bool = True
     failures: int = 0
     # Whether the last decision's reason differs from the one before: drivers log only news, so a
@@ -160,10 +155,10 @@ class ExportWaiter:
         self.failures = 0
         if job is not None:
             self.page_hint = page
-        elif self.tracks_list and self.page_size > FALLBACK_PAGE_SIZE:
+        elif self.tracks_list and self.page_size > self.fallback_page_size:
             # A server capping the page size serves short pages, which end a scan early: look once more
             # with small pages before calling the export unknown.
-            self.page_size, self.page_hint = FALLBACK_PAGE_SIZE, 0
+            self.page_size, self.page_hint = self.fallback_page_size, 0
             return WaitDecision("wait", "not found with large list pages; rescanning with small ones")
         return decide(job, self.regenerations, self.max_regenerations, self.can_regenerate)
 
@@ -226,7 +221,10 @@ class ExportWaiter:
         max_regenerations: int,
         **kwargs: Any,
     ) -> ExportWaiter:
-        """A waiter set up for ``client``'s vendor (how it tracks, whether it regenerates)."""
+        """A waiter set up for ``client``'s vendor (how it tracks, its list pages, whether it regenerates)."""
+        dialect = client.dialect
+        kwargs.setdefault("page_size", dialect.list_page_size)
+        kwargs.setdefault("fallback_page_size", dialect.list_fallback_page_size)
         return cls(
             export_id,
             poll_interval,

@@ -8,15 +8,6 @@ from datetime import datetime, timedelta, timezone
 MS = timedelta(milliseconds=1)
 SECOND = timedelta(seconds=1)
 
-EMPTY_WINDOW_HELP = (
-    "the export window [start_datetime, end_datetime) is empty: start {start} is not before end {end}. "
-    "Airflow 3's CronTriggerTimetable (what schedule='@daily' gives) makes data_interval_start equal to "
-    "data_interval_end; use a data-interval timetable, e.g. "
-    "schedule=CronDataIntervalTimetable('@daily', timezone='UTC'), or pass explicit start_datetime and "
-    "end_datetime such as '2025-01-01T00:00:00+00:00' and '2025-01-02T00:00:00+00:00'"
-)
-
-
 def ceil_to(value: datetime, step: timedelta) -> datetime:
     """``value`` rounded up to a whole ``step`` (ms or s) of its own clock."""
     micros = step // timedelta(microseconds=1)
@@ -43,9 +34,17 @@ class Window:
 
     def check_not_empty(self) -> None:
         """``ValueError`` (naming ``start_datetime``) when nothing lies inside, at millisecond precision."""
+        start, end = self.start.isoformat(), self.end.isoformat()
+        if self.end < self.start:
+            raise ValueError(
+                f"start_datetime: the window [start_datetime, end_datetime) is empty: end {end} is before "
+                f"start {start}; pass an end_datetime after start_datetime (swapped?)"
+            )
         if ceil_to(self.start, MS) >= ceil_to(self.end, MS):
-            help_text = EMPTY_WINDOW_HELP.format(start=self.start.isoformat(), end=self.end.isoformat())
-            raise ValueError("start_datetime: " + help_text)
+            raise ValueError(
+                f"start_datetime: the window [start_datetime, end_datetime) is empty: start {start} is not "
+                f"before end {end} (at millisecond precision); pass an end_datetime after start_datetime"
+            )
 
     def inclusive_ms(self) -> tuple[datetime, datetime]:
         """Inclusive millisecond bounds covering exactly this window: ``start`` and ``end - 1 ms``.

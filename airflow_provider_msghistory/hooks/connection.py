@@ -1,4 +1,5 @@
-"""Airflow connection fields -> ClientConfig, and the connection form's metadata.
+"""Airflow connection fields -> ClientConfig, and the connection form's metadata, both generated from the
+connection options the dialects and ``client/options.py`` declare (no vendor is named here).
 
 Pure Python (no Airflow import), so ``get_provider_info`` can read the declarative form metadata that
 Airflow >= 3.2 prefers, and tests can check the mapping without a metadata database.
@@ -14,71 +15,58 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL, ClientConfig, validate_base_url
-from airflow_provider_msghistory.client.dialects import dialect_class, make_dialect
+from airflow_provider_msghistory.client.dialects import (
+    DEFAULT_VENDOR,
+    connection_options,
+    credential_forms,
+    dialect_class,
+    make_dialect,
+)
+from airflow_provider_msghistory.client.options import CONFIG_FIELDS, ConnectionOption
 
 CONN_TYPE = "msghistory"
 HOST_FIELD = "host (API base URL)"
 
-#: extras: name -> (label, JSON-schema type, default, description)
-EXTRA_FIELDS: dict[str, tuple[str, str, Any, str]] = {
-    "vendor": ("Vendor", "string", "qlara", "API dialect of the platform: qlara, 8x8 or messangi."),
-    "sub_account_id": (
-        "Sub-account id (8x8)",
-        "string",
-        None,
-        "8x8 only: the sub-account whose logs to export.",
-    ),
-    "report_emails": (
-        "Report recipients (Messangi)",
-        "string",
-        None,
-        "Messangi only: where e-mailed reports go by default, comma-separated (or a JSON list).",
-    ),
-    "report_sender": (
-        "Report sender (Messangi)",
-        "string",
-        None,
-        "Messangi only: the default sender of e-mailed reports (a valid sender of the space).",
-    ),
-    "connect_timeout": ("Connect timeout (s)", "number", 10.0, "Seconds to establish a connection."),
-    "read_timeout": ("Read timeout (s)", "number", 60.0, "Seconds to wait for response data."),
-    "max_attempts": ("Max attempts", "integer", 5, "Attempts per API call, the first included."),
-    "verify": ("Verify TLS", "boolean", True, "Verify the API's TLS certificate."),
-}
+#: every connection extra, as the vendors and the client declare them
+EXTRA_FIELDS: dict[str, ConnectionOption] = {option.name: option for option in connection_options()}
 
-# Tuning extras accepted but not shown in the form.
-_TUNING_EXTRAS = ("max_retry_time", "call_timeout")
-#: extras that override the vendor's published rate limit (e.g. a Qlara trial key: 100/min, burst 10/s)
-RATE_LIMIT_EXTRAS = ("requests_per_minute", "requests_per_second")
+
+def _example(option: ConnectionOption) -> bool:
+    """Whether the extra JSON's placeholder shows the option (those a user is likely to set)."""
+    return bool(option.default) and option.type in ("string", "integer")
+
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["schema", "port"],
     "relabeling": {
         "host": "API base URL",
         "password": "API key (or login password)",
-        "login": "Username (Basic auth or Messangi login only)",
+        "login": "Username (login + password forms only)",
     },
     "placeholders": {
         "host": DEFAULT_BASE_URL,
-        "password": "your API key (X-Api-Key)",
+        "password": credential_forms(),
         "login": "leave empty when the password field holds an API key",
-        "vendor": "qlara",
-        "connect_timeout": "10",
-        "read_timeout": "60",
-        "max_attempts": "5",
-        "sub_account_id": "acme_sms_01 (8x8 only)",
-        "report_emails": "ops@acme.example, audit@acme.example (Messangi only)",
-        "report_sender": "reports@acme.example (Messangi only)",
-        "extra": '{"vendor": "qlara", "connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}',
+        **{o.name: o.placeholder for o in EXTRA_FIELDS.values() if o.placeholder},
+        "extra": json.dumps({o.name: o.default for o in EXTRA_FIELDS.values() if _example(o)}),
     },
 }
+
+
+def _schema(option: ConnectionOption) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": [option.type, "null"], "default": option.default}
+    if option.choices:
+        schema["enum"] = list(option.choices)
+    if option.minimum is not None:
+        schema["minimum"] = option.minimum
+    return schema
 
 
 def provider_connection_metadata() -> dict[str, Any]:
     """``conn-fields`` and ``ui-field-behaviour`` in the provider-info form read by Airflow >= 3.2."""
     conn_fields = {
-        name: {"label": label, "description": text, "schema": {"type": [kind, "null"], "default": default}}
-        for name, (label, kind, default, text) in EXTRA_FIELDS.items()
+        name: {"label": option.label, "description": option.description, "schema": _schema(option)}
+        for name, option in EXTRA_FIELDS.items()
     }
     behaviour = {
         "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
@@ -168,8 +156,11 @@ def config_from_connection(
     """A :class:`ClientConfig` from a connection's fields; ``ValueError`` names the faulty field."""
     extra = extra or {}
     base_url = base_url_from_fields(host, port, schema)
-    vendor = str(_extra(extra, "vendor") or "qlara").strip().lower()
-    dialect_class(vendor)  # unknown vendor -> ValueError listing the supported ones
+    vendor = str(_extra(extra, "vendor") or DEFAULT_VENDOR).strip().lower()
+    try:
+        dialect_class(vendor)  # unknown vendor -> ValueError listing the supported ones
+    except ValueError as error:
+        raise ValueError(f"Connection {conn_id!r} extra {error}") from None
     secret = password or ""
     if login and not secret:
         raise ValueError(
@@ -184,19 +175,12 @@ def config_from_connection(
         {"username": login, "password": secret} if login else {"api_key": secret.strip()}
     )
     tuning = {
-        "connect_timeout": _number(conn_id, "connect_timeout", _extra(extra, "connect_timeout")),
-        "read_timeout": _number(conn_id, "read_timeout", _extra(extra, "read_timeout")),
-        "max_attempts": _number(conn_id, "max_attempts", _extra(extra, "max_attempts"), integer=True),
-        "max_retry_time": _number(conn_id, "max_retry_time", _extra(extra, "max_retry_time")),
-        "call_timeout": _number(conn_id, "call_timeout", _extra(extra, "call_timeout")),
-        **{name: _number(conn_id, name, _extra(extra, name), integer=True) for name in RATE_LIMIT_EXTRAS},
+        name: _number(conn_id, name, _extra(extra, name), integer=EXTRA_FIELDS[name].type == "integer")
+        for name in CONFIG_FIELDS - {"verify"}
     }
-    options = {
-        k: v
-        for k, v in extra.items()
-        if k not in EXTRA_FIELDS and k not in _TUNING_EXTRAS and k not in RATE_LIMIT_EXTRAS
-    }
-    for name in ("sub_account_id", "report_emails", "report_sender"):  # form fields the dialects read
+    # Everything else is the dialects' business: declared options under their plain name, the rest as is.
+    options = {k: v for k, v in extra.items() if k != "vendor" and k not in CONFIG_FIELDS}
+    for name in EXTRA_FIELDS.keys() - CONFIG_FIELDS - {"vendor"}:
         value = _extra(extra, name)
         if value is not None:
             options[name] = value
@@ -244,4 +228,4 @@ def vendor_visible_at_parse(conn_id: str) -> str | None:
         query = parse_qs(urlsplit(text).query)
         extra = {key: values[-1] for key, values in query.items()}
     vendor = _extra(extra, "vendor") if isinstance(extra, Mapping) else None
-    return str(vendor).strip().lower() if vendor else "qlara"
+    return str(vendor).strip().lower() if vendor else DEFAULT_VENDOR

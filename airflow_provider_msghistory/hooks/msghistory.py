@@ -16,6 +16,7 @@ from airflow_provider_msghistory.client.errors import (
     AuthenticationError,
     MsgHistoryError,
 )
+from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.scrub import secret_forms
 from airflow_provider_msghistory.hooks.connection import (
     EXTRA_FIELDS,
@@ -68,6 +69,26 @@ async def _amask(config: ClientConfig) -> None:
         await amask_secret(value)
 
 
+def _widget(option: ConnectionOption) -> Any:
+    """The WTForms field of a declared connection option."""
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+    from flask_babel import lazy_gettext
+    from wtforms import BooleanField, IntegerField, SelectField, StringField
+    from wtforms.validators import NumberRange, Optional
+
+    label = lazy_gettext(option.label)
+    if option.choices:
+        choices = [(value, value) for value in option.choices]
+        return SelectField(label, choices=choices, default=option.default, widget=Select2Widget())
+    if option.type == "boolean":
+        return BooleanField(label, default=option.default)
+    if option.type == "integer":
+        minimum = int(option.minimum) if option.minimum is not None else None
+        validators = [Optional(), NumberRange(min=minimum)]
+        return IntegerField(label, validators=validators, widget=BS3TextFieldWidget())
+    return StringField(label, widget=BS3TextFieldWidget())  # numbers too: "30" and "7.5" both parse
+
+
 class MsgHistoryHook(BaseHook):
     """Talks to a CPaaS message-history export API (Agile Telecom Qlara, 8x8, Messangi).
 
@@ -75,7 +96,9 @@ class MsgHistoryHook(BaseHook):
     password alone = API key, login + password = Basic auth (Qlara) or a login that yields a 24 h key
     (Messangi); extras ``vendor`` (``qlara``, ``8x8``, ``messangi``), ``sub_account_id`` (8x8),
     ``report_emails`` and ``report_sender`` (Messangi), ``connect_timeout``, ``read_timeout``,
-    ``max_attempts``, ``verify``.
+    ``call_timeout``, ``max_attempts``, ``max_retry_time``, ``requests_per_minute``,
+    ``requests_per_second``, ``verify`` (declared by the dialects and ``client/options.py``, which the
+    form is generated from).
     Use :meth:`get_client` / :meth:`aget_client` for the API calls.
 
     :param msghistory_conn_id: the Airflow connection to use.
@@ -98,31 +121,9 @@ class MsgHistoryHook(BaseHook):
     # --- connection form --------------------------------------------------------------------------------
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (Airflow 2.x UI; 3.x reads provider info too)."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, StringField
-        from wtforms.validators import NumberRange, Optional
-
-        label = {name: spec[0] for name, spec in EXTRA_FIELDS.items()}
-        return {
-            "vendor": StringField(
-                lazy_gettext(label["vendor"]), widget=BS3TextFieldWidget(), default="qlara"
-            ),
-            "connect_timeout": StringField(
-                lazy_gettext(label["connect_timeout"]), widget=BS3TextFieldWidget()
-            ),
-            "read_timeout": StringField(lazy_gettext(label["read_timeout"]), widget=BS3TextFieldWidget()),
-            "max_attempts": IntegerField(
-                lazy_gettext(label["max_attempts"]),
-                validators=[Optional(), NumberRange(min=1)],
-                widget=BS3TextFieldWidget(),
-            ),
-            "sub_account_id": StringField(lazy_gettext(label["sub_account_id"]), widget=BS3TextFieldWidget()),
-            "report_emails": StringField(lazy_gettext(label["report_emails"]), widget=BS3TextFieldWidget()),
-            "report_sender": StringField(lazy_gettext(label["report_sender"]), widget=BS3TextFieldWidget()),
-            "verify": BooleanField(lazy_gettext(label["verify"]), default=True),
-        }
+        """Extra fields of the connection form (Airflow 2.x UI; 3.x reads provider info too), one per
+        declared connection option."""
+        return {name: _widget(option) for name, option in EXTRA_FIELDS.items()}
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -134,6 +135,11 @@ class MsgHistoryHook(BaseHook):
         }
 
     # --- configuration and clients ------------------------------------------------------------------------
+    @property
+    def _source(self) -> str:
+        """How the clients' errors name their settings."""
+        return f"connection {self.msghistory_conn_id!r}"
+
     def client_config(self) -> ClientConfig:
         """The client configuration from the connection (secrets registered with the masker)."""
         conn = self.get_connection(self.msghistory_conn_id)
@@ -181,6 +187,7 @@ class MsgHistoryHook(BaseHook):
         if self._client is None:
             self._client = ExportClient(self.client_config())
             self._client.auth.on_secret = _mask_one  # a login key obtained later is masked too
+            self._client.source = self._source
         return self._client
 
     def get_conn(self) -> ExportClient:
@@ -196,6 +203,7 @@ class MsgHistoryHook(BaseHook):
             # Built in a thread: a first client loads the CA bundle, too slow for the event loop.
             client = await asyncio.to_thread(AsyncExportClient, config)
             client.auth.on_secret = _mask_one
+            client.source = self._source
             current = self._async_client
             if current is not None and current is not cached and current[0] is loop and not current[1].closed:
                 await client.aclose()  # another coroutine won the race
@@ -225,19 +233,16 @@ class MsgHistoryHook(BaseHook):
                 config, max_attempts=min(config.max_attempts, 2), max_retry_time=15.0, read_timeout=20.0
             )
             client = ExportClient(config)
+            client.source = self._source
             with client:
                 client.check_connection()
         except AuthenticationError as exc:
             if exc.endpoint == "login":  # the vendor's login call says what to fix itself
                 return False, exc.message
-            if exc.status_code == 403:
-                return False, f"{client.dialect.forbidden_help} Server said: {exc.message}"
-            return False, (
-                f"API key rejected ({exc.status_code}): check the API key in the password field (or the "
-                f"username and password for Basic auth). Server said: {exc.message}"
-            )
+            # What every task's error says too (ApiError.hint), with the server's own words.
+            return False, f"{client.dialect.status_help(exc.status_code)} Server said: {exc.message}"
         except ApiConnectionError as exc:
-            return False, f"Could not reach the API: {exc.message}"
+            return False, f"Could not reach the API at {config.base_url} ({self._source}): {exc.message}"
         except (MsgHistoryError, ValueError) as exc:
             return False, str(exc)
         return True, "Connection successful: the API accepted the credentials."

@@ -44,6 +44,8 @@ def export_trigger(
         max_regenerations=waiter.max_regenerations,
         page_hint=waiter.page_hint,
         regenerations=waiter.regenerations,
+        page_size=waiter.page_size,
+        fallback_page_size=waiter.fallback_page_size,
         cancel_on_kill=cancel_on_kill,
     )
 

@@ -24,13 +24,14 @@ from airflow_provider_msghistory.arguments import (
     check_run_interval,
     is_templated,
     positive_seconds,
+    with_interval_advice,
 )
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
-from airflow_provider_msghistory.client.dialects import parse_time_dialect
+from airflow_provider_msghistory.client.dialects import DEFAULT_VENDOR, parse_time_dialect
 from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
-from airflow_provider_msghistory.client.waiting import FALLBACK_PAGE_SIZE, ExportWaiter, decide
+from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
 from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.hooks.connection import vendor_visible_at_parse
 from airflow_provider_msghistory.hooks.waits import (
@@ -80,10 +81,12 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     so a retry after a worker crash, a timeout or a lost trigger reconnects to the live export instead of
     submitting a duplicate (pass ``durable=False`` to opt out). On older Airflow every try submits anew.
 
-    Returns (XCom) ``{"export_id", "export_type", "window": {"start", "end"} | None, "status"}``:
-    ``export_id`` is the provider's id (the vendor's job id, plus the window when rows must be cut to it:
-    pass it as is to the transfer or sensor); ``window`` holds the inclusive millisecond bounds of the
-    rows the export stands for; ``status`` the export's final status.
+    Returns (XCom) ``{"export_id", "export_type", "window": {"start", "end"} | None, "status",
+    "msghistory_conn_id", "vendor"}``: ``export_id`` is the provider's id (the vendor's job id, plus the
+    window when rows must be cut to it: pass it as is to the transfer or sensor); ``window`` holds the
+    inclusive millisecond bounds of the rows the export stands for; ``status`` the export's final status;
+    the connection and vendor it was made on (a transfer or sensor downstream on another connection fails
+    at its start, saying so).
 
     E-mailed reports (vendors whose capabilities say ``delivery="email"``, Messangi): the vendor mails the
     CSV to ``email_recipients`` from ``email_sender`` (default: the connection's extras ``report_emails``
@@ -170,6 +173,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             start_datetime = end_datetime = None  # campaign alone scopes it
         # Whether the window is the run's data interval, which a run without a logical date lacks.
         self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
+        self._window_templated = is_templated(start_datetime) or is_templated(end_datetime)
         self.export_type = kind.value
         self.start_datetime = start_datetime
         self.end_datetime = end_datetime
@@ -231,8 +235,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             for name in _EMAIL_FIELDS
         }
         request = _build(self.export_type, start_dt, end_dt, filters=filters, **static, **emails)
-        vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or "qlara"
-        _checked(parse_time_dialect(vendor), request, templated_filters=is_templated(self.filters))
+        source = "vendor" if self.vendor else f"connection {self.msghistory_conn_id!r} extra vendor"
+        vendor = self.vendor or vendor_visible_at_parse(self.msghistory_conn_id) or DEFAULT_VENDOR
+        try:
+            dialect = parse_time_dialect(vendor)
+        except ValueError as error:  # name where the vendor came from
+            raise ValueError(f"{source}: {str(error).removeprefix('vendor: ')}") from None
+        _checked(dialect, request, templated_filters=is_templated(self.filters))
 
     def build_request(self) -> tuple[ExportRequest, dict[str, str] | None]:
         """The request from the rendered fields, and the window it stands for (for the XCom)."""
@@ -240,13 +249,16 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             check_run_interval(self.start_datetime, self.end_datetime)
         start = _aware_or_none(self.start_datetime, "start_datetime")
         end = _aware_or_none(self.end_datetime, "end_datetime")
-        request = _build(
-            self.export_type,
-            start,
-            end,
-            filters=self.filters or None,
-            **{name: getattr(self, name) or None for name in (*_FIELDS, *_EMAIL_FIELDS)},
-        )
+        try:
+            request = _build(
+                self.export_type,
+                start,
+                end,
+                filters=self.filters or None,
+                **{name: getattr(self, name) or None for name in (*_FIELDS, *_EMAIL_FIELDS)},
+            )
+        except ValueError as error:
+            raise with_interval_advice(error, self._window_templated) from None
         window = None
         if request.window is not None:
             first, last = request.window.inclusive_ms()
@@ -278,7 +290,24 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             raise BadArgumentError(str(error)) from None
         if dialect.caps.delivery == "email":
             return self._request_reports(context, self.hook.get_client())
+        self._check_downstream(context)
         return self.execute_resumable(context)
+
+    def _check_downstream(self, context: Any) -> None:
+        """Run the checks of the tasks that will store this export (their ``check_before_export``) before
+        submitting it: a destination they would refuse must not cost the export's wait first."""
+        if not self.has_dag():  # a task outside a DAG has no downstream tasks
+            return
+        for task in self.downstream_list:
+            check = getattr(task, "check_before_export", None)
+            if not callable(check):
+                continue
+            try:
+                check(context)
+            except (ValueError, PermissionError) as error:
+                raise AirflowException(
+                    f"export not submitted: downstream task {task.task_id!r} would fail after it: {error}"
+                ) from None
 
     def _request_reports(self, context: Any, client: ExportClient) -> dict[str, Any]:
         """Submit the e-mailed report(s), one request per planned piece, skipping those a previous try
@@ -349,7 +378,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         waiter = self._waiter(str(external_id))
         job, _ = client.look(waiter.export_id, 0, waiter.page_size)
         if job is None and waiter.tracks_list:  # the server may cap the page size
-            job, _ = client.look(waiter.export_id, 0, FALLBACK_PAGE_SIZE)
+            job, _ = client.look(waiter.export_id, 0, waiter.fallback_page_size)
         if job is not None:
             self._final_status = job.status.value
         return decide(job, 0, self.max_regenerations, waiter.can_regenerate).action
@@ -417,6 +446,9 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             "export_type": self.export_type,
             "window": self._window,
             "status": status,
+            # where the export id means something: the transfer and sensor check they read it there
+            "msghistory_conn_id": self.msghistory_conn_id,
+            "vendor": self.hook.get_client().dialect.name,
         }
 
 

@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_msghistory.arguments import check_export_origin
 from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.waits import defer_timeout, export_trigger, raise_for_event
@@ -74,6 +75,8 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
 
     def execute(self, context: Any) -> Any:
+        client = self.hook.get_client()
+        check_export_origin(self, context, str(self.export_id), self.msghistory_conn_id, client.dialect.name)
         if not self.deferrable:
             return super().execute(context)
         timeout = float(self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else self.timeout)

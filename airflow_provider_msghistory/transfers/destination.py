@@ -18,6 +18,9 @@ EXAMPLE_DESTINATION = "s3://my-bucket/msghistory/2025-01-01/messages.csv"
 IF_EXISTS_CHOICES = ("fail", "replace", "skip")
 COMPRESSION_CHOICES = (None, "gzip")
 LOCAL_SCHEMES = ("file", "local")
+#: the extra of this package that installs a scheme's filesystem (its Airflow provider and fsspec driver)
+SCHEME_EXTRAS = {"s3": "amazon", "s3a": "amazon", "s3n": "amazon", "gs": "google", "gcs": "google"}
+PACKAGE = "airflow-provider-msghistory"
 
 
 def validate_if_exists(value: object) -> str:
@@ -104,18 +107,10 @@ def parse_destination(value: Any, conn_id: str | None = None) -> Destination:
     if text.startswith("/"):
         text = "file://" + text
     if "://" not in text:
-        raise ValueError(
-            f"destination: {value!r} has no scheme; pass an absolute URL such as "
-            f"{EXAMPLE_DESTINATION!r} or 'file:///data/msghistory/messages.csv'"
-        )
+        raise ValueError(_relative(value))
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
-    if scheme not in registered_schemes():
-        known = ", ".join(sorted(registered_schemes()))
-        raise ValueError(
-            f"destination: unknown scheme {scheme!r} in {value!r}; Airflow's ObjectStoragePath "
-            f"knows {known} (install the provider that registers {scheme!r})"
-        )
+    _check_scheme(scheme, value)
     if parts.query or parts.fragment:
         raise ValueError(f"destination: {value!r} carries a query or fragment; pass a plain file URL")
     if scheme in LOCAL_SCHEMES:
@@ -150,6 +145,42 @@ def parse_destination(value: Any, conn_id: str | None = None) -> Destination:
     return Destination(url=f"{scheme}://{path}", scheme=scheme, bucket=bucket, path=path, conn_id=conn_id)
 
 
+def check_templated_destination(value: Any) -> None:
+    """What a templated destination's static part already tells (DAG parse, before any export): the
+    scheme before the first ``{{`` or ``{%`` must be installed, and a path must not be relative."""
+    if not isinstance(value, str):
+        return
+    cut = min(i for i in (value.find("{{"), value.find("{%"), len(value)) if i >= 0)
+    prefix = value[:cut].strip()
+    if "://" in prefix:
+        _check_scheme(prefix.split("://", 1)[0].lower(), value)
+    elif "/" in prefix and not prefix.startswith("/") and ":" not in prefix.split("/", 1)[0]:
+        raise ValueError(_relative(value))
+
+
+def _check_scheme(scheme: str, value: object) -> None:
+    if scheme in registered_schemes():
+        return
+    extra = SCHEME_EXTRAS.get(scheme)
+    if extra is not None:
+        raise ValueError(
+            f"destination: {value!r} is on {scheme}://, whose filesystem is not installed; install it with "
+            f"pip install '{PACKAGE}[{extra}]'"
+        )
+    known = ", ".join(sorted(registered_schemes()))
+    raise ValueError(
+        f"destination: unknown scheme {scheme!r} in {value!r}; Airflow's ObjectStoragePath knows {known} "
+        f"(install the provider that registers {scheme!r})"
+    )
+
+
+def _relative(value: object) -> str:
+    return (
+        f"destination: {value!r} is a relative path; pass an absolute path such as "
+        f"'/data/msghistory/messages.csv' or a URL such as {EXAMPLE_DESTINATION!r}"
+    )
+
+
 def _from_object_storage_path(value: Any, conn_id: str | None) -> tuple[str, str | None]:
     protocol = getattr(value, "protocol", None)
     if protocol is None or not hasattr(value, "path"):
@@ -172,19 +203,66 @@ def check_destination_store(dest: Destination, fs: AbstractFileSystem, if_exists
     """Checks that need the store, run at task start. Returns True when the file is already there.
 
     :raises ValueError: the bucket does not exist, or the file exists and ``if_exists='fail'``.
+    :raises PermissionError: the store has no credentials, or they may not read the destination.
     """
     fs.invalidate_cache()  # filesystem instances are shared within a process; their listings may be stale
-    if not dest.is_local and not fs.exists(dest.bucket):
-        raise ValueError(
-            f"destination: bucket {dest.bucket!r} does not exist (or is not visible with "
-            f"storage_conn_id={dest.conn_id!r}); create it or fix the URL {dest.url!r}"
-        )
-    exists = bool(fs.exists(dest.path))
-    if exists and fs.isdir(dest.path):
-        raise ValueError(f"destination: {dest.url!r} is a directory; it must name a file")
+    if not dest.is_local and getattr(fs, "anon", False) is True:
+        # Found no credentials, the store's filesystem went anonymous (Airflow's S3 does): it could not
+        # write, and reads as a missing bucket or a refusal. Say what happened.
+        raise _no_credentials(dest, "the filesystem fell back to anonymous access, which cannot write")
+    try:
+        if not dest.is_local and not fs.exists(dest.bucket):
+            _why_no_bucket(dest, fs)
+        exists = bool(fs.exists(dest.path))
+        if exists and fs.isdir(dest.path):
+            raise ValueError(f"destination: {dest.url!r} is a directory; it must name a file")
+    except PermissionError as error:
+        raise denied(dest, error) from None
     if exists and if_exists == "fail":
         raise ValueError(
             f"destination: {dest.url!r} already exists and if_exists='fail'; pass "
             "if_exists='replace' to overwrite it or 'skip' to keep it"
         )
     return exists
+
+
+def _why_no_bucket(dest: Destination, fs: AbstractFileSystem) -> None:
+    """Raise what a bucket that ``exists()`` calls missing really is: some filesystems (s3fs) answer
+    ``False`` for any failure, so the bucket's own lookup tells a missing bucket from missing credentials
+    or a refusal."""
+    where = f"storage_conn_id={dest.conn_id!r}"
+    try:
+        fs.info(dest.bucket)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        raise
+    except Exception as error:
+        if "credential" in type(error).__name__.lower():  # botocore's NoCredentialsError and kin
+            raise _no_credentials(dest, str(error)) from None
+        if not isinstance(error, OSError):
+            raise
+    else:
+        return  # there after all (created meanwhile)
+    raise ValueError(
+        f"destination: bucket {dest.bucket!r} does not exist (or is not visible with {where}); create it "
+        f"or fix the URL {dest.url!r}"
+    )
+
+
+def _no_credentials(dest: Destination, detail: str) -> PermissionError:
+    return PermissionError(
+        f"destination: no credentials to reach {dest.url!r} (storage_conn_id={dest.conn_id!r}; {detail}); "
+        "set storage_conn_id to a connection with credentials, or give the worker some (environment, "
+        "profile, role)"
+    )
+
+
+def denied(dest: Destination, error: BaseException) -> PermissionError:
+    """A permission error of the store, naming the ``destination`` argument and its connection."""
+    if str(error).startswith("destination:"):
+        return error if isinstance(error, PermissionError) else PermissionError(str(error))
+    return PermissionError(
+        f"destination: permission denied on {dest.url!r} with storage_conn_id={dest.conn_id!r} ({error}); "
+        "grant this worker's credentials access there or pass a destination it may write"
+    )

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
-from airflow_provider_msghistory.arguments import count, is_templated, positive_seconds
+from airflow_provider_msghistory.arguments import (
+    check_export_origin,
+    count,
+    is_templated,
+    positive_seconds,
+)
 from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
@@ -23,6 +28,8 @@ from airflow_provider_msghistory.hooks.waits import (
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
+    check_templated_destination,
+    denied,
     parse_destination,
     validate_compression,
     validate_if_exists,
@@ -126,7 +133,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         static_destination = (
             None if is_templated(destination) else parse_destination(destination, storage_conn_id)
         )
-        if static_destination is not None:
+        if static_destination is None:
+            check_templated_destination(destination)  # its static prefix: scheme installed, not relative
+        else:
             from airflow.providers.common.compat.sdk import Asset
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
@@ -150,6 +159,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         export_id, dest = self._rendered()
         client = self.hook.get_client()
+        check_export_origin(self, context, export_id, self.msghistory_conn_id, client.dialect.name)
         if client.caps.delivery == "email":
             raise AirflowFailException(
                 f"connection {self.msghistory_conn_id!r}: {client.dialect.name} e-mails its exports; "
@@ -188,6 +198,25 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         job = client.get_export(export_id) if client.caps.links_in_job else None
         return self._transfer(client, export_id, job, dest, fs, waiter)
 
+    def check_before_export(self, context: Any) -> None:
+        """The destination's checks, run by the upstream export operator before it submits the export
+        (a file already there with ``if_exists='fail'``, a missing bucket, no credentials), so they fail in
+        seconds rather than after the export's wait. A destination that does not render yet is checked at
+        this task's own start instead.
+
+        :raises ValueError: or ``PermissionError``, naming ``destination``.
+        """
+        destination = self.destination
+        if is_templated(destination):
+            if not isinstance(destination, str):
+                return
+            try:
+                destination = self.render_template(destination, context)
+            except Exception:  # reads what only exists later (the export's XCom): this task checks it
+                return
+        dest = parse_destination(destination, self.storage_conn_id)
+        check_destination_store(dest, dest.filesystem(), self.if_exists)
+
     def _rendered(self) -> tuple[str, Destination]:
         """The export id and destination after rendering, validated before any request."""
         return _export_id(self.export_id), parse_destination(self.destination, self.storage_conn_id)
@@ -220,7 +249,10 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             )
         part = PartFile(dest, fs, self.compression)
         self.log.info("Downloading export %s to %s (temporary %s)", export_id, dest.url, part.path)
-        part.open()
+        try:
+            part.open()
+        except PermissionError as error:
+            raise denied(dest, error) from None
         try:
             if client.caps.links_in_job or ref.window is not None:
                 result = self._merged(client, export_id, job, ref, part, waiter)
@@ -228,6 +260,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 result = self._single(client, export_id, part, waiter)
             stored = part.finish()  # checks the stored size against the bytes written
             part.commit(replace=self.if_exists != "fail")
+        except PermissionError as error:
+            part.abort()
+            raise denied(dest, error) from None
         except BaseException:
             part.abort()
             raise

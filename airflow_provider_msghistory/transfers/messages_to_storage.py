@@ -16,6 +16,7 @@ from airflow_provider_msghistory.arguments import (
     BadArgumentError,
     check_run_interval,
     is_templated,
+    with_interval_advice,
 )
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
@@ -23,6 +24,8 @@ from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
+    check_templated_destination,
+    denied,
     parse_destination,
     validate_compression,
     validate_if_exists,
@@ -140,13 +143,16 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         static_destination = (
             None if is_templated(destination) else parse_destination(destination, storage_conn_id)
         )
-        if static_destination is not None:
+        if static_destination is None:
+            check_templated_destination(destination)  # its static prefix: scheme installed, not relative
+        else:
             from airflow.providers.common.compat.sdk import Asset
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
         super().__init__(**kwargs)
         # Whether the window is the run's data interval, which a run without a logical date lacks.
         self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
+        self._window_templated = is_templated(start_datetime) or is_templated(end_datetime)
         self.destination = destination
         self.storage_conn_id = storage_conn_id
         self.msghistory_conn_id = msghistory_conn_id
@@ -172,7 +178,10 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             dest = parse_destination(self.destination, self.storage_conn_id)
             if self._window_from_run:
                 check_run_interval(self.start_datetime, self.end_datetime)
-            start, end = _window(self.start_datetime, self.end_datetime)
+            try:
+                start, end = _window(self.start_datetime, self.end_datetime)
+            except ValueError as error:
+                raise with_interval_advice(error, self._window_templated) from None
             status = _status(self.status)
             client = self.hook.get_client()
             spec = _message_list(client)
@@ -255,7 +264,10 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             dest.url,
             part.path,
         )
-        part.open()
+        try:
+            part.open()
+        except PermissionError as error:
+            raise denied(dest, error) from None
         writer = writer_for(self.format, part.write, known)
         progress = _Progress(self.log, self.progress_interval)
         try:
@@ -267,6 +279,10 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             writer.finish()
             stored = part.finish()
             part.commit(replace=self.if_exists != "fail")
+        except PermissionError as error:
+            writer.close()
+            part.abort()
+            raise denied(dest, error) from None
         except BaseException:
             writer.close()
             part.abort()

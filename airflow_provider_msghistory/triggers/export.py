@@ -78,6 +78,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
         operator's wait; a sensor waits for an export it does not own). On Airflow >= 3.3 through
         :meth:`on_kill`; below, best effort when the trigger is cancelled and its task is no longer
         deferred. Only where the vendor can cancel.
+    :param fallback_page_size: the smaller page size to rescan with before calling the export unknown.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
         regenerations: int = 0,
         page_size: int = LIST_PAGE_SIZE,
         cancel_on_kill: bool = False,
+        fallback_page_size: int | None = None,
     ) -> None:
         super().__init__()
         self.export_id = str(export_id)
@@ -101,6 +103,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
         self.page_hint = int(page_hint)
         self.regenerations = int(regenerations)
         self.page_size = int(page_size)
+        self.fallback_page_size = min(self.page_size, int(fallback_page_size or LIST_PAGE_SIZE))
         self.cancel_on_kill = bool(cancel_on_kill)
         self._watch: ExportWatch | None = None
 
@@ -117,6 +120,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 "regenerations": self.regenerations,
                 "page_size": self.page_size,
                 "cancel_on_kill": self.cancel_on_kill,
+                "fallback_page_size": self.fallback_page_size,
             },
         )
 
@@ -129,6 +133,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
             page_hint=self.page_hint,
             regenerations=self.regenerations,
             page_size=self.page_size,
+            fallback_page_size=self.fallback_page_size,
         )
         try:
             event = await self._wait(waiter)

@@ -134,6 +134,29 @@ def test_bad_extras_are_named(extra: dict[str, Any], fragment: str) -> None:
         config_from_connection("c", host=None, login=None, password="k", extra=extra)
 
 
+def test_every_declared_extra_reaches_the_client() -> None:
+    config = config_from_connection(
+        "c", host=None, login=None, password="k",
+        extra={
+            "vendor": "8x8", "extra__msghistory__sub_account_id": "acme_sms_01", "call_timeout": "90",
+            "max_retry_time": 30, "requests_per_minute": "100", "requests_per_second": 10, "team": "ops",
+        },
+    )  # fmt: skip
+    assert (config.call_timeout, config.max_retry_time) == (90.0, 30.0)
+    assert (config.requests_per_minute, config.requests_per_second) == (100, 10)
+    # a vendor's own option under its plain name, anything undeclared passed on as it is
+    assert config.options["sub_account_id"] == "acme_sms_01" and config.options["team"] == "ops"
+    assert "vendor" not in config.options and "call_timeout" not in config.options
+
+
+def test_an_unknown_vendor_names_the_connection_it_came_from() -> None:
+    with pytest.raises(ValueError) as info:
+        config_from_connection("crm_api", host=None, login=None, password="k", extra={"vendor": "twilio"})
+    assert str(info.value) == (
+        "Connection 'crm_api' extra vendor: unknown vendor 'twilio'; supported: 8x8, messangi, qlara"
+    )
+
+
 def test_prefixed_and_empty_extras_from_older_forms() -> None:
     config = config_from_connection(
         "c", host=None, login=None, password="k",
@@ -151,40 +174,57 @@ def test_ui_field_behaviour() -> None:
     assert behaviour["relabeling"] == {
         "host": "API base URL",
         "password": "API key (or login password)",
-        "login": "Username (Basic auth or Messangi login only)",
+        "login": "Username (login + password forms only)",
     }
-    assert behaviour["placeholders"]["host"] == DEFAULT_BASE_URL
+    placeholders = behaviour["placeholders"]
+    assert placeholders["host"] == DEFAULT_BASE_URL
+    # each vendor's credential form, not one vendor's header on all
+    assert placeholders["password"] == (
+        "qlara: API key (X-Api-Key) or login + password (Basic); 8x8: API key (Bearer); "
+        "messangi: API key (Bearer) or login + password (24 h key)"
+    )
+    assert placeholders["call_timeout"] == "300" and placeholders["max_retry_time"] == "120"
+    assert json.loads(placeholders["extra"]) == {"vendor": "qlara", "max_attempts": 5}
+
+
+ALL_EXTRAS = {
+    "vendor",
+    "sub_account_id",
+    "report_emails",
+    "report_sender",
+    "connect_timeout",
+    "read_timeout",
+    "call_timeout",
+    "max_attempts",
+    "max_retry_time",
+    "requests_per_minute",
+    "requests_per_second",
+    "verify",
+}
 
 
 def test_connection_form_widgets() -> None:
     pytest.importorskip("flask_appbuilder", reason="the FAB UI is not installed on this Airflow line")
     pytest.importorskip("wtforms")
+    from wtforms import BooleanField, IntegerField, SelectField, StringField
+
     widgets = MsgHistoryHook.get_connection_form_widgets()
-    assert set(widgets) == {
-        "vendor",
-        "sub_account_id",
-        "report_emails",
-        "report_sender",
-        "connect_timeout",
-        "read_timeout",
-        "max_attempts",
-        "verify",
-    }
+    assert set(widgets) == ALL_EXTRAS
+    kinds = {name: field.field_class for name, field in widgets.items()}
+    assert kinds["vendor"] is SelectField  # a choice, not free text
+    assert [value for value, _ in widgets["vendor"].kwargs["choices"]] == ["qlara", "8x8", "messangi"]
+    assert kinds["requests_per_minute"] is IntegerField and kinds["max_attempts"] is IntegerField
+    assert kinds["call_timeout"] is StringField and kinds["verify"] is BooleanField
 
 
 def test_declarative_connection_metadata_for_airflow_3() -> None:
     metadata = provider_connection_metadata()
-    assert set(metadata["conn-fields"]) == {
-        "vendor",
-        "sub_account_id",
-        "report_emails",
-        "report_sender",
-        "connect_timeout",
-        "read_timeout",
-        "max_attempts",
-        "verify",
-    }
-    assert metadata["conn-fields"]["max_attempts"]["schema"] == {"type": ["integer", "null"], "default": 5}
+    fields = metadata["conn-fields"]
+    assert set(fields) == ALL_EXTRAS
+    assert fields["max_attempts"]["schema"] == {"type": ["integer", "null"], "default": 5, "minimum": 1}
+    assert fields["vendor"]["schema"]["enum"] == ["qlara", "8x8", "messangi"]
+    assert fields["requests_per_second"]["schema"]["type"] == ["integer", "null"]
+    assert fields["max_retry_time"]["schema"]["default"] == 120.0
     assert metadata["ui-field-behaviour"]["hidden-fields"] == ["schema", "port"]
 
 
@@ -215,7 +255,10 @@ def test_test_connection_reports_bad_settings_and_unreachable_hosts(monkeypatch:
         monkeypatch, host="http://127.0.0.1:1/api", password="k-unreachable", extra={"max_attempts": 1}
     )
     ok, message = MsgHistoryHook().test_connection()
-    assert not ok and message.startswith("Could not reach the API") and "k-unreachable" not in message
+    assert not ok and "k-unreachable" not in message
+    assert message.startswith(
+        "Could not reach the API at http://127.0.0.1:1/api (connection 'msghistory_default'): "
+    )
     use_connection(monkeypatch, host="not a url", password="k")
     ok, message = MsgHistoryHook().test_connection()
     assert not ok and "host (API base URL)" in message

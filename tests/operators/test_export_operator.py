@@ -81,7 +81,8 @@ def test_sync_mode_submits_waits_and_returns_a_small_xcom(
     emu: Any, kwargs: dict[str, Any], body: dict[str, Any], window: dict[str, str] | None
 ) -> None:
     result = operator(**kwargs).execute({})
-    assert set(result) == {"export_id", "export_type", "window", "status"}
+    assert set(result) == {"export_id", "export_type", "window", "status", "msghistory_conn_id", "vendor"}
+    assert (result["msghistory_conn_id"], result["vendor"]) == ("msghistory_default", "qlara")
     assert result["export_type"] == kwargs["export_type"]
     assert result["window"] == window
     assert result["status"] == "COMPLETED"
@@ -110,6 +111,8 @@ def test_deferrable_mode_defers_to_the_trigger_and_resumes(emu: Any) -> None:
         "export_type": "message_history",
         "window": {"start": "2025-01-01T00:00:00.000+00:00", "end": "2025-01-01T23:59:59.999+00:00"},
         "status": "COMPLETED",
+        "msghistory_conn_id": "msghistory_default",
+        "vendor": "qlara",
     }
 
 
@@ -144,6 +147,33 @@ def test_templated_values_are_validated_before_any_request(emu: Any) -> None:
     with pytest.raises(AirflowFailException, match="CronDataIntervalTimetable"):  # no retry: same again
         op.execute({})
     assert list(emu.request_log) == []
+
+
+def test_a_downstream_destination_is_checked_before_the_export_is_submitted(emu: Any, tmp_path: Any) -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+
+    (tmp_path / "2025-01-01").mkdir()
+    (tmp_path / "2025-01-01" / "messages.csv").write_bytes(b"yesterday's run\n")
+    with DAG("precheck", schedule=None):
+        export = operator(export_type="message_history", start_datetime=DAY1, end_datetime=DAY2)
+        export >> MsgHistoryExportToStorageOperator(
+            task_id="store",
+            export_id="{{ ti.xcom_pull(task_ids='export')['export_id'] }}",
+            destination=f"{tmp_path}/{{{{ ds }}}}/messages.csv",  # rendered from the export's context
+        )
+
+    with pytest.raises(AirflowException) as caught:
+        export.execute({"ds": "2025-01-01"})
+    assert str(caught.value) == (
+        "export not submitted: downstream task 'store' would fail after it: destination: "
+        f"'file://{tmp_path}/2025-01-01/messages.csv' already exists and if_exists='fail'; pass "
+        "if_exists='replace' to overwrite it or 'skip' to keep it"
+    )
+    assert submit_requests(emu) == []  # no export's wait spent on a file that cannot be written
+    # another day's file is free: the export goes ahead
+    assert export.execute({"ds": "2025-01-02"})["status"] == "COMPLETED"
 
 
 def test_sync_wait_fails_on_a_failed_export(emu: Any) -> None:

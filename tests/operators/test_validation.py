@@ -48,7 +48,7 @@ def make(**kwargs: object) -> MsgHistoryExportOperator:
         (
             {"export_type": "message_history", "start_datetime": DAY1, "end_datetime": DAY1},
             "start_datetime",
-            "CronDataIntervalTimetable",
+            "is not before end",
         ),
         (
             {"export_type": "contacts", "start_datetime": DAY1, "end_datetime": DAY2},
@@ -114,6 +114,24 @@ def test_templated_values_are_checked_at_task_start_before_any_request() -> None
         op.build_request()
 
 
+def test_explicit_dates_out_of_order_get_no_timetable_advice() -> None:
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", start_datetime=DAY2, end_datetime=DAY1)
+    assert str(caught.value) == (
+        "start_datetime: the window [start_datetime, end_datetime) is empty: end 2025-01-01T00:00:00+00:00 "
+        "is before start 2025-01-02T00:00:00+00:00; pass an end_datetime after start_datetime (swapped?)"
+    )
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", start_datetime=DAY1, end_datetime=DAY1)
+    assert "timetable" not in str(caught.value).lower()
+    # rendered from templates, start after end is still no timetable's doing
+    op = make(export_type="message_history", start_datetime="{{ x }}", end_datetime="{{ y }}")
+    op.start_datetime, op.end_datetime = DAY2, DAY1
+    with pytest.raises(ValueError, match="swapped") as caught:
+        op.build_request()
+    assert "timetable" not in str(caught.value).lower()
+
+
 def test_build_request_sends_start_and_end_minus_one_millisecond() -> None:
     op = make(export_type="message_history", start_datetime=DAY1, end_datetime=DAY2)
     request, window = op.build_request()
@@ -147,3 +165,17 @@ def test_sub_millisecond_bounds_round_up_so_the_window_stays_half_open() -> None
     first, last = Window(start, end).inclusive_ms()
     assert first == datetime(2025, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
     assert last == datetime(2025, 1, 1, 0, 0, 1, 1000, tzinfo=UTC)  # 1.5 ms excluded end: 1 ms is inside
+
+
+def test_an_unknown_vendor_at_parse_names_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRM_API", '{"conn_type": "msghistory", "password": "k", "extra": {"vendor": "twilio"}}'
+    )
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", msghistory_conn_id="crm_api")
+    assert str(caught.value) == (
+        "connection 'crm_api' extra vendor: unknown vendor 'twilio'; supported: 8x8, messangi, qlara"
+    )
+    with pytest.raises(ValueError) as caught:
+        make(export_type="message_history", vendor="sinch")
+    assert str(caught.value) == "vendor: unknown vendor 'sinch'; supported: 8x8, messangi, qlara"

@@ -12,12 +12,7 @@ from airflow_provider_msghistory.client.errors import (
     ServerError,
 )
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
-from airflow_provider_msghistory.client.waiting import (
-    FALLBACK_PAGE_SIZE,
-    LIST_PAGE_SIZE,
-    ExportWaiter,
-    decide,
-)
+from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
 
 
 def job(status: ExportStatus, available: bool = False, raw: str | None = None) -> ExportJob:
@@ -52,11 +47,13 @@ def test_waiter_starts_the_scan_at_the_hinted_page_and_keeps_the_page_it_saw() -
 
 
 def test_waiter_rescans_with_small_pages_once_before_calling_an_export_unknown() -> None:
-    waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1, page_hint=4)
-    assert waiter.page_size == LIST_PAGE_SIZE
+    waiter = ExportWaiter(
+        "exp_1", poll_interval=5, deadline=100, max_regenerations=1, page_hint=4, page_size=500,
+        fallback_page_size=50,
+    )  # fmt: skip
     first = waiter.observe(None, 0)
     assert first.action == "wait"
-    assert (waiter.page_size, waiter.page_hint) == (FALLBACK_PAGE_SIZE, 0)
+    assert (waiter.page_size, waiter.page_hint) == (50, 0)
     assert waiter.observe(None, 0).action == "fail"
 
 
@@ -111,3 +108,15 @@ def test_sleep_keeps_a_steady_cadence_whatever_the_latency() -> None:
     waiter = ExportWaiter("exp_1", poll_interval=5, deadline=100, max_regenerations=1)
     assert waiter.sleep_for(5, now=10.2, since=10.0) == pytest.approx(4.8)  # the look took 0.2 s
     assert waiter.sleep_for(5, now=16.0, since=10.0) == 0  # a slow look: poll again at once
+
+
+def test_a_waiter_for_a_client_looks_with_its_dialects_page_sizes() -> None:
+    from airflow_provider_msghistory.client.api import ExportClient
+    from airflow_provider_msghistory.client.config import ClientConfig
+
+    with ExportClient(ClientConfig(api_key="k-0123456789")) as client:
+        waiter = ExportWaiter.for_client(client, "exp_1", 5, 100, 1)
+    dialect = client.dialect
+    assert waiter.page_size == dialect.list_page_size
+    assert waiter.fallback_page_size == dialect.list_fallback_page_size
+    assert waiter.page_size > waiter.fallback_page_size  # a list-tracked vendor rescans with small pages

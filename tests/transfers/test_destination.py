@@ -42,7 +42,7 @@ def test_object_storage_path_keeps_its_connection() -> None:
         ("s3://bucket", "names a bucket but no file"),
         ("s3://bucket/dir/", "must name a file"),
         ("file:///tmp/dir/", "must name a file"),
-        ("relative/path.csv", "has no scheme"),
+        ("relative/path.csv", "'relative/path.csv' is a relative path; pass an absolute path such as"),
         ("", "empty"),
         ("file://otherhost/a.csv", "names host"),
     ],
@@ -76,6 +76,35 @@ def test_templated_destination_is_not_checked_until_rendered() -> None:
         task_id="store", export_id=EXPORT_ID, destination="{{ var.value.root }}/{{ ds }}/m.csv"
     )
     assert op.outlets == []
+
+
+@pytest.mark.parametrize(
+    ("destination", "message"),
+    [
+        (  # the google provider is not installed in the test environments: a real missing filesystem
+            "gs://lake/{{ ds }}/m.csv",
+            "destination: 'gs://lake/{{ ds }}/m.csv' is on gs://, whose filesystem is not installed; install "
+            "it with pip install 'airflow-provider-msghistory[google]'",
+        ),
+        ("gopher://h/{{ ds }}.csv", "destination: unknown scheme 'gopher' in 'gopher://h/{{ ds }}.csv'"),
+        (
+            "data/{{ ds }}/m.csv",
+            "destination: 'data/{{ ds }}/m.csv' is a relative path; pass an absolute path such as "
+            "'/data/msghistory/messages.csv' or a URL such as 's3://my-bucket/msghistory/2025-01-01/messages.csv'",
+        ),
+    ],
+)
+def test_a_templated_destinations_prefix_is_checked_at_parse_time(destination: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        MsgHistoryExportToStorageOperator(task_id="store", export_id=EXPORT_ID, destination=destination)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "destination", ["s3://lake/{{ ds }}/m.csv", "/data/{{ ds }}/m.csv", "{{ var.value.root }}/m.csv"]
+)
+def test_a_templated_destination_with_a_sound_prefix_parses(destination: str) -> None:
+    MsgHistoryExportToStorageOperator(task_id="store", export_id=EXPORT_ID, destination=destination)
 
 
 def test_static_destination_is_an_outlet_asset(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -230,6 +231,48 @@ def test_s3_missing_bucket_fails_before_download(emu: Any, s3: S3Server) -> None
     with pytest.raises(ValueError, match="destination: bucket 'no-such-bucket' does not exist"):
         run(store(export_id, "s3://no-such-bucket/a/messages.csv", storage_conn_id=AWS_CONN_ID))
     assert emu.request_log == []
+
+
+def test_s3_without_credentials_says_so(
+    emu: Any, s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bucket = s3.new_bucket()
+    export_id = emu.create_export()
+    emu.clear_request_log()
+    # an aws connection with no keys, on a worker with none either (no env, no profile, no instance role)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_NOKEYS",
+        json.dumps(
+            {"conn_type": "aws", "extra": {"endpoint_url": s3.endpoint_url, "region_name": "us-east-1"}}
+        ),
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    url = f"s3://{bucket}/a/messages.csv"
+
+    with pytest.raises(PermissionError) as info:
+        run(store(export_id, url, storage_conn_id="aws_nokeys"))
+    assert str(info.value) == (
+        f"destination: no credentials to reach {url!r} (storage_conn_id='aws_nokeys'; the filesystem fell "
+        "back to anonymous access, which cannot write); set storage_conn_id to a connection with "
+        "credentials, or give the worker some (environment, profile, role)"
+    )
+    assert "does not exist" not in str(info.value)
+    assert emu.request_log == []
+
+
+def test_a_permission_error_names_the_destination(emu: Any) -> None:
+    export_id = emu.create_export()
+    url = "file:///sys/msghistory-test/messages.csv"  # sysfs refuses new directories, even to root
+
+    with pytest.raises(PermissionError) as info:
+        run(store(export_id, url))
+    message = str(info.value)
+    assert message.startswith(f"destination: permission denied on {url!r} with storage_conn_id=None (")
+    assert "pass a destination it may write" in message
 
 
 def test_s3_aborted_multipart_upload_leaves_no_object(

@@ -450,3 +450,11 @@ def test_a_vendor_without_a_message_list_fails_at_task_start(
     ):
         load(str(tmp_path / "m.jsonl")).execute({})
     assert emu.request_log == []
+
+
+def test_a_permission_error_names_the_destination(emu: Any) -> None:
+    url = "file:///sys/msghistory-test/messages.csv"  # sysfs refuses new directories, even to root
+    with pytest.raises(PermissionError) as info:
+        load(url).execute({})
+    message = str(info.value)
+    assert message.startswith(f"destination: permission denied on {url!r} with storage_conn_id=None (")

@@ -7,12 +7,15 @@ from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabil
 from airflow_provider_msghistory.client.dialects.eightxeight import EightByEightDialect
 from airflow_provider_msghistory.client.dialects.messangi import MessangiDialect
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
+from airflow_provider_msghistory.client.options import COMMON_OPTIONS, ConnectionOption
 
 DIALECTS: dict[str, type[Dialect]] = {
     "qlara": QlaraDialect,
     "8x8": EightByEightDialect,
     "messangi": MessangiDialect,
 }
+#: the vendor of a connection without a ``vendor`` extra
+DEFAULT_VENDOR = "qlara"
 
 
 def dialect_class(name: str) -> type[Dialect]:
@@ -23,6 +26,25 @@ def dialect_class(name: str) -> type[Dialect]:
     except KeyError:
         known = ", ".join(sorted(DIALECTS))
         raise ValueError(f"vendor: unknown vendor {name!r}; supported: {known}") from None
+
+
+def connection_options() -> tuple[ConnectionOption, ...]:
+    """Every connection extra, in form order: the vendor, each vendor's own options, the common ones."""
+    vendor = ConnectionOption(
+        "vendor",
+        "Vendor",
+        default=DEFAULT_VENDOR,
+        placeholder=DEFAULT_VENDOR,
+        description=f"API dialect of the platform: {', '.join(DIALECTS)}.",
+        choices=tuple(DIALECTS),
+    )
+    own = [option for cls in DIALECTS.values() for option in cls.connection_options]
+    return (vendor, *own, *COMMON_OPTIONS)
+
+
+def credential_forms() -> str:
+    """What the connection's password holds, per vendor (the form's placeholder)."""
+    return "; ".join(f"{name}: {' or '.join(cls.caps.auth_forms)}" for name, cls in DIALECTS.items())
 
 
 def make_dialect(config: ClientConfig) -> Dialect:
@@ -38,6 +60,7 @@ def parse_time_dialect(vendor: str) -> Dialect:
 
 
 __all__ = [
+    "DEFAULT_VENDOR",
     "DIALECTS",
     "ApiRequest",
     "Capabilities",
@@ -45,6 +68,8 @@ __all__ = [
     "EightByEightDialect",
     "MessangiDialect",
     "QlaraDialect",
+    "connection_options",
+    "credential_forms",
     "dialect_class",
     "make_dialect",
     "parse_time_dialect",

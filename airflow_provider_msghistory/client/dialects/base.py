@@ -41,6 +41,7 @@ from airflow_provider_msghistory.client.models import (
     ExportRequest,
     ExportStatus,
 )
+from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
 
@@ -142,7 +143,11 @@ class Dialect(ABC):
     caps: ClassVar[Capabilities]
     #: column whose timestamp places a row in a window (used when ``caps.exact_bounds`` is False)
     row_time_column: ClassVar[str | None] = None
-    #: what a 403 on the connection check means for this vendor (shown by the connection test)
+    #: what a 401 means (shown by the connection test and added to the error)
+    unauthorized_help: ClassVar[str] = (
+        "API key rejected (401): check the API key in the password field (or the login and password)."
+    )
+    #: what a 403 means for this vendor (shown by the connection test and added to the error)
     forbidden_help: ClassVar[str] = "Forbidden (403): the API refused these credentials for this request."
     #: the vendor's published request limits per API key (empty: none known, no client-side pacing)
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
@@ -150,6 +155,13 @@ class Dialect(ABC):
     message_list: ClassVar[MessageListSpec | None] = None
     #: options that let the dialect be built for parse-time checks, before the connection is known
     placeholder_options: ClassVar[Mapping[str, Any]] = {}
+    #: the connection extras this vendor reads (its form fields; passed on in ``config.options``)
+    connection_options: ClassVar[tuple[ConnectionOption, ...]] = ()
+    #: export-list page size a wait looks with (``caps.tracking == "list"``), and the smaller one it
+    #: rescans with when the export is missing (a server capping the page size serves short pages, which
+    #: end a scan early)
+    list_page_size: ClassVar[int] = 50
+    list_fallback_page_size: ClassVar[int] = 50
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
@@ -289,6 +301,19 @@ class Dialect(ABC):
         """The cheapest authenticated call."""
 
     # --- errors ---------------------------------------------------------------------------------------
+    def status_help(self, status: int) -> str:
+        """What fixes an error status, in words (``""``: nothing to add to the server's message)."""
+        if status == 401:
+            return self.unauthorized_help
+        if status == 403:
+            return self.forbidden_help
+        if status in (404, 405):
+            return (
+                f"If that URL is not the {self.name} API (another server answering on that host or port), "
+                "fix the connection's host."
+            )
+        return ""
+
     def error_message(self, body: Any, text: str) -> str:
         """The server's message from an error body of any shape (or none)."""
         if isinstance(body, Mapping):

@@ -26,6 +26,7 @@ from airflow_provider_msghistory.client.dialects.base import (
 )
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportRequest, ExportStatus
+from airflow_provider_msghistory.client.options import ConnectionOption
 
 SUB_ACCOUNT = re.compile(r"^[A-Za-z0-9\-._&]{3,50}$")
 E164 = re.compile(r"^\+?[1-9]\d{1,14}$")
@@ -64,6 +65,14 @@ class EightByEightDialect(Dialect):
     )
     row_time_column: ClassVar[str | None] = "createdat"
     placeholder_options: ClassVar[Mapping[str, Any]] = {"sub_account_id": "parse-time-check"}
+    connection_options: ClassVar[tuple[ConnectionOption, ...]] = (
+        ConnectionOption(
+            "sub_account_id",
+            "Sub-account id (8x8)",
+            placeholder="acme_sms_01 (8x8 only)",
+            description="8x8 only: the sub-account whose logs to export.",
+        ),
+    )
     forbidden_help: ClassVar[str] = (
         "Forbidden (403): the key may not read this sub-account's logs; check the connection's "
         "sub_account_id (8x8 code 1001: illegal sub-account) and the key's permissions in the Connect portal."

@@ -41,6 +41,7 @@ from airflow_provider_msghistory.client.models import (
     email_address,
     email_addresses,
 )
+from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.windows import MS, Window, ceil_to, floor_to
 
 if TYPE_CHECKING:
@@ -94,6 +95,22 @@ class MessangiDialect(Dialect):
         "report_emails": ["parse-time@example.invalid"],
         "report_sender": "parse-time@example.invalid",
     }
+    connection_options: ClassVar[tuple[ConnectionOption, ...]] = (
+        ConnectionOption(
+            "report_emails",
+            "Report recipients (Messangi)",
+            placeholder="ops@acme.example, audit@acme.example (Messangi only)",
+            description=(
+                "Messangi only: where e-mailed reports go by default, comma-separated (or a JSON list)."
+            ),
+        ),
+        ConnectionOption(
+            "report_sender",
+            "Report sender (Messangi)",
+            placeholder="reports@acme.example (Messangi only)",
+            description="Messangi only: the default sender of e-mailed reports (a sender of the space).",
+        ),
+    )
 
     def __init__(self, config: ClientConfig) -> None:
         super().__init__(config)

@@ -101,6 +101,13 @@ class QlaraDialect(Dialect):
         fields=HISTORY_FIELDS,
         time_fields=("sendDate", "sentDate", "sendDateTime"),
     )
+    # The list is newest first, so newer exports push a waited-for export to later pages: a hinted poll
+    # costs one request, plus one each time the export crosses a page boundary. A large page keeps those
+    # to about one or two even with a thousand exports created during the wait. Spring-style APIs (Qlara's
+    # error bodies are Spring Boot's) accept up to 2000 per page by default; a server that caps it lower
+    # is caught by the fallback rescan.
+    list_page_size: ClassVar[int] = 500
+    list_fallback_page_size: ClassVar[int] = 50
     forbidden_help: ClassVar[str] = (
         "IP not whitelisted (403): the API refused this machine's address; add its public IP to the "
         "account's whitelist."
