@@ -21,6 +21,8 @@ from airflow_provider_msghistory.hooks.connection import (
     EXTRA_FIELDS,
     UI_FIELD_BEHAVIOUR,
     config_from_connection,
+    rate_limit_conn_id,
+    redis_url,
 )
 
 
@@ -75,7 +77,8 @@ class MsgHistoryHook(BaseHook):
     password alone = API key, login + password = Basic auth (Qlara) or a login that yields a 24 h key
     (Messangi); extras ``vendor`` (``qlara``, ``8x8``, ``messangi``), ``sub_account_id`` (8x8),
     ``report_emails`` and ``report_sender`` (Messangi), ``connect_timeout``, ``read_timeout``,
-    ``max_attempts``, ``verify``.
+    ``max_attempts``, ``verify``, ``rate_limit_conn_id`` (a Redis connection: the fleet shares one rate
+    limit per API key there; see the README's "Running on many workers").
     Use :meth:`get_client` / :meth:`aget_client` for the API calls.
 
     :param msghistory_conn_id: the Airflow connection to use.
@@ -122,6 +125,9 @@ class MsgHistoryHook(BaseHook):
             "report_emails": StringField(lazy_gettext(label["report_emails"]), widget=BS3TextFieldWidget()),
             "report_sender": StringField(lazy_gettext(label["report_sender"]), widget=BS3TextFieldWidget()),
             "verify": BooleanField(lazy_gettext(label["verify"]), default=True),
+            "rate_limit_conn_id": StringField(
+                lazy_gettext(label["rate_limit_conn_id"]), widget=BS3TextFieldWidget()
+            ),
         }
 
     @classmethod
@@ -146,8 +152,28 @@ class MsgHistoryHook(BaseHook):
             port=conn.port,
             schema=conn.schema,
         )
+        store_id = rate_limit_conn_id(conn.extra_dejson)
+        if store_id:
+            store = self.get_connection(store_id)
+            config = self._with_store(config, store_id, store, store.extra_dejson)
         _mask(config)
         return config
+
+    def _with_store(self, config: ClientConfig, store_id: str, store: Any, extra: Any) -> ClientConfig:
+        """``config`` pacing through the Redis connection ``store_id`` (its password masked in logs)."""
+        url = redis_url(
+            self.msghistory_conn_id,
+            store_id,
+            conn_type=store.conn_type,
+            host=store.host,
+            port=store.port,
+            login=store.login,
+            password=store.password,
+            extra=extra,
+        )
+        if store.password:
+            _mask_one(store.password)
+        return dataclasses.replace(config, rate_limit_store=url)
 
     async def aclient_config(self) -> ClientConfig:
         """:meth:`client_config` without blocking the event loop (the lookup may hit a DB or the API)."""
@@ -159,6 +185,7 @@ class MsgHistoryHook(BaseHook):
         except ImportError:  # an older common-compat: the sync lookup, in a worker thread
             from asgiref.sync import sync_to_async
 
+            get_async_connection = None
             conn = await sync_to_async(self.get_connection)(self.msghistory_conn_id)
             extra = await sync_to_async(lambda: conn.extra_dejson)()
         else:
@@ -173,6 +200,15 @@ class MsgHistoryHook(BaseHook):
             port=conn.port,
             schema=conn.schema,
         )
+        store_id = rate_limit_conn_id(extra)
+        if store_id:
+            if get_async_connection is None:
+                store = await sync_to_async(self.get_connection)(store_id)
+                store_extra = await sync_to_async(lambda: store.extra_dejson)()
+            else:
+                store = await get_async_connection(store_id, hook=self)
+                store_extra = await get_async_extra_dejson(store)
+            config = await asyncio.to_thread(self._with_store, config, store_id, store, store_extra)
         await _amask(config)
         return config
 
