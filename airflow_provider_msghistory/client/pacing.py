@@ -113,7 +113,9 @@ def limiter_rates(limits: Sequence[RateLimit]) -> list[Any]:
     """PyrateLimiter's rates for ``limits``: the binding ones, each window :data:`WINDOW_MARGIN` longer."""
     from pyrate_limiter import Rate
 
-    return [Rate(limit.requests, math.ceil(limit.seconds * 1000 * WINDOW_MARGIN)) for limit in _binding(limits)]
+    return [
+        Rate(limit.requests, math.ceil(limit.seconds * 1000 * WINDOW_MARGIN)) for limit in _binding(limits)
+    ]
 
 
 def _binding(limits: Sequence[RateLimit]) -> list[RateLimit]:

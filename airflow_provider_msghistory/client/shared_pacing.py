@@ -1,4 +1,4 @@
-"""Pacing shared by a fleet: every worker and triggerer of one API key takes its permits from one Redis bucket.
+"""Pacing shared by a fleet: every worker and triggerer of one API key takes permits from one Redis bucket.
 
 A per-process pacer (:mod:`.pacing`) keeps N processes on one key at N times its limit. With a Redis URL in
 ``ClientConfig.rate_limit_store`` the permits come from PyrateLimiter's Redis bucket instead: the same

@@ -169,6 +169,7 @@ def test_connection_form_widgets() -> None:
         "read_timeout",
         "max_attempts",
         "verify",
+        "rate_limit_conn_id",
     }
 
 
@@ -183,6 +184,7 @@ def test_declarative_connection_metadata_for_airflow_3() -> None:
         "read_timeout",
         "max_attempts",
         "verify",
+        "rate_limit_conn_id",
     }
     assert metadata["conn-fields"]["max_attempts"]["schema"] == {"type": ["integer", "null"], "default": 5}
     assert metadata["ui-field-behaviour"]["hidden-fields"] == ["schema", "port"]
