@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from redis_server import RedisServer
 
 from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
