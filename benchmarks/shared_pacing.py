@@ -110,6 +110,7 @@ def run(name: str, workers: int, per_minute: int, burst: int, store: str, expect
         "share_429": round(refused / max(len(log), 1), 4), "sustained_per_s": round(sustained, 3),
         "sustained_share": round(sustained / ceiling, 3), "seconds": round(ok[-1] - ok[0], 1),
         "records_per_load": expected,
+        "first_429s_at_s": [round(t - ok[0], 1) for t, status in sorted(log) if status == 429][:10],
     }  # fmt: skip
 
 

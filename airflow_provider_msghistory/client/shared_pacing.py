@@ -36,6 +36,8 @@ STORE_RETRY = 30.0
 STORE_TIMEOUT = 2.0
 #: permits between two trims of the bucket's expired entries (the sorted set stays near one window's worth)
 TRIM_EVERY = 100
+#: added to the bucket's wait before trying again
+RETRY_MARGIN = 0.01
 KEY_PREFIX = "msghistory:pace:"
 
 # Extend the stored hold (epoch ms), never shorten it; it expires with itself.
@@ -54,6 +56,11 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError)
 
 
+def _retry_in(wait_ms: int) -> float:
+    """Seconds until the bucket has room again, and a little more (the server's window may start later)."""
+    return max(wait_ms, 0) / 1000 + RETRY_MARGIN
+
+
 def _held_seconds(value: Any) -> float:
     """Seconds left of a stored hold (capped: a broken value must not park a process)."""
     if value is None:
@@ -66,7 +73,9 @@ def _held_seconds(value: Any) -> float:
 
 
 class _Store:
-    """What the sync and async sides share: the keys, the rates, and the hold arithmetic."""
+    """What the sync and async sides share: the keys, the rates, and the hold arithmetic. Expired entries
+    are trimmed here every :data:`TRIM_EVERY` permits (PyrateLimiter's leaker thread would fail outside
+    the fallback when Redis goes away)."""
 
     def __init__(self, key: str, rates: list[Any]) -> None:
         self.key = key
@@ -87,7 +96,7 @@ class _Store:
 
 class _SyncStore(_Store):
     def __init__(self, url: str, key: str, rates: list[Any]) -> None:
-        from pyrate_limiter import Limiter, RedisBucket, SingleBucketFactory
+        from pyrate_limiter import RedisBucket
         from redis import Redis
 
         super().__init__(key, rates)
@@ -97,14 +106,25 @@ class _SyncStore(_Store):
         except BaseException:
             self.redis.close()
             raise
-        # Trimmed here, not by PyrateLimiter's leaker thread (its errors would escape the fallback).
-        self.limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
         self.hold_script = self.redis.register_script(_HOLD_SCRIPT)
+        self.lock = threading.Lock()  # a put and the wait it records belong together
 
     def acquire(self) -> None:
-        while (held := _held_seconds(self.redis.get(self.hold_key))) > 0:
-            time.sleep(held)
-        self.limiter.try_acquire("api")
+        """Each try carries the time it is made: PyrateLimiter's own blocking loop dates a retry by the sleep
+        it planned, and a process that overslept (a loaded host) would then be counted in the past, where
+        the other processes' newer permits are not seen."""
+        from pyrate_limiter import RateItem
+
+        while True:
+            if (held := _held_seconds(self.redis.get(self.hold_key))) > 0:
+                time.sleep(held)
+                continue
+            item = RateItem("api", self.bucket.now())
+            with self.lock:
+                if self.bucket.put(item):
+                    break
+                wait_ms = self.bucket.waiting(item)
+            time.sleep(_retry_in(wait_ms))
         if self.trim_due():
             self.bucket.leak(self.bucket.now())
             self.redis.pexpire(self.key, self.ttl_ms)
@@ -120,12 +140,9 @@ class _AsyncStore(_Store):
     """One event loop's connections (asyncio Redis connections belong to the loop that opened them)."""
 
     def __init__(self, redis: Any, bucket: Any, key: str, rates: list[Any]) -> None:
-        from pyrate_limiter import Limiter, SingleBucketFactory
-
         super().__init__(key, rates)
         self.redis = redis
         self.bucket = bucket
-        self.limiter = Limiter(SingleBucketFactory(bucket, schedule_leak=False))
         self.hold_script = redis.register_script(_HOLD_SCRIPT)
 
     @classmethod
@@ -142,9 +159,17 @@ class _AsyncStore(_Store):
         return cls(redis, bucket, key, rates)
 
     async def acquire(self) -> None:
-        while (held := _held_seconds(await self.redis.get(self.hold_key))) > 0:
-            await asyncio.sleep(held)
-        await self.limiter.try_acquire_async("api")
+        from pyrate_limiter import RateItem
+
+        while True:
+            if (held := _held_seconds(await self.redis.get(self.hold_key))) > 0:
+                await asyncio.sleep(held)
+                continue
+            item = RateItem("api", self.bucket.now())
+            if await self.bucket.put(item):
+                break
+            # read in the same step as the put recorded it (no await between: no other coroutine ran)
+            await asyncio.sleep(_retry_in(self.bucket.waiting(item)))
         if self.trim_due():
             await self.bucket.leak(self.bucket.now())
             await self.redis.pexpire(self.key, self.ttl_ms)
