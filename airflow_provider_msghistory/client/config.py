@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_BASE_URL = "https://lora-api.agiletelecom.com/api"
 
@@ -136,8 +136,10 @@ class ClientConfig:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never leave in a message or a log line (the auth side adds the header values
-        it derives from them, see :class:`~airflow_provider_msghistory.client.scrub.Scrubber`)."""
-        return tuple(s for s in (self.api_key, self.password) if s)
+        it derives from them, see :class:`~airflow_provider_msghistory.client.scrub.Scrubber`); the shared
+        rate limit's Redis password too."""
+        store = urlsplit(self.rate_limit_store).password if self.rate_limit_store else None
+        return tuple(s for s in (self.api_key, self.password, store and unquote(store)) if s)
 
 
 def _finite(value: object, name: str) -> float:

@@ -160,7 +160,8 @@ class MsgHistoryHook(BaseHook):
         return config
 
     def _with_store(self, config: ClientConfig, store_id: str, store: Any, extra: Any) -> ClientConfig:
-        """``config`` pacing through the Redis connection ``store_id`` (its password masked in logs)."""
+        """``config`` pacing through the Redis connection ``store_id`` (its password is one of the config's
+        secrets: masked with them)."""
         url = redis_url(
             self.msghistory_conn_id,
             store_id,
@@ -171,8 +172,6 @@ class MsgHistoryHook(BaseHook):
             password=store.password,
             extra=extra,
         )
-        if store.password:
-            _mask_one(store.password)
         return dataclasses.replace(config, rate_limit_store=url)
 
     async def aclient_config(self) -> ClientConfig:
@@ -208,7 +207,7 @@ class MsgHistoryHook(BaseHook):
             else:
                 store = await get_async_connection(store_id, hook=self)
                 store_extra = await get_async_extra_dejson(store)
-            config = await asyncio.to_thread(self._with_store, config, store_id, store, store_extra)
+            config = self._with_store(config, store_id, store, store_extra)
         await _amask(config)
         return config
 

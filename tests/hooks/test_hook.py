@@ -385,6 +385,7 @@ def test_rate_limit_conn_id_names_the_redis_connection_the_fleet_shares(
     config = MsgHistoryHook().client_config()
     assert config.rate_limit_store == expected
     assert "r3dis" not in repr(config) and "rate_limit_conn_id" not in config.options
+    assert "r3dis/pw" in config.secrets  # masked in task logs, scrubbed from error texts
     assert asyncio.run(MsgHistoryHook().aclient_config()).rate_limit_store == expected
     client = ExportClient(config)  # connects to Redis lazily, at the first request
     assert isinstance(client._transport.pacer, SharedPacer)
