@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 STORE_RETRY = 30.0
 #: deadline of one Redis call (connect or reply): a hung store must not park the loads
 STORE_TIMEOUT = 2.0
-#: permits between two trims of the bucket's expired entries (the sorted set stays near one window's worth)
-TRIM_EVERY = 100
 #: added to the bucket's wait before trying again
 RETRY_MARGIN = 0.01
 KEY_PREFIX = "msghistory:pace:"
@@ -73,21 +72,28 @@ def _held_seconds(value: Any) -> float:
 
 
 class _Store:
-    """What the sync and async sides share: the keys, the rates, and the hold arithmetic. Expired entries
-    are trimmed here every :data:`TRIM_EVERY` permits (PyrateLimiter's leaker thread would fail outside
-    the fallback when Redis goes away)."""
+    """What the sync and async sides share: the keys, the rates, and the hold arithmetic.
+
+    Each process trims the bucket's expired entries, and renews its expiry of two longest windows, at its
+    first permit and then at most every half window (PyrateLimiter's leaker thread would fail outside the
+    fallback when Redis goes away): a permit still inside its window is never expired with the key, and a
+    bucket every process left disappears."""
 
     def __init__(self, key: str, rates: list[Any]) -> None:
         self.key = key
         self.hold_key = key + ":hold"
         self.rates = rates
-        # An abandoned bucket (every process of the key gone) expires after two of its longest windows.
-        self.ttl_ms = 2 * max(rate.interval for rate in rates)
-        self.puts = 0
+        window_ms = max(rate.interval for rate in rates)
+        self.ttl_ms = 2 * window_ms
+        self.trim_every = window_ms / 2000
+        self.trimmed = -math.inf
 
     def trim_due(self) -> bool:
-        self.puts += 1
-        return self.puts % TRIM_EVERY == 0
+        now = time.monotonic()
+        if now - self.trimmed < self.trim_every:
+            return False
+        self.trimmed = now
+        return True
 
     @staticmethod
     def hold_args(until_epoch: float) -> list[int]:

@@ -62,9 +62,11 @@ def test_processes_of_one_key_stay_under_its_ceiling_only_when_shared(
         assert 429 not in statuses
         import redis
 
-        keys = redis.Redis.from_url(redis_server.url).keys("*")
+        store = redis.Redis.from_url(redis_server.url)
+        keys = store.keys("*")
         assert keys == [store_key(emu.base_url, emu.api_key).encode()]  # a digest, not the key
         assert not any(emu.api_key.encode() in key for key in keys)
+        assert 0 < store.pttl(keys[0]) <= 2 * 63_000  # left alone, it expires after two minute-windows
     else:  # the control: four processes pacing alone send up to four times the key's rate
         assert statuses.count(429) > 0
 
