@@ -261,10 +261,18 @@ class SharedPacer(Pacer):
         return time.monotonic() >= self._down_until
 
     def _sync_store(self) -> _SyncStore:
+        store = self._sync
+        if store is not None:
+            return store
+        # Connected outside the lock: an event loop taking it must never wait on a slow connect.
+        store = _SyncStore(self._store_url, self._key, self._rates)
         with self._state:
             if self._sync is None:
-                self._sync = _SyncStore(self._store_url, self._key, self._rates)
-            return self._sync
+                self._sync, store = store, None
+        if store is not None:  # another thread won the race
+            store.close()
+        assert self._sync is not None
+        return self._sync
 
     async def _async_store(self) -> _AsyncStore:
         loop = asyncio.get_running_loop()

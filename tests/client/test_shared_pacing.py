@@ -37,6 +37,15 @@ def _list_exports(config: ClientConfig, times: int, go: Any = None) -> None:
             client.list_exports()
 
 
+def _alist_exports(config: ClientConfig) -> None:
+    async def calls() -> None:
+        client = AsyncExportClient(config)
+        await client.list_exports()
+        await client.aclose()
+
+    asyncio.run(calls())
+
+
 def run_processes(config: ClientConfig, processes: int, times: int) -> None:
     go = FORK.Event()
     workers = [FORK.Process(target=_list_exports, args=(config, times, go)) for _ in range(processes)]
@@ -71,14 +80,17 @@ def test_processes_of_one_key_stay_under_its_ceiling_only_when_shared(
         assert statuses.count(429) > 0
 
 
+@pytest.mark.parametrize("first_client", ["sync", "async"])
 def test_a_429_in_one_process_holds_the_others(
-    msghistory_emulator_factory: Callable[..., Any], redis_server: Any
+    msghistory_emulator_factory: Callable[..., Any], redis_server: Any, first_client: str
 ) -> None:
     emu = msghistory_emulator_factory()
     emu.faults.retry_after = 3
     emu.faults.script("list", [429])
     config = config_for(emu, rate_limit_store=redis_server.url)
-    first = FORK.Process(target=_list_exports, args=(config, 1))
+    # an async client (a triggerer) writes the hold from its event loop, without blocking it
+    target, args = (_list_exports, (config, 1)) if first_client == "sync" else (_alist_exports, (config,))
+    first = FORK.Process(target=target, args=args)
     first.start()
     deadline = time.monotonic() + 60
     while not list_calls(emu):  # the first process met its 429 and holds the key
