@@ -268,11 +268,11 @@ class SharedPacer(Pacer):
         store = _SyncStore(self._store_url, self._key, self._rates)
         with self._state:
             if self._sync is None:
-                self._sync, store = store, None
-        if store is not None:  # another thread won the race
-            store.close()
-        assert self._sync is not None
-        return self._sync
+                self._sync = store
+                return store
+            winner = self._sync
+        store.close()  # another thread connected first
+        return winner
 
     async def _async_store(self) -> _AsyncStore:
         loop = asyncio.get_running_loop()
