@@ -40,10 +40,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/demo.py --vendor $(VENDOR)
 
-bench: $(STAMP)
+bench: $(STAMP) redis-server
 	$(PY) benchmarks/emulator_load.py
 	$(PY) benchmarks/triggerer_scale.py
 	$(PY) benchmarks/download.py
+	$(PY) benchmarks/shared_pacing.py
 
 clean:
 	rm -rf .venv-* build *.egg-info
