@@ -6,7 +6,7 @@ VENV ?= .venv-$(AIRFLOW_VERSION)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint bench clean constraints redis-server
+.PHONY: venv test demo lint bench clean constraints docs release-check redis-server
 
 venv: $(STAMP) redis-server
 
@@ -40,11 +40,18 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/demo.py --vendor $(VENDOR)
 
+# Every script in benchmarks/, each printing its figures (they are not tests).
 bench: $(STAMP) redis-server
-	$(PY) benchmarks/emulator_load.py
-	$(PY) benchmarks/triggerer_scale.py
-	$(PY) benchmarks/download.py
-	$(PY) benchmarks/shared_pacing.py
+	set -e; for script in benchmarks/*.py; do echo "==> $$script"; $(PY) $$script; done
+
+# The documentation site into site/; --strict: any warning (broken link, missing snippet or reference) fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+# Build the sdist and wheel, twine check them, install the wheel alone (no dev extras, not editable) into
+# a fresh venv on this Airflow line with the constraints, and check that it registers and its parts start.
+release-check: $(STAMP)
+	PYTHON=$(abspath $(PY)) scripts/check_release.sh $(AIRFLOW_VERSION)
 
 clean:
-	rm -rf .venv-* build *.egg-info
+	rm -rf .venv-* build dist site *.egg-info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_msghistory import __version__
+from airflow_provider_msghistory import PROJECT_URLS, __version__
 from airflow_provider_msghistory.hooks.connection import provider_connection_metadata
 
 _PKG = "airflow_provider_msghistory"
@@ -20,8 +20,12 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-msghistory",
         "name": "Message History (CPaaS exports)",
         "description": "Export sent-message history, delivery reports and contacts from CPaaS platforms "
-        "(Agile Telecom Qlara first) into your own storage.",
+        "(Agile Telecom Qlara, 8x8, Messangi) into your own storage.",
         "versions": [__version__],
+        # Airflow 3 fills documentation-url from the package metadata's Project-URL; the same value here
+        # serves Airflow 2 and readers of this dict.
+        "documentation-url": PROJECT_URLS["Documentation"],
+        "project-urls": PROJECT_URLS,
         "connection-types": [
             {
                 "connection-type": "msghistory",

@@ -1,19 +1,22 @@
-"""`make demo` (`make demo VENDOR=8x8`): the whole pipeline on a laptop, in one command.
+"""`make demo` (`make demo VENDOR=8x8`, `VENDOR=messangi`): the whole pipeline on a laptop, in one command.
 
-Starts the vendor's emulator with a seeded dataset, prepares a throwaway Airflow home (SQLite), runs the
-vendor's daily example DAG with ``airflow dags test`` for a fixed date, then prints where the CSV landed,
-its row count, its SHA-256 (checked against the file on disk and the CSV the emulator says a correct
-provider stores) and its first lines. Exits non-zero on any failure, showing the end of the Airflow log.
-The CSV and the full Airflow log stay in ``<tmp>/msghistory-demo/`` after the throwaway home is deleted.
+Starts the vendor's emulator with a seeded dataset, prepares a throwaway Airflow home (SQLite) whose DAGs
+folder holds only the vendor's daily example DAG (so no other vendor's DAG is parsed), runs it with
+``airflow dags test`` for a fixed date, then prints where the file landed, its row or record count, its
+SHA-256 (checked against the file on disk and against what the emulator says a correct provider stores)
+and its first lines. Exits non-zero on any failure, showing the end of the Airflow log. The file and the
+full Airflow log stay in ``<tmp>/msghistory-demo/`` after the throwaway home is deleted.
 
 Qlara: ``example_msghistory_daily_report`` (submit -> wait -> store, one pre-signed file). 8x8:
 ``example_msghistory_8x8_sms_logs`` (export -> store; the job yields three files, one gzip, merged into
-one CSV cut to the day).
+one CSV cut to the day). Messangi: ``example_msghistory_messangi_daily_message_log`` (the JSON message log
+paged channel by channel into one gzipped JSON Lines file, records cut to the day).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -25,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,34 +38,61 @@ DAY_START, DAY_END = "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"
 
 @dataclass(frozen=True)
 class Demo:
-    """What differs per vendor: its emulator, its example DAG and how to know the right CSV."""
+    """What differs per vendor: its emulator, its example DAG and how to know the right output."""
 
     dag_id: str
+    dag_file: str
+    conn_id: str  # the DAG's own connection id, so the demo sets what a user would set
     submit_task: str
+    store_task: str
     emulator_options: dict[str, Any]
-    env: dict[str, str]
     blurb: str
 
-    def expected_sha(self, emulator: Any, stored: dict[str, Any]) -> str:
+    def check(self, emulator: Any, stored: dict[str, Any], path: Path) -> str:
+        """Compare the output with what the emulator says is right; return how, or raise DemoError."""
+        if emulator.vendor == "messangi":
+            expected = [r["id"] for r in emulator.expected_records(DAY_START, DAY_END)]
+            with open_output(path) as f:
+                got = [json.loads(line)["id"] for line in f]
+            if sorted(got) != sorted(expected) or len(set(got)) != len(got):
+                raise DemoError(f"{path} holds {len(got)} records, not the day's {len(expected)} (each once)")
+            return "the emulator's records of the day, each once"
         if emulator.vendor == "8x8":
-            return hashlib.sha256(emulator.expected_csv(DAY_START, DAY_END)).hexdigest()
-        return str(emulator.export_sha256(stored["export_id"]))
+            want = hashlib.sha256(emulator.expected_csv(DAY_START, DAY_END)).hexdigest()
+        else:
+            want = str(emulator.export_sha256(stored["export_id"]))
+        if stored["sha256"] != want:
+            raise DemoError(f"{path} differs from what the emulator says is right (sha256 {want})")
+        return "the emulator's expected CSV"
 
 
 DEMOS = {
     "qlara": Demo(
         "example_msghistory_daily_report",
+        "example_msghistory_daily_report.py",
+        "msghistory_default",
         "submit",
+        "store",
         {"seed": 1, "messages": 50_000, "export_delay": 2.0},
-        {},
         "downloads served from another port, without the API key",
     ),
     "8x8": Demo(
         "example_msghistory_8x8_sms_logs",
+        "example_msghistory_8x8_sms_logs.py",
+        "msghistory_8x8",
         "export",
+        "store",
         {"seed": 1, "messages": 50_000, "export_delay": 2.0, "parts": 3, "gzip_parts": [1]},
-        {"MSGHISTORY_8X8_CONN_ID": "msghistory_default"},
         "each job yields 3 files (one gzip) on the API's own host",
+    ),
+    "messangi": Demo(
+        "example_msghistory_messangi_daily_message_log",
+        "example_msghistory_messangi_daily_message_log.py",
+        "msghistory_messangi",
+        "load",
+        "load",
+        {"seed": 1, "messages": 20_000},
+        "the JSON message log, one channel per request (S E P W R), 92 days per read at most",
     ),
 }
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -111,10 +141,18 @@ def read_xcom(home: Path, dag_id: str, task_id: str) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def open_output(path: Path, text: bool = True) -> IO[Any]:
+    """The output as written before storage compression (``.gz`` files are gzip)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8") if text else gzip.open(path, "rb")
+    return path.open("r", encoding="utf-8", errors="replace") if text else path.open("rb")
+
+
 def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of the content before storage compression (what the task's XCom describes)."""
     sha = hashlib.sha256()
     size = 0
-    with path.open("rb") as f:
+    with open_output(path, text=False) as f:
         while chunk := f.read(1 << 20):
             sha.update(chunk)
             size += len(chunk)
@@ -131,16 +169,19 @@ def run(home: Path, vendor: str) -> None:
     step(f"Starting the {vendor} emulator (seeded dataset)")
     with Emulator(vendor=vendor, **demo.emulator_options) as emulator:
         print(f"    API at {emulator.base_url}; {demo.blurb}")
+        # Only this vendor's DAG in the DAGs folder: the others' would be parsed (and logged) for nothing.
+        dags = home / "dags"
+        dags.mkdir()
+        (dags / demo.dag_file).symlink_to(REPO / "example_dags" / demo.dag_file)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
         env.update(
             {
                 "AIRFLOW_HOME": str(home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW_CONN_MSGHISTORY_DEFAULT": emulator.airflow_conn_json(),
+                f"AIRFLOW_CONN_{demo.conn_id.upper()}": emulator.airflow_conn_json(),
                 "MSGHISTORY_DESTINATION_ROOT": OUTPUT_ROOT.as_uri(),
                 "MSGHISTORY_EXAMPLE_POLL_INTERVAL": "1",
-                **demo.env,
             }
         )
         step(f"Preparing a throwaway Airflow home in {home} (SQLite, airflow db migrate)")
@@ -152,32 +193,38 @@ def run(home: Path, vendor: str) -> None:
         airflow(["dags", "test", demo.dag_id, LOGICAL_DATE], env, log, timeout=300)
         print(f"    done in {time.monotonic() - started:.0f}s (full Airflow log: {log})")
         submitted = read_xcom(home, demo.dag_id, demo.submit_task)
-        stored = read_xcom(home, demo.dag_id, "store")
-        expected_sha = demo.expected_sha(emulator, stored)
+        stored = read_xcom(home, demo.dag_id, demo.store_task)
+        path = Path(urlsplit(stored["path"]).path)
+        if not path.is_file():
+            raise DemoError(f"the DAG reported {stored['path']} but there is no such file")
+        sha, size = file_digest(path)
+        if sha != stored["sha256"] or size != stored["bytes"]:
+            raise DemoError(f"{path} does not match what the task reported ({size} bytes, sha256 {sha})")
+        matches = demo.check(emulator, stored, path)
     step("Emulator stopped")
 
-    path = Path(urlsplit(stored["path"]).path)
-    if not path.is_file():
-        raise DemoError(f"the DAG reported {stored['path']} but there is no such file")
-    sha, size = file_digest(path)
-    if sha != stored["sha256"] or size != stored["bytes"]:
-        raise DemoError(f"{path} does not match what the task reported ({size} bytes, sha256 {sha})")
-    if sha != expected_sha:
-        raise DemoError(f"{path} differs from what the emulator says is right (sha256 {expected_sha})")
     window = submitted.get("window") or {}
     print()
     span = f"{window.get('start')} .. {window.get('end')}"
-    print(f"  export      {stored['export_id']} (message history {span})")
+    if "export_id" in stored:
+        print(f"  export      {stored['export_id']} (message history {span})")
+    else:
+        channels = ", ".join(stored["channels"])
+        print(f"  message log {span}, {stored['requests']:,} pages read, channels {channels}")
     print(f"  output      {path}")
-    print(f"  rows        {stored['rows']:,} (plus the header line)")
-    if stored.get("parts") is not None:
-        print(
-            f"  parts       {stored['parts']} merged; {stored.get('dropped_rows') or 0:,} rows outside the day left out"
-        )
-    print(f"  bytes       {stored['bytes']:,}")
-    print(f"  sha256      {sha}  (matches the file on disk and the emulator's expected CSV)")
+    if "rows" in stored:
+        print(f"  rows        {stored['rows']:,} (plus the header line)")
+    else:
+        print(f"  records     {stored['records']:,} (one JSON object per line)")
+    if (stored.get("parts") or 0) > 1:
+        print(f"  parts       {stored['parts']} merged into one CSV")
+    if stored.get("dropped_rows"):
+        print(f"  left out    {stored['dropped_rows']:,} rows outside the day (coarse vendor bounds)")
+    gzipped = f" ({stored['stored_bytes']:,} gzipped)" if path.suffix == ".gz" else ""
+    print(f"  bytes       {stored['bytes']:,}{gzipped}")
+    print(f"  sha256      {sha}  (matches the file on disk and {matches})")
     print(f"  first lines of {path.name}:")
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with open_output(path) as f:
         for _, line in zip(range(PREVIEW_LINES), f, strict=False):
             print(f"    {line.rstrip()}")
 

@@ -1,23 +1,26 @@
 """CLI: ``msghistory-emulator [--vendor qlara|8x8|messangi]`` (or ``python -m ...emulator``).
 
-Prints the base URL and the ``AIRFLOW_CONN_MSGHISTORY_DEFAULT`` value, then serves until SIGINT/SIGTERM.
+Prints the base URL, the seeded data's date range and the ``AIRFLOW_CONN_<ID>`` line (each vendor its own
+default port and connection id, so the three run side by side), then serves until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 import shlex
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .requestlog import format_line
 from .server import Emulator
 from .shapes import parse_shape_option
-from .vendors import VENDORS
+from .vendors import VENDORS, emulator_class
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 1024**2,
           "g": 10**9, "gb": 10**9, "gib": 1024**3}  # fmt: skip
@@ -61,6 +64,36 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int] | None] = {
 }
 
 
+# vendor -> (default API port, the connection id its example DAGs use): distinct, so two never clash.
+VENDOR_DEFAULTS: dict[str, tuple[int, str]] = {
+    "qlara": (8765, "msghistory_default"),
+    "8x8": (8767, "msghistory_8x8"),
+    "messangi": (8768, "msghistory_messangi"),
+}
+DEFAULT_START = "2025-01-01T00:00:00Z"
+
+
+def data_range(vendor: str, start: str, days: int | None) -> str:
+    """``2025-01-01 .. 2025-01-31 UTC (31 days)``: the days the seeded dataset covers."""
+    if days is None:
+        days = int(inspect.signature(emulator_class(vendor)).parameters["days"].default)
+    first = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(timezone.utc)
+    last = first + timedelta(days=days) - timedelta(microseconds=1)
+    return f"{first:%Y-%m-%d} .. {last:%Y-%m-%d} UTC ({days} days)"
+
+
+def _vendor_epilog() -> str:
+    rows = [
+        f"  {vendor:<9} port {port}, connection {conn_id}, data {data_range(vendor, DEFAULT_START, None)}"
+        for vendor, (port, conn_id) in VENDOR_DEFAULTS.items()
+    ]
+    return (
+        "defaults per vendor (windows outside the data export nothing):\n" + "\n".join(rows) + "\n\n"
+        "The command is installed in the bin/ of the venv holding the package (in a clone: "
+        ".venv-<airflow version>/bin/msghistory-emulator)."
+    )
+
+
 def parse_indexes(text: str) -> bool | list[int]:
     """``all``, ``none`` or comma-separated 0-based part indexes (``1,2``)."""
     if text.lower() in ("all", "true"):
@@ -74,14 +107,22 @@ def parse_indexes(text: str) -> bool | list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="msghistory-emulator", description="CPaaS vendor API emulator")
+    p = argparse.ArgumentParser(
+        prog="msghistory-emulator",
+        description="CPaaS vendor API emulator",
+        epilog=_vendor_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--vendor", choices=VENDORS, default="qlara")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765, help="API port (0 = free port)")
+    p.add_argument("--port", type=int, default=None, help="API port (0 = free port; default: per vendor)")
+    p.add_argument(
+        "--conn-id", default=None, help="id in the printed AIRFLOW_CONN_ line (default: per vendor)"
+    )
     p.add_argument("--api-key", default="demo-key")
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--start", default="2025-01-01T00:00:00Z", help="first day of the dataset")
+    p.add_argument("--start", default=DEFAULT_START, help="first day of the dataset")
     p.add_argument("--days", type=int, default=None, help="days of data (default: 31; Messangi 200)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each API response")
     p.add_argument(
@@ -125,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`Emulator` options of ``args.vendor``."""
     common = {
-        "host": args.host, "port": args.port, "api_key": args.api_key, "messages": args.messages,
+        "host": args.host, "port": VENDOR_DEFAULTS[args.vendor][0] if args.port is None else args.port,
+        "api_key": args.api_key, "messages": args.messages,
         "seed": args.seed, "start": args.start, "latency": args.latency,
         **({} if args.days is None else {"days": args.days}),
         "rate_limit": DEFAULT_RATE_LIMITS[args.vendor]
@@ -177,10 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name} emulator base URL: {emulator.base_url}")
         storage = "none (reports are e-mailed)" if args.vendor == "messangi" else emulator.storage_base_url
         print(f"Storage (downloads):     {storage}")
-        print(f"Messages: {args.messages} (seed {args.seed}); rate limit {limit}")
-        print(
-            f"export AIRFLOW_CONN_MSGHISTORY_DEFAULT={shlex.quote(emulator.airflow_conn_json())}", flush=True
-        )
+        span = data_range(args.vendor, args.start, args.days)
+        print(f"Messages: {args.messages} (seed {args.seed}) over {span}; rate limit {limit}")
+        conn_id = args.conn_id or VENDOR_DEFAULTS[args.vendor][1]
+        variable = "AIRFLOW_CONN_" + re.sub(r"[^A-Za-z0-9]", "_", conn_id).upper()
+        print(f"export {variable}={shlex.quote(emulator.airflow_conn_json())}", flush=True)
         while not stop.wait(0.5):
             pass
     print(f"{name} emulator stopped.", flush=True)

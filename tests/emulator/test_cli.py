@@ -12,7 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from airflow_provider_msghistory.emulator import Emulator
-from airflow_provider_msghistory.emulator.__main__ import parse_rate_limit, parse_size
+from airflow_provider_msghistory.emulator.__main__ import (
+    VENDOR_DEFAULTS,
+    build_parser,
+    parse_rate_limit,
+    parse_size,
+    vendor_options,
+)
+from airflow_provider_msghistory.emulator.vendors import VENDORS
 
 
 def test_cli_prints_base_url_and_connection_then_serves_until_sigterm() -> None:
@@ -47,6 +54,24 @@ def test_cli_rejects_bad_options() -> None:
     assert proc.returncode == 2 and "id_field" in proc.stderr
 
 
+def test_each_vendor_has_its_own_default_port_and_connection_id() -> None:
+    parser = build_parser()
+    ports = {vendor: vendor_options(parser.parse_args(["--vendor", vendor]))["port"] for vendor in VENDORS}
+    assert len(set(ports.values())) == len(VENDORS) and 8766 not in ports.values()  # Qlara's download port
+    assert len({conn_id for _, conn_id in VENDOR_DEFAULTS.values()}) == len(VENDORS)
+    assert vendor_options(parser.parse_args(["--vendor", "8x8", "--port", "0"]))["port"] == 0
+
+
+def test_help_gives_each_vendors_defaults_data_range_and_where_the_command_lives() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_msghistory.emulator", "--help"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert "port 8767, connection msghistory_8x8, data 2025-01-01 .. 2025-01-31 UTC (31 days)" in proc.stdout
+    assert "connection msghistory_messangi, data 2025-01-01 .. 2025-07-19 UTC (200 days)" in proc.stdout
+    assert ".venv-<airflow version>/bin/msghistory-emulator" in proc.stdout
+
+
 def test_size_and_rate_limit_parsing() -> None:
     assert parse_size("1GiB") == 1 << 30 and parse_size("500MB") == 500_000_000 and parse_size("4096") == 4096
     assert parse_rate_limit("off") is None and parse_rate_limit("1000/50") == (1000, 50)
@@ -61,6 +86,9 @@ def test_cli_serves_8x8_with_its_connection_extras() -> None:
         lines = [proc.stdout.readline() for _ in range(4)]
         assert lines[0].startswith("8x8 emulator base URL: http://127.0.0.1:")
         assert "1800/s" in lines[2]  # the documented per-sub-account ceiling is on by default
+        assert "2025-01-01 .. 2025-01-31 UTC (31 days)" in lines[2]
+        # Its own connection id (the 8x8 example DAG's), so it never clashes with a Qlara emulator's.
+        assert lines[3].startswith("export AIRFLOW_CONN_MSGHISTORY_8X8=")
         conn = json.loads(shlex.split(lines[3].strip().split("=", 1)[1])[0])
         assert conn["extra"] == {"vendor": "8x8", "sub_account_id": "acme-sms_01"}
         exports = conn["host"] + "/api/v1/subaccounts/acme-sms_01/messages/exports"

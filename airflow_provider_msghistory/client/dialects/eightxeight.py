@@ -1,6 +1,6 @@
 """8x8 CPaaS log export jobs (SMS and Chat Apps): one job polled by id, several files, no regenerate.
 
-Facts in ``shared/reference/8x8.md``. The bounds take whole seconds and the vendor does not say whether
+Facts in ``docs/vendors/8x8.md``. The bounds take whole seconds and the vendor does not say whether
 ``to`` is inclusive, so a covering window is asked for and the rows are cut to ``[start, end)`` by their
 ``createdat`` afterwards (``caps.exact_bounds = False``).
 """

@@ -1,6 +1,6 @@
 """Messangi Reporting API v3: e-mailed CSV reports of at most 92 days, the paged JSON message log, login keys.
 
-Facts in ``shared/reference/messangi.md``. Published: the login (``POST /kingslanding/login``, the key in
+Facts in ``docs/vendors/messangi.md``. Published: the login (``POST /kingslanding/login``, the key in
 the ``authorization`` response header, 24 h), Bearer keys, the ``{"meta", "data"}`` envelope, the query
 (``from``/``to`` Zulu with milliseconds, one channel of S E P W R, comma-separated statuses), the report
 body's fields, the 92-day cap and the two ``explain`` texts. **Provisional** (not published anywhere

@@ -1,7 +1,7 @@
 """Agile Telecom Qlara Partner Gateway: requests A-G and tolerant parsing of their responses.
 
 Response schemas are unpublished, so every reader below accepts each variant of the tolerance contract in
-``shared/reference/qlara.md``; names of request fields that are unknown (sender/recipient) live here only.
+``docs/vendors/qlara.md``; names of request fields that are unknown (sender/recipient) live here only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """8x8 CPaaS log export requests: start (POST), poll (GET), cancel (DELETE), download parts (API host).
 
-Written from ``shared/reference/8x8.md``. Where the vendor publishes nothing this module makes a choice and
+Written from ``docs/vendors/8x8.md``. Where the vendor publishes nothing this module makes a choice and
 says so (a knob where a provider must not rely on it): ``to`` covers its whole second (``to_inclusive``),
 the 429 error code, the download link's expiry answer (410, code 1300).
 """

@@ -1,6 +1,6 @@
 """Messangi Reporting API v3 requests: login keys, the e-mailed CSV report request, the paged message log.
 
-Written from ``shared/reference/messangi.md``. What the vendor publishes: the login (key in the
+Written from ``docs/vendors/messangi.md``. What the vendor publishes: the login (key in the
 ``authorization`` response header, 24 h), Bearer keys, the 92-day cap and its ``explain`` text, the
 too-big ``explain`` text, the ``{"meta", "data"}`` envelope, channels S E P W R. Everything else here is
 **provisional** (paths ``/v3/mlog/export`` and ``/v3/mlog``, the paging fields, the record fields, the

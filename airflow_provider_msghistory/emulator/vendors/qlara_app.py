@@ -1,6 +1,6 @@
 """Qlara Partner Gateway requests: endpoints A-G on the API server, pre-signed downloads on a storage host.
 
-Written from ``shared/reference/qlara.md``; the response shapes switch between the tolerance-contract
+Written from ``docs/vendors/qlara.md``; the response shapes switch between the tolerance-contract
 variants (:class:`~..shapes.Shape`).
 """
 
