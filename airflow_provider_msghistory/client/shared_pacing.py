@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import logging
 import math
 import os
@@ -340,6 +341,11 @@ def shared_pacer_for(base_url: str, identity: str, limits: Sequence[RateLimit], 
     :param limits: its rates.
     :param store: the Redis URL.
     """
+    if importlib.util.find_spec("redis") is None:  # at client creation (task start), not at a request
+        raise ValueError(
+            "rate_limit_store: the shared rate limit needs the redis package; install "
+            "\"airflow-provider-msghistory[redis]\" on every worker and triggerer"
+        )
     key = store_key(base_url, identity)
     with _SHARED_LOCK:
         pacer = _SHARED.get((store, key, tuple(limits)))

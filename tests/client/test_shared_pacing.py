@@ -177,3 +177,17 @@ def test_the_store_url_is_checked_and_never_shown() -> None:
     assert "s3cret" not in str(error.value)
     config = ClientConfig(api_key="k", rate_limit_store="redis://:s3cret@redis.example:6379/0")
     assert "s3cret" not in repr(config)
+
+
+def test_without_the_redis_package_the_fix_is_named_at_client_creation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec  # the package is installed here: hide it from the check alone
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "redis" else real(name, *args)
+    )
+    config = ClientConfig(api_key="k", rate_limit_store="redis://127.0.0.1:1/0")
+    with pytest.raises(ValueError, match=r"airflow-provider-msghistory\[redis\]"):
+        ExportClient(config)
