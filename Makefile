@@ -6,9 +6,16 @@ VENV ?= .venv-$(AIRFLOW_VERSION)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint bench clean constraints docs release-check
+.PHONY: venv test demo lint bench clean constraints docs release-check redis-server
 
-venv: $(STAMP)
+venv: $(STAMP) redis-server
+
+# The shared-pacing tests and benchmark run a real Redis server: Debian's redis-server (PyPI has none),
+# installed with apt-get when missing (as root, or through sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+redis-server:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq redis-server; }
 
 # Pinned constraints per Airflow line (as Airflow publishes its own): resolving boto3/aiobotocore/s3fs
 # unconstrained can backtrack for most of an hour. Refresh with `make constraints`.
@@ -24,7 +31,7 @@ $(STAMP): pyproject.toml $(wildcard $(CONSTRAINTS))
 constraints: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > $(CONSTRAINTS)
 
-test: $(STAMP)
+test: $(STAMP) redis-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -34,7 +41,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py --vendor $(VENDOR)
 
 # Every script in benchmarks/, each printing its figures (they are not tests).
-bench: $(STAMP)
+bench: $(STAMP) redis-server
 	set -e; for script in benchmarks/*.py; do echo "==> $$script"; $(PY) $$script; done
 
 # The documentation site into site/; --strict: any warning (broken link, missing snippet or reference) fails.

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_BASE_URL = "https://lora-api.agiletelecom.com/api"
 
@@ -21,6 +21,7 @@ MAX_SECONDS = {
 }
 MAX_RETRY_TIME = 86400.0
 MAX_ATTEMPTS = 100
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def _shown_url(text: str) -> str:
@@ -78,6 +79,9 @@ class ClientConfig:
         (connection extras may hold anything).
     :param requests_per_minute: the key's per-minute limit, when not the vendor's default (trial accounts).
     :param requests_per_second: the key's per-second burst limit, when not the vendor's default.
+    :param rate_limit_store: a Redis URL (``redis://``, ``rediss://``, ``unix://``) whose bucket every process
+        of the API key shares (see :mod:`~airflow_provider_msghistory.client.shared_pacing`); ``None``: each
+        process paces on its own. Not in ``repr`` (it may hold the store's password).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -96,6 +100,7 @@ class ClientConfig:
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     requests_per_minute: int | None = None
     requests_per_second: int | None = None
+    rate_limit_store: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", validate_base_url(self.base_url))
@@ -123,12 +128,18 @@ class ClientConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: must be a positive integer, e.g. {example}; got {value!r}")
+        if self.rate_limit_store is not None and urlsplit(self.rate_limit_store).scheme not in REDIS_SCHEMES:
+            raise ValueError(  # the URL itself is not echoed: it may hold a password
+                "rate_limit_store: not a Redis URL; expected e.g. 'redis://redis.example:6379/0'"
+            )
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never leave in a message or a log line (the auth side adds the header values
-        it derives from them, see :class:`~airflow_provider_msghistory.client.scrub.Scrubber`)."""
-        return tuple(s for s in (self.api_key, self.password) if s)
+        it derives from them, see :class:`~airflow_provider_msghistory.client.scrub.Scrubber`); the shared
+        rate limit's Redis password too."""
+        store = urlsplit(self.rate_limit_store).password if self.rate_limit_store else None
+        return tuple(s for s in (self.api_key, self.password, store and unquote(store)) if s)
 
 
 def _finite(value: object, name: str) -> float:

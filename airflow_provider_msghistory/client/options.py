@@ -73,6 +73,13 @@ COMMON_OPTIONS: tuple[ConnectionOption, ...] = (
         "This key's per-second burst limit, when not the vendor's published one.",
     ),
     ConnectionOption("verify", "Verify TLS", "boolean", True, None, "Verify the API's TLS certificate."),
+    ConnectionOption(
+        "rate_limit_conn_id",
+        "Shared rate limit (Redis connection id)",
+        placeholder="redis_default (optional)",
+        description="A Redis connection (type redis): every worker and triggerer on this API key then shares "
+        "one rate limit there (needs the [redis] extra). Empty: each process paces on its own.",
+    ),
 )
 
 #: the options that set a :class:`ClientConfig` field of their name

@@ -13,6 +13,8 @@ its window; the sustained rate stays at 95% of the ceiling.
 
 What the library cannot know comes from the server: a 429's ``retryAfter`` and ``X-RateLimit-Remaining:
 0`` (another worker is spending the same key) hold every client of the key until the server's time is up.
+
+A fleet of workers and triggerers on one key shares one bucket in Redis instead: see :mod:`.shared_pacing`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: the client keeps each window this much longer than the server's (jitter margin)
 WINDOW_MARGIN = 1.05
@@ -58,16 +61,12 @@ class Pacer:
     """
 
     def __init__(self, limits: Sequence[RateLimit]) -> None:
-        from pyrate_limiter import InMemoryBucket, Limiter, Rate
+        from pyrate_limiter import InMemoryBucket, Limiter
 
         if not limits:
             raise ValueError("rate limits: at least one, e.g. RateLimit(1000, 60)")
         self.limits = tuple(limits)
-        rates = [
-            Rate(limit.requests, math.ceil(limit.seconds * 1000 * WINDOW_MARGIN))
-            for limit in _binding(limits)
-        ]
-        self._limiter = Limiter(InMemoryBucket(rates))
+        self._limiter = Limiter(InMemoryBucket(limiter_rates(limits)))
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
@@ -108,6 +107,15 @@ class Pacer:
             return
         reset = _number(headers.get("X-RateLimit-Reset"))
         self.hold(reset if reset is not None and reset > 0 else 1.0)
+
+
+def limiter_rates(limits: Sequence[RateLimit]) -> list[Any]:
+    """PyrateLimiter's rates for ``limits``: the binding ones, each window :data:`WINDOW_MARGIN` longer."""
+    from pyrate_limiter import Rate
+
+    return [
+        Rate(limit.requests, math.ceil(limit.seconds * 1000 * WINDOW_MARGIN)) for limit in _binding(limits)
+    ]
 
 
 def _binding(limits: Sequence[RateLimit]) -> list[RateLimit]:

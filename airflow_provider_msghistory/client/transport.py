@@ -94,8 +94,9 @@ def policy_from_config(config: ClientConfig) -> RetryPolicy:
 
 
 def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
-    """The process-wide pacer of the config's API key: the dialect's published limits, or the config's
-    overrides (``requests_per_second`` / ``requests_per_minute``); ``None`` when no limit is known."""
+    """The pacer of the config's API key (process-wide, or the fleet's with ``rate_limit_store``): the
+    dialect's published limits, or the config's overrides (``requests_per_second`` /
+    ``requests_per_minute``); ``None`` when no limit is known."""
     overrides = {1.0: config.requests_per_second, 60.0: config.requests_per_minute}
     limits = [
         RateLimit(overrides.get(float(limit.seconds)) or limit.requests, limit.seconds)
@@ -107,6 +108,10 @@ def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
     if not limits:
         return None
     identity = config.api_key or f"{config.username}:{config.password}"
+    if config.rate_limit_store:  # the fleet's bucket in Redis (an optional dependency: imported only then)
+        from airflow_provider_msghistory.client.shared_pacing import shared_pacer_for
+
+        return shared_pacer_for(config.base_url, identity, limits, config.rate_limit_store)
     return pacer_for(config.base_url, identity, limits)
 
 

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL, ClientConfig, validate_base_url
 from airflow_provider_msghistory.client.dialects import (
@@ -229,3 +229,43 @@ def vendor_visible_at_parse(conn_id: str) -> str | None:
         extra = {key: values[-1] for key, values in query.items()}
     vendor = _extra(extra, "vendor") if isinstance(extra, Mapping) else None
     return str(vendor).strip().lower() if vendor else DEFAULT_VENDOR
+
+
+def rate_limit_conn_id(extra: Mapping[str, Any] | None) -> str | None:
+    """The ``rate_limit_conn_id`` extra: the Redis connection of the shared rate limit, or ``None``."""
+    value = _extra(extra or {}, "rate_limit_conn_id")
+    return None if value is None else (str(value).strip() or None)
+
+
+def redis_url(
+    conn_id: str,
+    store_conn_id: str,
+    *,
+    conn_type: str | None,
+    host: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any] | None,
+) -> str:
+    """The Redis URL of connection ``store_conn_id`` (the fields the Redis provider's hook reads: host, port,
+    login, password, extras ``db`` and ``ssl``); ``ValueError`` names the fix."""
+    where = f"Connection {conn_id!r} extra 'rate_limit_conn_id': connection {store_conn_id!r}"
+    if (conn_type or "").lower() != "redis":
+        raise ValueError(f"{where} is of type {conn_type!r}; name a Redis connection (type 'redis')")
+    if not host:
+        raise ValueError(f"{where} has no host; set the Redis server's host name")
+    extra = extra or {}
+    if extra.get("cluster"):
+        raise ValueError(f"{where} is a Redis Cluster; the shared rate limit needs a single Redis server")
+    try:
+        db = int(extra.get("db") or 0)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: extra 'db' is not a database number, e.g. 0") from None
+    ssl = str(extra.get("ssl", "")).strip().lower() in ("true", "1", "yes", "on")
+    secret = None if str(password).lower() in ("none", "false", "") else password
+    auth = ""
+    if secret:
+        auth = f"{quote(login or '', safe='')}:{quote(secret, safe='')}@"
+    netloc = f"{auth}{host.strip()}:{int(port or 6379)}"
+    return urlunsplit(("rediss" if ssl else "redis", netloc, f"/{db}", "", ""))

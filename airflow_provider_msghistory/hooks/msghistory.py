@@ -22,6 +22,8 @@ from airflow_provider_msghistory.hooks.connection import (
     EXTRA_FIELDS,
     UI_FIELD_BEHAVIOUR,
     config_from_connection,
+    rate_limit_conn_id,
+    redis_url,
 )
 
 
@@ -97,8 +99,9 @@ class MsgHistoryHook(BaseHook):
     (Messangi); extras ``vendor`` (``qlara``, ``8x8``, ``messangi``), ``sub_account_id`` (8x8),
     ``report_emails`` and ``report_sender`` (Messangi), ``connect_timeout``, ``read_timeout``,
     ``call_timeout``, ``max_attempts``, ``max_retry_time``, ``requests_per_minute``,
-    ``requests_per_second``, ``verify`` (declared by the dialects and ``client/options.py``, which the
-    form is generated from).
+    ``requests_per_second``, ``verify``, ``rate_limit_conn_id`` (a Redis connection: the fleet shares one
+    rate limit per API key there; see the README's "Running on many workers"), declared by the dialects and
+    ``client/options.py``, which the form is generated from.
     Use :meth:`get_client` / :meth:`aget_client` for the API calls.
 
     :param msghistory_conn_id: the Airflow connection to use.
@@ -152,8 +155,27 @@ class MsgHistoryHook(BaseHook):
             port=conn.port,
             schema=conn.schema,
         )
+        store_id = rate_limit_conn_id(conn.extra_dejson)
+        if store_id:
+            store = self.get_connection(store_id)
+            config = self._with_store(config, store_id, store, store.extra_dejson)
         _mask(config)
         return config
+
+    def _with_store(self, config: ClientConfig, store_id: str, store: Any, extra: Any) -> ClientConfig:
+        """``config`` pacing through the Redis connection ``store_id`` (its password is one of the config's
+        secrets: masked with them)."""
+        url = redis_url(
+            self.msghistory_conn_id,
+            store_id,
+            conn_type=store.conn_type,
+            host=store.host,
+            port=store.port,
+            login=store.login,
+            password=store.password,
+            extra=extra,
+        )
+        return dataclasses.replace(config, rate_limit_store=url)
 
     async def aclient_config(self) -> ClientConfig:
         """:meth:`client_config` without blocking the event loop (the lookup may hit a DB or the API)."""
@@ -165,6 +187,7 @@ class MsgHistoryHook(BaseHook):
         except ImportError:  # an older common-compat: the sync lookup, in a worker thread
             from asgiref.sync import sync_to_async
 
+            get_async_connection = None
             conn = await sync_to_async(self.get_connection)(self.msghistory_conn_id)
             extra = await sync_to_async(lambda: conn.extra_dejson)()
         else:
@@ -179,6 +202,15 @@ class MsgHistoryHook(BaseHook):
             port=conn.port,
             schema=conn.schema,
         )
+        store_id = rate_limit_conn_id(extra)
+        if store_id:
+            if get_async_connection is None:
+                store = await sync_to_async(self.get_connection)(store_id)
+                store_extra = await sync_to_async(lambda: store.extra_dejson)()
+            else:
+                store = await get_async_connection(store_id, hook=self)
+                store_extra = await get_async_extra_dejson(store)
+            config = self._with_store(config, store_id, store, store_extra)
         await _amask(config)
         return config
 

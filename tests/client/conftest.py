@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from redis_server import RedisServer
 
 from airflow_provider_msghistory.client.api import AsyncExportClient, ExportClient
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -80,3 +81,10 @@ def async_client(emulator: Any, sleeps: Sleeps, **overrides: Any) -> AsyncExport
 def emu(msghistory_emulator_factory: Callable[..., Any]) -> Any:
     """An emulator whose exports stay PENDING until a test completes them."""
     return msghistory_emulator_factory(export_delay=3600)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free port for the test (killable mid-test), stopped afterwards."""
+    with RedisServer() as server:
+        yield server

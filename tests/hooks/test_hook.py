@@ -200,6 +200,7 @@ ALL_EXTRAS = {
     "requests_per_minute",
     "requests_per_second",
     "verify",
+    "rate_limit_conn_id",
 }
 
 
@@ -404,3 +405,56 @@ def test_async_connection_lookup_does_not_block_the_loop(monkeypatch: pytest.Mon
 
 def log_api(emulator: Any) -> list[Any]:
     return [e for e in emulator.request_log if e.server == "api"]
+
+
+# --- the shared rate limit's Redis connection ---
+
+
+def test_rate_limit_conn_id_names_the_redis_connection_the_fleet_shares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_msghistory.client.shared_pacing import SharedPacer
+
+    use_connection(
+        monkeypatch, host="http://127.0.0.1:1/api", password="k", extra={"rate_limit_conn_id": "pace_redis"}
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PACE_REDIS",
+        json.dumps({"conn_type": "redis", "host": "redis.example", "port": 6380, "password": "r3dis/pw",
+                    "extra": {"db": 2}}),
+    )  # fmt: skip
+    expected = "redis://:r3dis%2Fpw@redis.example:6380/2"
+    config = MsgHistoryHook().client_config()
+    assert config.rate_limit_store == expected
+    assert "r3dis" not in repr(config)
+    assert "r3dis/pw" in config.secrets  # masked in task logs, scrubbed from error texts
+    assert asyncio.run(MsgHistoryHook().aclient_config()).rate_limit_store == expected
+    client = ExportClient(config)  # connects to Redis lazily, at the first request
+    assert isinstance(client._transport.pacer, SharedPacer)
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("redis_conn", "fragment"),
+    [
+        ({"conn_type": "postgres", "host": "db"}, "is of type 'postgres'; name a Redis connection"),
+        ({"conn_type": "redis"}, "has no host"),
+        ({"conn_type": "redis", "host": "r", "extra": {"db": "first"}}, "'db' is not a database number"),
+    ],
+)
+def test_a_wrong_rate_limit_connection_is_named(
+    monkeypatch: pytest.MonkeyPatch, redis_conn: dict[str, Any], fragment: str
+) -> None:
+    use_connection(monkeypatch, password="k", extra={"rate_limit_conn_id": "pace"})
+    monkeypatch.setenv("AIRFLOW_CONN_PACE", json.dumps(redis_conn))
+    with pytest.raises(ValueError, match="extra 'rate_limit_conn_id': connection 'pace'") as error:
+        MsgHistoryHook().client_config()
+    assert fragment in str(error.value)
+
+
+def test_a_tls_redis_connection_gives_a_rediss_url() -> None:
+    from airflow_provider_msghistory.hooks.connection import redis_url
+
+    url = redis_url("c", "r", conn_type="redis", host="r.example", port=None, login="pacer", password="pw",
+                    extra={"ssl": True})  # fmt: skip
+    assert url == "rediss://pacer:pw@r.example:6379/0"
