@@ -185,7 +185,16 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         waiter = self._waiter(client, export_id)
         waiter.regenerations = int(event.get("regenerations") or 0)
         waiter.page_hint = int(event.get("page_hint") or 0)
-        job = client.get_export(export_id) if client.caps.links_in_job else None
+        job = None
+        if client.caps.links_in_job:
+            # The files are read again: this look goes through the wait's own decision, so a job that is
+            # now cancelled, queued, expired or without its files fails instead of passing for empty.
+            job = client.get_export(export_id)
+            decision = waiter.observe(job, 0)
+            if decision.action != "done":
+                raise AirflowException(
+                    f"export {export_id} was ready when the wait ended, but is no longer: {decision.reason}"
+                )
         return self._transfer(client, export_id, job, dest, fs, waiter)
 
     def _rendered(self) -> tuple[str, Destination]:
@@ -206,9 +215,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         fs: Any,
         waiter: ExportWaiter,
     ) -> dict[str, Any]:
-        if job is not None and (
-            job.status is ExportStatus.EMPTY or (client.caps.links_in_job and not job.files)
-        ):
+        if job is not None and job.status is ExportStatus.EMPTY:  # only the vendor's word makes it empty
             return self._empty(client, export_id, job, dest, fs)
         ref = ExportRef.parse(export_id)
         if not client.caps.exact_bounds and ref.window is None:
@@ -278,7 +285,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         """The job's files, unpacked, merged with one header and cut to the export's window."""
         merger = CsvMerger(part.write, ref.window, client.dialect.row_time_column)
         if client.caps.links_in_job:
-            files = job.files if job is not None else client.get_export(export_id).files
+            if job is None or not job.files:  # a job the wait called done lists its files
+                raise AirflowException(f"export {export_id}: the job lists no files to download")
+            files = job.files
             links: list[Any] = [JobFileLinks(client, export_id, files, i) for i in range(len(files))]
         else:
             links = [_FreshLinks(client, waiter, self.timeout, self.log)]

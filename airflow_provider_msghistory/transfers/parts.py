@@ -13,8 +13,9 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO, Any
 
-from airflow_provider_msghistory.client.errors import ExportExpiredError
+from airflow_provider_msghistory.client.errors import ExportExpiredError, WaitFailedError
 from airflow_provider_msghistory.client.models import ExportStatus
+from airflow_provider_msghistory.client.waiting import decide
 from airflow_provider_msghistory.transfers.download import (
     ByteCount,
     Downloader,
@@ -48,8 +49,12 @@ class JobFileLinks:
         if self._issued == 1:
             return Link(self.files[self.index])
         job = self.client.get_export(self.export_id)
-        if job.status is ExportStatus.EXPIRED or not job.files:
-            raise ExportExpiredError(None, f"export {self.export_id}: {EXPIRED_HELP}", "download")
+        # The same decision as the wait: a job now cancelled, expired or without files fails here.
+        decision = decide(job, 0, 0, can_regenerate=False)
+        if decision.action != "done" or not job.files:
+            if job.status is ExportStatus.EXPIRED:
+                raise ExportExpiredError(None, f"export {self.export_id}: {EXPIRED_HELP}", "download")
+            raise WaitFailedError(self.export_id, f"its job changed mid-transfer: {decision.reason}")
         if len(job.files) != len(self.files):
             raise ExportExpiredError(
                 None,

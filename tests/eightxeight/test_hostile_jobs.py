@@ -1,0 +1,120 @@
+"""An 8x8 API that lies: job statuses that change under the transfer, file entries the client cannot read,
+parts that are cut, bombs or garbage. Real transfer over HTTP against a scripted server (``tests/hostile``);
+the rule checked is "never success over missing rows": every case stores everything or fails by name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException
+from hostile.server import HostileServer, reply
+
+from airflow_provider_msghistory.client.errors import MsgHistoryError
+from airflow_provider_msghistory.client.refs import ExportRef
+from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+
+KEY = "hostile-8x8-key"
+SUB = "acme-sms_01"
+JOBS = f"/api/v1/subaccounts/{SUB}/messages/exports"
+JOB = "job-1"
+HEADER = b"umid,createdat,body\r\n"
+DAY = Window(datetime(2025, 1, 2, tzinfo=timezone.utc), datetime(2025, 1, 3, tzinfo=timezone.utc))
+EXPORT_ID = str(ExportRef(JOB, DAY))
+
+
+def rows(first: int, count: int, stamp: str = "2025-01-02T{h:02d}:00:00.000Z") -> bytes:
+    return b"".join(
+        b'%d,%s,"row %d, body"\r\n' % (i, stamp.format(h=i % 24).encode(), i)
+        for i in range(first, first + count)
+    )
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Any:
+    with HostileServer() as hostile:
+        extra = {"vendor": "8x8", "sub_account_id": SUB, "max_attempts": 1, "read_timeout": 5}
+        conn = {"conn_type": "msghistory", "host": hostile.base, "password": KEY, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", json.dumps(conn))
+        yield hostile
+
+
+def status(state: str, files: list[Any] | None = None, expires: str = "2099-01-01T00:00:00Z") -> Any:
+    body: dict[str, Any] = {"status": state, "expires": expires}
+    if files is not None:
+        body["data"] = files
+    return reply(200, body)
+
+
+def serve_parts(server: HostileServer, *parts: bytes) -> list[str]:
+    urls = []
+    for number, data in enumerate(parts, 1):
+        path = f"/download/{JOB}/part-{number}"
+        server.route(path, reply(200, data, {"Content-Type": "text/csv"}))
+        urls.append(server.url(path))
+    return urls
+
+
+def store(target: Path, export_id: str = EXPORT_ID, **kwargs: Any) -> MsgHistoryExportToStorageOperator:
+    return MsgHistoryExportToStorageOperator(
+        task_id="store",
+        export_id=export_id,
+        destination=f"file://{target}",
+        poll_interval=0.05,
+        timeout=5,
+        **{"max_attempts": 1, **kwargs},
+    )
+
+
+SUCCESS_EVENT = {"status": "success", "export_id": EXPORT_ID, "export_status": "COMPLETED"}
+
+
+# --- 1. a resumed transfer re-reads the job through the wait's decision ------------------------------
+@pytest.mark.parametrize(
+    ("now", "reason"),
+    [
+        pytest.param(lambda urls: status("cancelled"), "failed on the server", id="cancelled"),
+        pytest.param(lambda urls: status("queued"), "still being generated", id="queued"),
+        pytest.param(lambda urls: status("succeeded", []), "not yet available", id="succeeded-no-files"),
+        pytest.param(lambda urls: status("succeeded"), "not yet available", id="succeeded-no-data"),
+        pytest.param(
+            lambda urls: status("succeeded", urls, expires="2020-01-01T00:00:00Z"), "new export", id="expired"
+        ),
+    ],
+)
+def test_a_resumed_transfer_never_stores_a_finished_job_as_empty(
+    server: HostileServer, tmp_path: Path, now: Any, reason: str
+) -> None:
+    urls = serve_parts(server, HEADER + rows(0, 3))
+    server.route(f"{JOBS}/{JOB}", now(urls))
+    target = tmp_path / "day.csv"
+    with pytest.raises(AirflowException, match=reason):
+        store(target).execute_complete({}, SUCCESS_EVENT)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_transfer_of_a_job_still_ready_stores_every_row(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    urls = serve_parts(server, HEADER + rows(0, 3), HEADER + rows(3, 3))
+    server.route(f"{JOBS}/{JOB}", status("succeeded", urls))
+    target = tmp_path / "day.csv"
+    result = store(target).execute_complete({}, SUCCESS_EVENT)
+    assert target.read_bytes() == HEADER + rows(0, 6)
+    assert (result["rows"], result["parts"], result["empty"]) == (6, 2, False)
+
+
+def test_a_job_cancelled_mid_transfer_fails_instead_of_using_its_stale_links(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    urls = serve_parts(server, HEADER + rows(0, 3))
+    server.route("/download/job-1/part-1", reply(410, {"code": 1300, "message": "gone"}))
+    server.route(f"{JOBS}/{JOB}", status("succeeded", urls), status("cancelled", urls))
+    with pytest.raises(MsgHistoryError, match=r"changed mid-transfer.*failed on the server"):
+        store(tmp_path / "day.csv", max_attempts=2).execute_complete({}, SUCCESS_EVENT)
+    assert list(tmp_path.iterdir()) == []
