@@ -301,6 +301,15 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 export_id,
                 f"{stats.unreadable_times:,}",
             )
+        if stats.dropped_rows and not stats.rows:
+            self.log.warning(
+                "Export %s: all %s rows read lie outside the window %s by their %r, so none was kept; if "
+                "rows were expected, check the time column's format in the files",
+                export_id,
+                f"{stats.dropped_rows:,}",
+                ref.window.encode() if ref.window else "",
+                client.dialect.row_time_column,
+            )
         return {
             "bytes": stats.bytes,
             "rows": stats.rows,

@@ -11,13 +11,15 @@ import csv
 import hashlib
 import io
 import itertools
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import IO
 
+from airflow_provider_msghistory.client.datetimes import parse_vendor_time
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.windows import MS, Window, ceil_to
 from airflow_provider_msghistory.transfers.streaming import CsvDigest
@@ -133,9 +135,9 @@ class _RowWindow:
 
     def keep(self, record: bytes) -> bool:
         value = self._value(record)
-        if len(value) == 24 and value[23] == 0x5A and value[19] == 0x2E:  # "...ss.mmmZ"
+        if _CANONICAL(value):  # "YYYY-MM-DDTHH:MM:SS.mmmZ" exactly: ordered as bytes
             return self._start_key <= value < self._end_key
-        when = _parse_time(value)
+        when = parse_vendor_time(value)
         if when is None:
             self.unreadable += 1
             return True  # never lose a row over its timestamp: keep it and say so
@@ -153,20 +155,13 @@ class _RowWindow:
         return row[index].encode() if len(row) > index else b""
 
 
+# The one shape whose byte order is time order; any other spelling (a space or a "t" for the "T", another
+# fraction length, an offset) is parsed.
+_CANONICAL = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
+
+
 def _canonical(value: datetime) -> bytes:
     return value.strftime("%Y-%m-%dT%H:%M:%S.").encode() + f"{value.microsecond // 1000:03d}Z".encode()
-
-
-def _parse_time(value: bytes) -> datetime | None:
-    text = value.decode("ascii", "replace").strip().strip('"')
-    if text.isdigit():
-        number = int(text)
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 @dataclass

@@ -118,3 +118,47 @@ def test_a_job_cancelled_mid_transfer_fails_instead_of_using_its_stale_links(
     with pytest.raises(MsgHistoryError, match=r"changed mid-transfer.*failed on the server"):
         store(tmp_path / "day.csv", max_attempts=2).execute_complete({}, SUCCESS_EVENT)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- 2, 20. the row filter reads every spelling of a time, and says when it dropped every row ---------
+def ready(server: HostileServer, *parts: bytes) -> None:
+    server.route(f"{JOBS}/{JOB}", status("succeeded", serve_parts(server, *parts)))
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param("2025-01-02 {h:02d}:00:00.000Z", id="space-for-T"),
+        pytest.param("2025-01-02t{h:02d}:00:00.000Z", id="lower-case-t"),
+        pytest.param("2025-01-02T{h:02d}:00:00.74Z", id="two-digit-fraction"),
+        pytest.param("2025-01-02T{h:02d}:00:00.000z", id="lower-case-z"),
+        pytest.param("2025-01-02T{h:02d}:00:00.000+00:00", id="offset"),
+    ],
+)
+@pytest.mark.parametrize("window", ["day", "hours"])
+def test_rows_in_any_time_spelling_are_cut_by_their_time(
+    server: HostileServer, tmp_path: Path, stamp: str, window: str
+) -> None:
+    # 24 rows, one per hour of the day; the day keeps all, [06:00, 12:00) keeps six.
+    ready(server, HEADER + rows(0, 24, stamp))
+    cut = DAY if window == "day" else Window(DAY.start.replace(hour=6), DAY.start.replace(hour=12))
+    target = tmp_path / "day.csv"
+    result = store(target, str(ExportRef(JOB, cut))).execute({})
+    expected = rows(0, 24, stamp) if window == "day" else rows(6, 6, stamp)
+    assert target.read_bytes() == HEADER + expected
+    assert result["rows"] == len(expected.splitlines())
+    assert result["dropped_rows"] == 24 - result["rows"]
+
+
+def test_a_run_that_drops_every_row_says_so(
+    server: HostileServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ready(server, HEADER + rows(0, 5, "2025-01-05T{h:02d}:00:00.000Z"))
+    with caplog.at_level("WARNING"):
+        result = store(tmp_path / "day.csv").execute({})
+    assert (result["rows"], result["dropped_rows"]) == (0, 5)
+    text = caplog.text + capsys.readouterr().out
+    assert "all 5 rows read lie outside the window" in text

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.datetimes import parse_vendor_time
 from airflow_provider_msghistory.client.errors import (
     ApiError,
     ApiValidationError,
@@ -270,13 +270,7 @@ class Dialect(ABC):
         for key in spec.time_fields if spec is not None else ():
             value = message.get(key)
             if isinstance(value, str) and value.strip():
-                text = value.strip()
-                text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
-                try:
-                    parsed = datetime.fromisoformat(text)
-                except ValueError:
-                    return None
-                return parsed if parsed.tzinfo is not None else None
+                return parse_vendor_time(value, naive_is_utc=False)
         return None
 
     def parse_history(self, body: Any) -> list[dict[str, Any]]:
@@ -361,30 +355,11 @@ def unwrap_list(body: Any, keys: tuple[str, ...], endpoint: str) -> list[Any]:
 
 def parse_expiry(value: object) -> datetime | None:
     """Expiry as an aware datetime: ISO string or epoch seconds/milliseconds; unreadable -> None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        try:  # 1e20, NaN, inf: unreadable, not an OverflowError/OSError halfway through a transfer
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            log.warning("Unreadable download-link expiry %r; ignoring it", value)
-            return None
-    if isinstance(value, str):
-        text = value.strip()[:64]
-        text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
-        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits; vendors send 2 (8x8's "…41.74Z").
-        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text, count=1)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            log.warning("Unreadable download-link expiry %r; ignoring it", value)
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return None
-
-
-_FRACTION = re.compile(r"\.(\d{1,9})(?=[+-]\d\d:\d\d$|$)")
+    parsed = parse_vendor_time(value)
+    if parsed is None and value is not None:
+        shown = value[:64] if isinstance(value, str) else value
+        log.warning("Unreadable download-link expiry %r; ignoring it", shown)
+    return parsed
 
 
 def path_segment(export_id: object, example: str) -> str:
