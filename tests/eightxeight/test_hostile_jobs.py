@@ -162,3 +162,36 @@ def test_a_run_that_drops_every_row_says_so(
     assert (result["rows"], result["dropped_rows"]) == (0, 5)
     text = caplog.text + capsys.readouterr().out
     assert "all 5 rows read lie outside the window" in text
+
+
+# --- 3. every listed file is downloaded or the task fails naming it ------------------------------------
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param("/download/job-1/part-3", id="relative"),
+        pytest.param({"url": "http://127.0.0.1:1/part-3"}, id="object"),
+        pytest.param("ftp://127.0.0.1/part-3", id="other-scheme"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_a_file_entry_the_client_cannot_read_fails_naming_it(
+    server: HostileServer, tmp_path: Path, entry: Any
+) -> None:
+    urls = serve_parts(server, HEADER + rows(0, 3), HEADER + rows(3, 3))
+    server.route(f"{JOBS}/{JOB}", status("succeeded", [*urls, entry]))
+    with pytest.raises(MsgHistoryError, match="file 3 of 3 is not an absolute http"):
+        store(tmp_path / "day.csv").execute({})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_odd_but_readable_file_entries_are_all_downloaded_and_a_repeated_one_once(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    first, second, third = serve_parts(server, HEADER + rows(0, 3), HEADER + rows(3, 3), HEADER + rows(6, 3))
+    listed = [first, " " + second, third.replace("http://", "HTTP://"), first]
+    server.route(f"{JOBS}/{JOB}", status("succeeded", listed))
+    target = tmp_path / "day.csv"
+    result = store(target).execute({})
+    assert target.read_bytes() == HEADER + rows(0, 9)
+    assert (result["parts"], result["rows"]) == (3, 9)
+    assert sum(seen.path == "/download/job-1/part-1" for seen in server.seen) == 1

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -360,6 +360,13 @@ def parse_expiry(value: object) -> datetime | None:
         shown = value[:64] if isinstance(value, str) else value
         log.warning("Unreadable download-link expiry %r; ignoring it", shown)
     return parsed
+
+
+def http_url(value: object) -> str | None:
+    """``value`` as an absolute http(s) URL (surrounding blanks dropped, any case of scheme), else None."""
+    url = value.strip() if isinstance(value, str) else ""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def path_segment(export_id: object, example: str) -> str:
