@@ -29,7 +29,7 @@ from airflow_provider_msghistory.transfers.destination import (
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
 from airflow_provider_msghistory.transfers.lineage import export_lineage
-from airflow_provider_msghistory.transfers.merge import CsvMerger
+from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
@@ -90,6 +90,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     :param timeout: seconds to wait for the export before failing.
     :param max_attempts: failed download attempts allowed per file (expired link, broken stream).
     :param max_regenerations: how many times an expired export may be regenerated (where it can).
+    :param max_part_bytes: the most one downloaded part (one zip member) may unpack to; more fails the task
+        as a compression bomb (default 16 GiB).
     """
 
     template_fields: Sequence[str] = ("export_id", "destination")
@@ -110,6 +112,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         timeout: float = 3600,
         max_attempts: int = 5,
         max_regenerations: int = 3,
+        max_part_bytes: int = MAX_PART_BYTES,
         **kwargs: Any,
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
@@ -121,6 +124,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         self.timeout = positive_seconds(timeout, "timeout", "3600")
         self.max_attempts = count(max_attempts, "max_attempts", "5", minimum=1)
         self.max_regenerations = count(max_regenerations, "max_regenerations", "3", minimum=0)
+        self.max_part_bytes = count(max_part_bytes, "max_part_bytes", str(MAX_PART_BYTES), minimum=1)
         if not is_templated(export_id):
             _export_id(export_id)
         static_destination = (
@@ -292,7 +296,13 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         else:
             links = [_FreshLinks(client, waiter, self.timeout, self.log)]
         download_parts(
-            client, links, merger, label=f"export {export_id}", max_attempts=self.max_attempts, log=self.log
+            client,
+            links,
+            merger,
+            label=f"export {export_id}",
+            max_attempts=self.max_attempts,
+            max_part_bytes=self.max_part_bytes,
+            log=self.log,
         )
         stats = merger.finish()
         if stats.unreadable_times:

@@ -23,7 +23,7 @@ from airflow_provider_msghistory.transfers.download import (
     LinkSource,
     ResumableDownload,
 )
-from airflow_provider_msghistory.transfers.merge import CsvMerger, part_streams
+from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger, part_streams
 
 EXPIRED_HELP = "its download links expired and the vendor cannot regenerate them: a new export is needed"
 
@@ -84,8 +84,10 @@ def download_parts(
     label: str,
     max_attempts: int,
     log: logging.Logger | Any,
+    max_part_bytes: int = MAX_PART_BYTES,
 ) -> None:
-    """Download each part in order and merge it; raises on a part that cannot be had or merged."""
+    """Download each part in order and merge it; raises on a part that cannot be had or merged (or that
+    unpacks to more than ``max_part_bytes``)."""
     total = len(links)
     for number, source in enumerate(links, 1):
         part_label = f"{label} part {number} of {total}"
@@ -100,5 +102,5 @@ def download_parts(
                 digest=ByteCount,  # the merged CSV is hashed; the part's raw bytes need only counting
             ).run()
             file.flush()
-            for stream_label, stream in part_streams(file, part_label):
+            for stream_label, stream in part_streams(file, part_label, max_part_bytes):
                 merger.add(stream, stream_label)

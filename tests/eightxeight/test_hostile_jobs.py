@@ -5,7 +5,10 @@ the rule checked is "never success over missing rows": every case stores everyth
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,9 @@ from hostile.server import HostileServer, reply
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.transfers import merge
 from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+from airflow_provider_msghistory.transfers.merge import MergeError, part_streams
 
 KEY = "hostile-8x8-key"
 SUB = "acme-sms_01"
@@ -195,3 +200,73 @@ def test_odd_but_readable_file_entries_are_all_downloaded_and_a_repeated_one_onc
     assert target.read_bytes() == HEADER + rows(0, 9)
     assert (result["parts"], result["rows"]) == (3, 9)
     assert sum(seen.path == "/download/job-1/part-1" for seen in server.seen) == 1
+
+
+# --- 4, 10, 16. parts that are cut, bombs or garbage fail by name, with the library's own error --------
+CSV3000 = HEADER + rows(0, 3000)
+
+
+def zipped(data: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        archive.writestr("logs.csv", data)
+    return buffer.getvalue()
+
+
+def bad_crc_zip() -> bytes:
+    raw = bytearray(zipped(CSV3000, zipfile.ZIP_STORED))
+    at = raw.index(b"row 1500")
+    raw[at : at + 8] = b"row 9999"  # same size, other bytes: only the CRC can tell
+    return bytes(raw)
+
+
+def flagged_zip(flag_bits: int = 0, method: int | None = None) -> bytes:
+    raw = bytearray(zipped(CSV3000, zipfile.ZIP_STORED))
+    central = raw.index(b"PK\x01\x02")
+    for header, offset in ((0, 6), (central, 8)):  # local and central headers: flags, then method
+        raw[header + offset] |= flag_bits
+        if method is not None:
+            raw[header + offset + 2 : header + offset + 4] = method.to_bytes(2, "little")
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        pytest.param(gzip.compress(CSV3000)[:-8], "before its trailer", id="gzip-without-trailer"),
+        pytest.param(gzip.compress(CSV3000)[:8_000], "before its trailer", id="gzip-cut-mid-stream"),
+        pytest.param(
+            gzip.compress(CSV3000)[:-8] + b"\0\0\0\0" + len(CSV3000).to_bytes(4, "little"),
+            "broken gzip data",
+            id="gzip-bad-crc",
+        ),
+        pytest.param(gzip.compress(CSV3000) + b"garbage!", "broken gzip data", id="gzip-trailing-garbage"),
+        pytest.param(b"\x1f\x8b" + b"not gzip at all", "broken gzip data", id="gzip-garbage"),
+        pytest.param(bad_crc_zip(), "unreadable zip member.*CRC", id="zip-bad-crc"),
+        pytest.param(zipped(CSV3000)[:-30], "not a readable zip archive", id="zip-cut"),
+        pytest.param(flagged_zip(flag_bits=0x1), "unreadable zip member", id="zip-encrypted"),
+        pytest.param(flagged_zip(method=99), "unreadable zip member", id="zip-unknown-method"),
+        pytest.param(b"PK\x03\x04" + b"\xff" * 200, "not a readable zip archive", id="zip-garbage"),
+    ],
+)
+def test_a_cut_or_hostile_part_fails_by_name_and_stores_nothing(
+    server: HostileServer, tmp_path: Path, part: bytes, message: str
+) -> None:
+    ready(server, HEADER + rows(0, 3), part)
+    with pytest.raises(MergeError, match=f"part 2 of 2.*{message}"):
+        store(tmp_path / "day.csv").execute({})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_compression_bomb_fails_at_max_part_bytes(server: HostileServer, tmp_path: Path) -> None:
+    ready(server, gzip.compress(HEADER + b"0" * (64 << 20)))  # 64 MiB from a ~64 KiB part
+    with pytest.raises(MergeError, match=r"more than 1,048,576 bytes \(max_part_bytes\)"):
+        store(tmp_path / "day.csv", max_part_bytes=1 << 20).execute({})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gzip_part_is_inflated_a_bounded_step_at_a_time() -> None:
+    """A 1000x part comes out in steps of at most CHUNK bytes: memory does not follow the ratio."""
+    bomb = gzip.compress(b"0" * (256 << 20))
+    sizes = [len(chunk) for _, stream in part_streams(io.BytesIO(bomb), "bomb") for chunk in stream]
+    assert sum(sizes) == 256 << 20 and max(sizes) <= merge.CHUNK
