@@ -17,9 +17,10 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 from hostile.server import HostileServer, reply
 
-from airflow_provider_msghistory.client.errors import MsgHistoryError
+from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 from airflow_provider_msghistory.transfers import merge
 from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
 from airflow_provider_msghistory.transfers.merge import MergeError, part_streams
@@ -270,3 +271,17 @@ def test_a_gzip_part_is_inflated_a_bounded_step_at_a_time() -> None:
     bomb = gzip.compress(b"0" * (256 << 20))
     sizes = [len(chunk) for _, stream in part_streams(io.BytesIO(bomb), "bomb") for chunk in stream]
     assert sum(sizes) == 256 << 20 and max(sizes) <= merge.CHUNK
+
+
+def test_a_deeply_nested_error_body_is_an_api_error_not_a_recursion_error(server: HostileServer) -> None:
+    client = MsgHistoryHook().get_client()
+    for depth in (990, 100_000):
+        server.route(f"{JOBS}/{JOB}", reply(400, b'{"message": ' * depth + b"[]" + b"}" * depth))
+        with pytest.raises(ApiValidationError, match="HTTP 400"):
+            client.get_export(EXPORT_ID)
+    # A body the JSON parser still read (how deep it gets depends on the stack it is called from): the
+    # message is looked for in a bounded loop, not by recursion.
+    body: Any = {"message": []}
+    for _ in range(5000):
+        body = {"message": body}
+    assert client.dialect.error_message(body, "the text") == "the text"

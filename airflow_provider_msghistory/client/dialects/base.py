@@ -284,14 +284,23 @@ class Dialect(ABC):
 
     # --- errors ---------------------------------------------------------------------------------------
     def error_message(self, body: Any, text: str) -> str:
-        """The server's message from an error body of any shape (or none)."""
-        if isinstance(body, Mapping):
+        """The server's message from an error body of any shape (or none).
+
+        Nested objects are followed a few levels, in a loop: a hostile body nested a thousand deep
+        ends as its text, never as a ``RecursionError``.
+        """
+        for _ in range(_MESSAGE_DEPTH):
+            if not isinstance(body, Mapping):
+                break
             for key in ("message", "error_description", "detail", "explain", "error", "title"):
                 value = body.get(key)
                 if isinstance(value, str) and value.strip():
                     return value.strip()
                 if isinstance(value, Mapping):
-                    return self.error_message(value, "")
+                    body = value
+                    break
+            else:
+                break
         if isinstance(body, str) and body.strip():
             return body.strip()[:500]
         return text.strip()[:500] or "no message in the response"
@@ -351,6 +360,9 @@ def unwrap_list(body: Any, keys: tuple[str, ...], endpoint: str) -> list[Any]:
     raise UnexpectedResponseError(
         None, f"expected a JSON array or an object wrapping one in {'/'.join(keys)}", endpoint
     )
+
+
+_MESSAGE_DEPTH = 8  # levels of nested error objects read for a message
 
 
 def parse_expiry(value: object) -> datetime | None:
