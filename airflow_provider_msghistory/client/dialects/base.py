@@ -121,6 +121,9 @@ class MessageListSpec:
     :param fields: the record fields its docs name, in the order a CSV lists them first.
     :param time_fields: fields that may hold a record's send time, for keeping rows inside the window.
     :param aliases: other names of the channels, upper case -> channel (Messangi: ``SMS`` -> ``S``).
+    :param id_fields: fields that may hold a record's own id (the first present one is used), to drop a
+        record served twice in one series.
+    :param page_size_param: the query parameter of the page size (named by a 400 refusing it).
     """
 
     channels: tuple[str, ...]
@@ -129,6 +132,8 @@ class MessageListSpec:
     fields: tuple[str, ...] = ()
     time_fields: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
+    id_fields: tuple[str, ...] = ()
+    page_size_param: str = "limit"
 
 
 class Dialect(ABC):
@@ -263,6 +268,16 @@ class Dialect(ABC):
     def is_last_history_page(self, messages: list[dict[str, Any]], limit: int) -> bool:
         """Whether a page of the list is its last one (default: fewer messages than asked for)."""
         return len(messages) < limit
+
+    def history_total(self, body: Any) -> int | None:
+        """The records the whole list holds, where a page says (Spring-style ``totalElements``, at the top
+        or under ``page``); ``None`` when it does not."""
+        holders = (body, body.get("page")) if isinstance(body, Mapping) else ()
+        for holder in holders:
+            value = holder.get("totalElements") if isinstance(holder, Mapping) else None
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                return value
+        return None
 
     def message_time(self, message: Mapping[str, Any]) -> datetime | None:
         """A record's send time from the spec's ``time_fields``, or ``None`` when it has no readable one."""

@@ -101,6 +101,7 @@ class QlaraDialect(Dialect):
         max_page_size=HISTORY_MAX_PAGE_SIZE,
         fields=HISTORY_FIELDS,
         time_fields=("sendDate", "sentDate", "sendDateTime"),
+        id_fields=("messageId", "customerMessageId"),
     )
     forbidden_help: ClassVar[str] = (
         "IP not whitelisted (403): the API refused this machine's address; add its public IP to the "
