@@ -136,3 +136,34 @@ def test_a_list_that_never_ends_stops_early_on_the_servers_own_total(
         load(tmp_path / "m.jsonl", page_size=10).execute({})
     assert len(server.seen) <= 10
     assert list(tmp_path.iterdir()) == []
+
+
+# --- 15. odd values a JSON body may carry --------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_lone_surrogate_and_nan_are_written_escaped_never_failing_the_window(
+    server: HostileServer, tmp_path: Path, fmt: str
+) -> None:
+    body = (
+        b'[{"messageId": "m-1", "sendDate": "2025-01-02T10:00:00.000Z", "body": "half \\ud83d pair",'
+        b' "price": NaN, "cost": -Infinity, "nested": {"rate": Infinity}}]'
+    )
+
+    def respond(handler: Handler) -> None:
+        query = parse_qs(urlsplit(handler.path).query)
+        first = query["channel"][0] == "SMS" and query["page"][0] == "0"
+        send(handler, 200, body if first else b"[]", {"Content-Type": "application/json"})
+
+    server.route(HISTORY, respond)
+    target = tmp_path / f"m.{fmt}"
+    result = load(target, format=fmt).execute({})
+    assert result["records"] == 1
+    raw = target.read_bytes()
+    raw.decode("utf-8")  # valid UTF-8 throughout
+    if fmt == "jsonl":
+        assert not any(token in raw for token in (b":NaN", b":Infinity", b":-Infinity"))  # no bare tokens
+        (record,) = records(target)
+        assert record["body"] == "half \ud83d pair"  # the same string, escaped as JSON allows
+        odd = (record["price"], record["cost"], record["nested"])
+        assert odd == ("NaN", "-Infinity", {"rate": "Infinity"})
+    else:
+        assert b"half \\ud83d pair" in raw
