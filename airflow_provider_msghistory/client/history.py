@@ -45,7 +45,7 @@ class HistoryPage:
     :param messages: the records inside the window, each carrying ``channel``.
     :param served: records the server sent (before dropping those outside the window).
     :param last: no page follows.
-    :param duplicates: records of the window left out as already served in this series (same id).
+    :param duplicates: records left out as already served in this series (same id).
     """
 
     channel: str | None
@@ -109,6 +109,7 @@ class HistoryWalk:
         self.page = first_page
         self.total: int | None = None  # records the list holds, where the server says
         self.served = 0  # records served in this series
+        self.distinct = 0  # of which served for the first time (by id)
         self.restarts = 0
         self._seen: dict[int, None] = {}
         self._previous: str | None = None
@@ -139,6 +140,8 @@ class HistoryWalk:
         total = self.dialect.history_total(body)
         self.total = total if total is not None else self.total
         self.served += len(served)
+        fresh = [m for m in served if self._first_time(m)]
+        self.distinct += len(fresh)
         last = self._is_last(served)
         if not last:
             fingerprint = _fingerprint(served)
@@ -154,16 +157,15 @@ class HistoryWalk:
                     f"the server says its list holds {self.total:,} records, but served {self.served:,} "
                     f"by page {self.page} without a last page"
                 )
-        inside = [m for m in served if self._inside(m)]
-        if len(inside) < len(served):
+        kept = [self._with_channel(m) for m in fresh if self._inside(m)]
+        if len(kept) < len(fresh):
             log.info(
                 "Dropped %d record(s) of channel %s page %d sent outside the window",
-                len(served) - len(inside),
+                len(fresh) - len(kept),
                 self.channel,
                 self.page,
             )
-        kept = [self._with_channel(m) for m in inside if self._first_time(m)]
-        page = HistoryPage(self.channel, self.page, kept, len(served), last, len(inside) - len(kept))
+        page = HistoryPage(self.channel, self.page, kept, len(served), last, len(served) - len(fresh))
         if page.duplicates:
             log.warning(
                 "Dropped %d record(s) of channel %s page %d already served in this series (the list moved "
@@ -241,7 +243,7 @@ class HistoryWalk:
         if not self.dialect.is_last_history_page(served, stride):
             self._stride = stride
             return False
-        if served and not (self.total is not None and self.served >= self.total):
+        if served and not (self.total is not None and self.distinct >= self.total):
             self._probe = len(served)
             return False
         return True

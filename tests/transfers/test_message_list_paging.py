@@ -103,6 +103,21 @@ def test_records_served_twice_are_stored_once_and_counted(
     assert (result["records"], result["duplicates"]) == (len(ids), duplicates)
 
 
+def test_the_servers_total_counts_distinct_records_not_repeats(server: HostileServer, tmp_path: Path) -> None:
+    """18 records in the list; page 1 overlaps page 0 and is short: 18 served, but only 13 distinct."""
+    served = [range(0, 10), range(5, 13), range(13, 18), range(0)]
+
+    def pages(page: int, limit: int) -> Any:
+        return {"content": [message(n) for n in served[min(page, 3)]], "totalElements": 18}
+
+    server.route(HISTORY, paged(pages))
+    result = load(tmp_path / "m.jsonl", page_size=10).execute({})
+    assert [r["messageId"] for r in records(tmp_path / "m.jsonl")] == [f"m-{n}" for n in range(18)]
+    assert result["duplicates"] == 5
+    sms_pages = [s for s in server.seen if "channel=SMS" in s.path]
+    assert len(sms_pages) == 3  # the third page brought the distinct count to the total: no fourth
+
+
 def test_a_page_size_shrunk_mid_series_is_read_again_by_the_new_size(
     server: HostileServer, tmp_path: Path
 ) -> None:
