@@ -20,7 +20,12 @@ from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
 from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities
-from airflow_provider_msghistory.client.errors import ApiError, NotFoundError, RateLimitedError
+from airflow_provider_msghistory.client.errors import (
+    ApiError,
+    ApiValidationError,
+    NotFoundError,
+    RateLimitedError,
+)
 from airflow_provider_msghistory.client.history import HistoryPage, HistoryWalk, message_list_of
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
@@ -120,7 +125,8 @@ class _ClientCore:
         start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
         if page_size is None:
             page_size = message_list_of(self.dialect).max_page_size
-        return HistoryWalk(self.dialect, channel, start_dt, end_dt, status, page_size, first_page)
+        connection = f"{self.dialect.name} {self.config.base_url}"
+        return HistoryWalk(self.dialect, channel, start_dt, end_dt, status, page_size, first_page, connection)
 
     def _not_found(self, export_id: str) -> NotFoundError:
         return NotFoundError(None, f"export {export_id!r} is not in the account's export list", "get_export")
@@ -438,6 +444,10 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
                 else:
                     self._transport.pacer.hold(wait)  # the next send waits it out, as does every client
                 continue
+            except ApiValidationError as error:
+                if walk.refused(error):  # the page size: asked again smaller
+                    continue
+                raise
             storm.passed()
             page = walk.absorb(body)
             yield page
@@ -617,6 +627,10 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
                 else:
                     self._transport.pacer.hold(wait)
                 continue
+            except ApiValidationError as error:
+                if walk.refused(error):
+                    continue
+                raise
             storm.passed()
             page = walk.absorb(body)
             yield page

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 EXAMPLE = "2025-01-01T00:00:00+01:00"
 MIN_YEAR, MAX_YEAR = 1900, 9998
@@ -75,3 +75,60 @@ def format_api(value: datetime) -> str:
         f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
         f"{value.second:02d}.{value.microsecond // 1000:03d}{sign}{hours:02d}:{mins:02d}"
     )
+
+
+# A vendor's time: date, ``T``/``t``/space, time with any fraction (Python 3.10's fromisoformat takes only 3
+# or 6 digits; 8x8 writes 2), then ``Z``/``z``, an offset or nothing (UTC).
+_VENDOR_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r" ?(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?"
+)
+_EPOCH_MS = 1e11  # a number above this is epoch milliseconds (1e11 seconds is the year 5138)
+
+
+def parse_vendor_time(value: object, naive_is_utc: bool = True) -> datetime | None:
+    """A time a vendor wrote (a row's time, a link's expiry) as an aware datetime; ``None`` if unreadable.
+
+    One parser for every time read off the wire: ISO 8601 with ``T``, ``t`` or a space, any number of
+    fraction digits, ``Z``/``z``/an offset (a time without one is UTC unless ``naive_is_utc`` is False,
+    then it is unreadable), or epoch seconds/milliseconds as a number or a string of digits. Never raises
+    (an absurd value is unreadable, not an ``OverflowError``).
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        text = value.strip().strip('"').strip()[:64]
+        if text.isdigit():
+            return _epoch(int(text))
+        match = _VENDOR_TIME.fullmatch(text)
+        if match is None:
+            return None
+        year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+        if sign:
+            offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
+            if offset >= timedelta(days=1):
+                return None
+            zone = timezone(-offset if sign == "-" else offset)
+        elif zulu or naive_is_utc:
+            zone = timezone.utc
+        else:
+            return None
+        try:
+            return datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+                int((fraction or "0")[:6].ljust(6, "0")), tzinfo=zone,
+            )  # fmt: skip
+        except ValueError:  # month 13, hour 25 ...
+            return None
+    if isinstance(value, (int, float)):
+        return _epoch(value)
+    return None
+
+
+def _epoch(number: float) -> datetime | None:
+    try:  # 1e20, NaN, inf: unreadable
+        return datetime.fromtimestamp(number / 1000 if number > _EPOCH_MS else number, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

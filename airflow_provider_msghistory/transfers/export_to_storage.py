@@ -36,7 +36,7 @@ from airflow_provider_msghistory.transfers.destination import (
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
 from airflow_provider_msghistory.transfers.lineage import export_lineage
-from airflow_provider_msghistory.transfers.merge import CsvMerger
+from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
@@ -97,6 +97,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     :param timeout: seconds to wait for the export before failing.
     :param max_attempts: failed download attempts allowed per file (expired link, broken stream).
     :param max_regenerations: how many times an expired export may be regenerated (where it can).
+    :param max_part_bytes: the most one downloaded part (one zip member) may unpack to; more fails the task
+        as a compression bomb (default 16 GiB).
     """
 
     template_fields: Sequence[str] = ("export_id", "destination")
@@ -117,6 +119,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         timeout: float = 3600,
         max_attempts: int = 5,
         max_regenerations: int = 3,
+        max_part_bytes: int = MAX_PART_BYTES,
         **kwargs: Any,
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
@@ -128,6 +131,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         self.timeout = positive_seconds(timeout, "timeout", "3600")
         self.max_attempts = count(max_attempts, "max_attempts", "5", minimum=1)
         self.max_regenerations = count(max_regenerations, "max_regenerations", "3", minimum=0)
+        self.max_part_bytes = count(max_part_bytes, "max_part_bytes", str(MAX_PART_BYTES), minimum=1)
         if not is_templated(export_id):
             _export_id(export_id)
         static_destination = (
@@ -195,7 +199,16 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         waiter = self._waiter(client, export_id)
         waiter.regenerations = int(event.get("regenerations") or 0)
         waiter.page_hint = int(event.get("page_hint") or 0)
-        job = client.get_export(export_id) if client.caps.links_in_job else None
+        job = None
+        if client.caps.links_in_job:
+            # The files are read again: this look goes through the wait's own decision, so a job that is
+            # now cancelled, queued, expired or without its files fails instead of passing for empty.
+            job = client.get_export(export_id)
+            decision = waiter.observe(job, 0)
+            if decision.action != "done":
+                raise AirflowException(
+                    f"export {export_id} was ready when the wait ended, but is no longer: {decision.reason}"
+                )
         return self._transfer(client, export_id, job, dest, fs, waiter)
 
     def check_before_export(self, context: Any) -> None:
@@ -235,9 +248,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         fs: Any,
         waiter: ExportWaiter,
     ) -> dict[str, Any]:
-        if job is not None and (
-            job.status is ExportStatus.EMPTY or (client.caps.links_in_job and not job.files)
-        ):
+        if job is not None and job.status is ExportStatus.EMPTY:  # only the vendor's word makes it empty
             return self._empty(client, export_id, job, dest, fs)
         ref = ExportRef.parse(export_id)
         if not client.caps.exact_bounds and ref.window is None:
@@ -313,12 +324,20 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         """The job's files, unpacked, merged with one header and cut to the export's window."""
         merger = CsvMerger(part.write, ref.window, client.dialect.row_time_column)
         if client.caps.links_in_job:
-            files = job.files if job is not None else client.get_export(export_id).files
+            if job is None or not job.files:  # a job the wait called done lists its files
+                raise AirflowException(f"export {export_id}: the job lists no files to download")
+            files = job.files
             links: list[Any] = [JobFileLinks(client, export_id, files, i) for i in range(len(files))]
         else:
             links = [_FreshLinks(client, waiter, self.timeout, self.log)]
         download_parts(
-            client, links, merger, label=f"export {export_id}", max_attempts=self.max_attempts, log=self.log
+            client,
+            links,
+            merger,
+            label=f"export {export_id}",
+            max_attempts=self.max_attempts,
+            max_part_bytes=self.max_part_bytes,
+            log=self.log,
         )
         stats = merger.finish()
         if stats.unreadable_times:
@@ -326,6 +345,15 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 "Export %s: %s rows had a time that could not be read; they were kept",
                 export_id,
                 f"{stats.unreadable_times:,}",
+            )
+        if stats.dropped_rows and not stats.rows:
+            self.log.warning(
+                "Export %s: all %s rows read lie outside the window %s by their %r, so none was kept; if "
+                "rows were expected, check the time column's format in the files",
+                export_id,
+                f"{stats.dropped_rows:,}",
+                ref.window.encode() if ref.window else "",
+                client.dialect.row_time_column,
             )
         return {
             "bytes": stats.bytes,

@@ -11,13 +11,16 @@ import csv
 import hashlib
 import io
 import itertools
+import lzma
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import IO
 
+from airflow_provider_msghistory.client.datetimes import parse_vendor_time
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.windows import MS, Window, ceil_to
 from airflow_provider_msghistory.transfers.streaming import CsvDigest
@@ -26,6 +29,8 @@ CHUNK = 1 << 20
 # One record (a row with its quoted newlines) read into memory at most: an unbalanced quote in a hostile
 # file must fail clearly, not swallow the rest of the file.
 MAX_RECORD = 16 << 20
+#: Default cap of what one part (one zip member) unpacks to: far above a real log file, far below a disk.
+MAX_PART_BYTES = 16 << 30
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -34,47 +39,96 @@ class MergeError(MsgHistoryError):
     """The parts cannot make one CSV (different headers, an unreadable archive, a runaway record)."""
 
 
-def part_streams(file: IO[bytes], label: str) -> Iterator[tuple[str, Iterator[bytes]]]:
+# What unreadable archive content raises from zipfile and the codecs beneath it.
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError, ValueError,
+    LookupError, lzma.LZMAError, RecursionError,
+)  # fmt: skip
+
+
+def part_streams(
+    file: IO[bytes], label: str, max_bytes: int = MAX_PART_BYTES
+) -> Iterator[tuple[str, Iterator[bytes]]]:
     """The CSV byte streams a downloaded part holds, by its magic bytes: gzip (any number of members),
-    zip (one stream per file member, in archive order) or plain, whatever the Content-Type said."""
+    zip (one stream per file member, in archive order) or plain, whatever the Content-Type said.
+
+    Unpacking is bounded: at most :data:`CHUNK` bytes come out per step, and a part (each zip member) that
+    unpacks to more than ``max_bytes`` fails, so a bomb fills neither memory nor disk. A gzip member must
+    end with its trailer (CRC and size checked) and a zip member's CRC must match: a cut part fails. Any
+    unreadable content raises :class:`MergeError` naming the part.
+    """
     file.seek(0)
     head = file.read(4)
     file.seek(0)
     if head.startswith(ZIP_MAGIC):
-        try:
-            archive = zipfile.ZipFile(file)
-        except zipfile.BadZipFile as error:
-            raise MergeError(f"{label}: not a readable zip archive ({error})") from None
-        with archive:
-            for info in archive.infolist():
-                if not info.is_dir():
-                    with archive.open(info) as member:
-                        yield f"{label} ({info.filename})", iter(lambda m=member: m.read(CHUNK), b"")
-        return
-    if head.startswith(GZIP_MAGIC):
-        yield label, _gunzip(file, label)
-        return
-    yield label, iter(lambda: file.read(CHUNK), b"")
+        yield from _unzip(file, label, max_bytes)
+    elif head.startswith(GZIP_MAGIC):
+        yield label, _capped(_gunzip(file, label), label, max_bytes)
+    else:
+        yield label, iter(lambda: file.read(CHUNK), b"")
+
+
+def _unzip(file: IO[bytes], label: str, max_bytes: int) -> Iterator[tuple[str, Iterator[bytes]]]:
+    try:
+        archive = zipfile.ZipFile(file)
+        members = [info for info in archive.infolist() if not info.is_dir()]
+    except _ARCHIVE_ERRORS as error:
+        raise MergeError(f"{label}: not a readable zip archive ({_why(error)})") from None
+    with archive:
+        for info in members:
+            member_label = f"{label} ({info.filename[:200]})"
+            yield member_label, _capped(_member(archive, info, member_label), member_label, max_bytes)
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> Iterator[bytes]:
+    # zipfile checks the member's CRC when its last byte is read; a cut or altered member raises there.
+    try:
+        with archive.open(info) as member:
+            while chunk := member.read(CHUNK):
+                yield chunk
+    except _ARCHIVE_ERRORS as error:
+        raise MergeError(f"{label}: unreadable zip member ({_why(error)})") from None
 
 
 def _gunzip(file: IO[bytes], label: str) -> Iterator[bytes]:
     decoder = zlib.decompressobj(wbits=31)
-    while chunk := file.read(CHUNK):
-        while chunk:
+    fed = False  # the current member has had input (so it must reach its trailer)
+    while data := file.read(CHUNK):
+        pending = True
+        while pending:
+            fed = True
             try:
-                out = decoder.decompress(chunk)
+                out = decoder.decompress(data, CHUNK)  # bounded output per step, whatever the ratio
             except zlib.error as error:
                 raise MergeError(f"{label}: broken gzip data ({error})") from None
             if out:
                 yield out
-            chunk = b""
-            if decoder.eof:  # concatenated gzip members: start the next one on what is left
-                chunk = decoder.unused_data
-                decoder = zlib.decompressobj(wbits=31)
-    if not decoder.eof and decoder.unconsumed_tail == b"":
-        tail = decoder.flush()
-        if tail:
-            yield tail
+            if decoder.eof:  # a member ended, its CRC and size checked: the next one starts on the rest
+                data, decoder = decoder.unused_data, zlib.decompressobj(wbits=31)
+                fed = pending = bool(data)
+            else:  # a full step may leave output pending even when all input was taken
+                data = decoder.unconsumed_tail
+                pending = bool(data) or len(out) == CHUNK
+    if fed:
+        raise MergeError(
+            f"{label}: the gzip data ends before its trailer (CRC and size): the part is cut short"
+        )
+
+
+def _capped(chunks: Iterator[bytes], label: str, max_bytes: int) -> Iterator[bytes]:
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:
+            raise MergeError(
+                f"{label}: unpacks to more than {max_bytes:,} bytes (max_part_bytes); a compression bomb, "
+                "or raise max_part_bytes"
+            )
+        yield chunk
+
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
 class _Records:
@@ -133,9 +187,9 @@ class _RowWindow:
 
     def keep(self, record: bytes) -> bool:
         value = self._value(record)
-        if len(value) == 24 and value[23] == 0x5A and value[19] == 0x2E:  # "...ss.mmmZ"
+        if _CANONICAL(value):  # "YYYY-MM-DDTHH:MM:SS.mmmZ" exactly: ordered as bytes
             return self._start_key <= value < self._end_key
-        when = _parse_time(value)
+        when = parse_vendor_time(value)
         if when is None:
             self.unreadable += 1
             return True  # never lose a row over its timestamp: keep it and say so
@@ -153,20 +207,13 @@ class _RowWindow:
         return row[index].encode() if len(row) > index else b""
 
 
+# The one shape whose byte order is time order; any other spelling (a space or a "t" for the "T", another
+# fraction length, an offset) is parsed.
+_CANONICAL = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
+
+
 def _canonical(value: datetime) -> bytes:
     return value.strftime("%Y-%m-%dT%H:%M:%S.").encode() + f"{value.microsecond // 1000:03d}Z".encode()
-
-
-def _parse_time(value: bytes) -> datetime | None:
-    text = value.decode("ascii", "replace").strip().strip('"')
-    if text.isdigit():
-        number = int(text)
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 @dataclass

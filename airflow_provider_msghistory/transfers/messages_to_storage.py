@@ -78,9 +78,11 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
     start one that fails the task without retries, since a retry would render the same).
 
     Returns (XCom) ``{"path", "records", "requests", "sha256", "bytes", "format", "compression",
-    "stored_bytes", "window": {"start", "end"}, "channels", "status", "skipped"}``: ``sha256`` and ``bytes``
-    describe the file before compression, ``stored_bytes`` what was written at ``path``, ``requests`` the
-    pages read, ``window`` the half-open window loaded.
+    "stored_bytes", "window": {"start", "end"}, "channels", "status", "skipped", "duplicates"}``: ``sha256``
+    and ``bytes`` describe the file before compression, ``stored_bytes`` what was written at ``path``,
+    ``requests`` the pages read, ``window`` the half-open window loaded, ``duplicates`` the records left out
+    as served twice in one channel's series (same vendor id: pages that overlap or shift under offset
+    paging of a live list; the ids of the last 1,000,000 records of a series are kept, as 8-byte digests).
 
     :param destination: file URL (``file:///…``, ``s3://bucket/key``, any scheme Airflow's ObjectStoragePath
         knows) or an ObjectStoragePath. Templated.
@@ -296,8 +298,19 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             progress.rate(),
             writer.sha256,
         )
+        if progress.duplicates:
+            self.log.warning(
+                "Left out %s records the server sent twice (same id; pages overlapped or moved)",
+                f"{progress.duplicates:,}",
+            )
         result = self._result(dest, start, end, channels, status, progress.requests)
-        result.update(records=writer.records, sha256=writer.sha256, bytes=writer.bytes, stored_bytes=stored)
+        result.update(
+            records=writer.records,
+            sha256=writer.sha256,
+            bytes=writer.bytes,
+            stored_bytes=stored,
+            duplicates=progress.duplicates,
+        )
         return result
 
     def _result(
@@ -323,6 +336,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             "channels": channels,
             "status": status.upper() if status else None,
             "skipped": skipped,
+            "duplicates": None,
         }
 
 
@@ -333,11 +347,13 @@ class _Progress:
         self.log = log
         self.interval = interval
         self.requests = 0
+        self.duplicates = 0  # records served twice in their series, left out
         self._start = time.monotonic()
         self._next = self._start + interval
 
     def page(self, page: HistoryPage, records: int) -> None:
         self.requests += 1
+        self.duplicates += page.duplicates
         now = time.monotonic()
         if now >= self._next or page.last:
             self._next = now + self.interval

@@ -13,8 +13,9 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO, Any
 
-from airflow_provider_msghistory.client.errors import ExportExpiredError
+from airflow_provider_msghistory.client.errors import ExportExpiredError, WaitFailedError
 from airflow_provider_msghistory.client.models import ExportStatus
+from airflow_provider_msghistory.client.waiting import decide
 from airflow_provider_msghistory.transfers.download import (
     ByteCount,
     Downloader,
@@ -22,7 +23,7 @@ from airflow_provider_msghistory.transfers.download import (
     LinkSource,
     ResumableDownload,
 )
-from airflow_provider_msghistory.transfers.merge import CsvMerger, part_streams
+from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger, part_streams
 
 EXPIRED_HELP = "its download links expired and the vendor cannot regenerate them: a new export is needed"
 
@@ -48,8 +49,12 @@ class JobFileLinks:
         if self._issued == 1:
             return Link(self.files[self.index])
         job = self.client.get_export(self.export_id)
-        if job.status is ExportStatus.EXPIRED or not job.files:
-            raise ExportExpiredError(None, f"export {self.export_id}: {EXPIRED_HELP}", "download")
+        # The same decision as the wait: a job now cancelled, expired or without files fails here.
+        decision = decide(job, 0, 0, can_regenerate=False)
+        if decision.action != "done" or not job.files:
+            if job.status is ExportStatus.EXPIRED:
+                raise ExportExpiredError(None, f"export {self.export_id}: {EXPIRED_HELP}", "download")
+            raise WaitFailedError(self.export_id, f"its job changed mid-transfer: {decision.reason}")
         if len(job.files) != len(self.files):
             raise ExportExpiredError(
                 None,
@@ -79,8 +84,10 @@ def download_parts(
     label: str,
     max_attempts: int,
     log: logging.Logger | Any,
+    max_part_bytes: int = MAX_PART_BYTES,
 ) -> None:
-    """Download each part in order and merge it; raises on a part that cannot be had or merged."""
+    """Download each part in order and merge it; raises on a part that cannot be had or merged (or that
+    unpacks to more than ``max_part_bytes``)."""
     total = len(links)
     for number, source in enumerate(links, 1):
         part_label = f"{label} part {number} of {total}"
@@ -95,5 +102,5 @@ def download_parts(
                 digest=ByteCount,  # the merged CSV is hashed; the part's raw bytes need only counting
             ).run()
             file.flush()
-            for stream_label, stream in part_streams(file, part_label):
+            for stream_label, stream in part_streams(file, part_label, max_part_bytes):
                 merger.add(stream, stream_label)

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
@@ -107,10 +108,10 @@ class CsvRecordWriter(RecordWriter):
             record = json.loads(line)
             rows.writerow([_cell(record.get(column)) for column in columns])
             if text.tell() >= _CHUNK:
-                self._emit(text.getvalue().encode())
+                self._emit(_utf8(text.getvalue()))
                 text.seek(0)
                 text.truncate()
-        self._emit(text.getvalue().encode())
+        self._emit(_utf8(text.getvalue()))
         self._flush()
         self.close()
 
@@ -128,7 +129,30 @@ def writer_for(fmt: str, sink: Callable[[bytes], None], known_fields: Iterable[s
 
 
 def _json_line(record: Mapping[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    try:
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or Infinity (JSON has no such tokens): written as the strings
+        record = _finite(record)
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return (text + "\n").encode()
+    except UnicodeEncodeError:  # a lone surrogate (valid JSON, not UTF-8): written \u-escaped
+        return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _utf8(text: str) -> bytes:
+    # A lone surrogate in a field cannot be UTF-8: written as its escape (\udc80), never failing the load.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def _cell(value: Any) -> str:

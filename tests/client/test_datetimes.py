@@ -8,12 +8,13 @@ import pendulum
 import pytest
 
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
+from airflow_provider_msghistory.client.datetimes import format_api, parse_aware, parse_vendor_time
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 
 EXAMPLE = "2025-01-01T00:00:00+01:00"
 CET = timezone(timedelta(hours=1))
+UTC = timezone.utc
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,28 @@ def test_valid_requests_are_normalised() -> None:
     assert ExportRequest.build("contacts").list_ids is None
     assert ExportRequest.build("contacts", list_ids="1, 2").list_ids == ("1", "2")
     assert ExportRequest.build("contacts", contact_ids=(5, "6")).contact_ids == (5, "6")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2020-10-25T06:58:41.74Z", datetime(2020, 10, 25, 6, 58, 41, 740000, tzinfo=timezone.utc)),
+        ("2020-10-25 06:58:41.740Z", datetime(2020, 10, 25, 6, 58, 41, 740000, tzinfo=timezone.utc)),
+        ("2020-10-25t06:58:41z", datetime(2020, 10, 25, 6, 58, 41, tzinfo=timezone.utc)),
+        ("2020-10-25T07:58:41.123456789+0100", datetime(2020, 10, 25, 6, 58, 41, 123456, tzinfo=UTC)),
+        ("2020-10-25 06:58:41.7", datetime(2020, 10, 25, 6, 58, 41, 700000, tzinfo=timezone.utc)),
+        ("1603609121740", datetime(2020, 10, 25, 6, 58, 41, 740000, tzinfo=timezone.utc)),
+        (1603609121, datetime(2020, 10, 25, 6, 58, 41, tzinfo=timezone.utc)),
+    ],
+)
+def test_one_parser_reads_every_vendor_spelling_of_a_time(text: object, expected: datetime) -> None:
+    """Row times and link expiries: any fraction length (8x8 writes two; Python 3.10 reads 3 or 6 only)."""
+    assert parse_vendor_time(text) == expected
+    if isinstance(text, str):
+        assert parse_vendor_time(text.encode()) == expected
+
+
+@pytest.mark.parametrize("text", ["2020-13-01T00:00:00Z", "yesterday", "", "1e400", 1e20, float("nan"), True])
+def test_an_unreadable_vendor_time_is_none_never_an_error(text: object) -> None:
+    assert parse_vendor_time(text) is None
+    assert parse_vendor_time("2020-10-25T06:58:41", naive_is_utc=False) is None

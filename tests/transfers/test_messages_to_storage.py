@@ -131,7 +131,8 @@ def test_every_channel_by_default_with_the_largest_page_and_the_last_page_rule(
     }
     for channel, pages in per_channel.items():
         count = len(expected(emu, DAY2, DAY4, (channel,)))
-        assert pages == list(range(count // 20 + 1))  # up to the first short page, no further
+        # up to the first short page, and one more that confirms it was the end (a bare list says no total)
+        assert pages == list(range(count // 20 + 1 + (count % 20 > 0)))
     assert result["requests"] == len(calls) and result["channels"] == ["SMS", "RCS", "WHATSAPP"]
     assert {m["channel"] for m in jsonl(tmp_path / "all.jsonl")} == {"SMS", "RCS", "WHATSAPP"}
 
@@ -167,7 +168,8 @@ def test_a_server_clamping_the_page_size_loses_nothing(
     monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", conn_json(emulator))
     result = load(str(tmp_path / "m.jsonl"), DAY2, DAY4).execute({})
     assert jsonl(tmp_path / "m.jsonl") == emulator.expected_messages(DAY2, DAY4)
-    assert result["requests"] == len(history_calls(emulator)) == 9  # 3 channels of 25 + 25 + a short page
+    # 3 channels of 25 + 25 + a short page + an empty one confirming the end
+    assert result["requests"] == len(history_calls(emulator)) == 12
 
 
 def test_records_with_only_the_documented_fields(emu: Any, tmp_path: Path) -> None:
@@ -218,9 +220,9 @@ def test_a_server_that_clamps_the_page_size_is_paged_by_its_own_size() -> None:
 
     day = datetime(2025, 1, 2, tzinfo=timezone.utc)
     walk = HistoryWalk(QlaraDialect(ClientConfig(api_key="k")), "SMS", day, day.replace(day=3), None, 1000)
-    pages = [[{"messageId": f"{p}-{i}"} for i in range(n)] for p, n in enumerate((100, 100, 100, 7))]
+    pages = [[{"messageId": f"{p}-{i}"} for i in range(n)] for p, n in enumerate((100, 100, 100, 7, 0))]
     seen = [walk.absorb(page) for page in pages]
-    assert [p.last for p in seen] == [False, False, False, True]
+    assert [p.last for p in seen] == [False, False, False, False, True]  # the empty page confirms
     assert walk.request().params["limit"] == 1000  # still asked for; the server decides
 
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.datetimes import parse_vendor_time
 from airflow_provider_msghistory.client.errors import (
     ApiError,
     ApiValidationError,
@@ -122,6 +122,9 @@ class MessageListSpec:
     :param fields: the record fields its docs name, in the order a CSV lists them first.
     :param time_fields: fields that may hold a record's send time, for keeping rows inside the window.
     :param aliases: other names of the channels, upper case -> channel (Messangi: ``SMS`` -> ``S``).
+    :param id_fields: fields that may hold a record's own id (the first present one is used), to drop a
+        record served twice in one series.
+    :param page_size_param: the query parameter of the page size (named by a 400 refusing it).
     """
 
     channels: tuple[str, ...]
@@ -130,6 +133,8 @@ class MessageListSpec:
     fields: tuple[str, ...] = ()
     time_fields: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
+    id_fields: tuple[str, ...] = ()
+    page_size_param: str = "limit"
 
 
 class Dialect(ABC):
@@ -276,19 +281,23 @@ class Dialect(ABC):
         """Whether a page of the list is its last one (default: fewer messages than asked for)."""
         return len(messages) < limit
 
+    def history_total(self, body: Any) -> int | None:
+        """The records the whole list holds, where a page says (Spring-style ``totalElements``, at the top
+        or under ``page``); ``None`` when it does not."""
+        holders = (body, body.get("page")) if isinstance(body, Mapping) else ()
+        for holder in holders:
+            value = holder.get("totalElements") if isinstance(holder, Mapping) else None
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                return value
+        return None
+
     def message_time(self, message: Mapping[str, Any]) -> datetime | None:
         """A record's send time from the spec's ``time_fields``, or ``None`` when it has no readable one."""
         spec = self.message_list
         for key in spec.time_fields if spec is not None else ():
             value = message.get(key)
             if isinstance(value, str) and value.strip():
-                text = value.strip()
-                text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
-                try:
-                    parsed = datetime.fromisoformat(text)
-                except ValueError:
-                    return None
-                return parsed if parsed.tzinfo is not None else None
+                return parse_vendor_time(value, naive_is_utc=False)
         return None
 
     def parse_history(self, body: Any) -> list[dict[str, Any]]:
@@ -315,14 +324,23 @@ class Dialect(ABC):
         return ""
 
     def error_message(self, body: Any, text: str) -> str:
-        """The server's message from an error body of any shape (or none)."""
-        if isinstance(body, Mapping):
+        """The server's message from an error body of any shape (or none).
+
+        Nested objects are followed a few levels, in a loop: a hostile body nested a thousand deep
+        ends as its text, never as a ``RecursionError``.
+        """
+        for _ in range(_MESSAGE_DEPTH):
+            if not isinstance(body, Mapping):
+                break
             for key in ("message", "error_description", "detail", "explain", "error", "title"):
                 value = body.get(key)
                 if isinstance(value, str) and value.strip():
                     return value.strip()
                 if isinstance(value, Mapping):
-                    return self.error_message(value, "")
+                    body = value
+                    break
+            else:
+                break
         if isinstance(body, str) and body.strip():
             return body.strip()[:500]
         return text.strip()[:500] or "no message in the response"
@@ -384,32 +402,23 @@ def unwrap_list(body: Any, keys: tuple[str, ...], endpoint: str) -> list[Any]:
     )
 
 
+_MESSAGE_DEPTH = 8  # levels of nested error objects read for a message
+
+
 def parse_expiry(value: object) -> datetime | None:
     """Expiry as an aware datetime: ISO string or epoch seconds/milliseconds; unreadable -> None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        try:  # 1e20, NaN, inf: unreadable, not an OverflowError/OSError halfway through a transfer
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            log.warning("Unreadable download-link expiry %r; ignoring it", value)
-            return None
-    if isinstance(value, str):
-        text = value.strip()[:64]
-        text = text[:-1] + "+00:00" if text[-1:] in "Zz" else text
-        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits; vendors send 2 (8x8's "…41.74Z").
-        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text, count=1)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            log.warning("Unreadable download-link expiry %r; ignoring it", value)
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return None
+    parsed = parse_vendor_time(value)
+    if parsed is None and value is not None:
+        shown = value[:64] if isinstance(value, str) else value
+        log.warning("Unreadable download-link expiry %r; ignoring it", shown)
+    return parsed
 
 
-_FRACTION = re.compile(r"\.(\d{1,9})(?=[+-]\d\d:\d\d$|$)")
+def http_url(value: object) -> str | None:
+    """``value`` as an absolute http(s) URL (surrounding blanks dropped, any case of scheme), else None."""
+    url = value.strip() if isinstance(value, str) else ""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def path_segment(export_id: object, example: str) -> str:

@@ -20,6 +20,7 @@ from airflow_provider_msghistory.client.dialects.base import (
     ApiRequest,
     Capabilities,
     Dialect,
+    http_url,
     normalise_status,
     parse_expiry,
     path_segment,
@@ -174,12 +175,7 @@ class EightByEightDialect(Dialect):
             raise UnexpectedResponseError(None, "the job status is not a JSON object", "get_export")
         raw_status = body.get("status")
         status = normalise_status(raw_status, STATUS_MAP, f"8x8 job {job_id}")
-        data = body.get("data")
-        files = (
-            tuple(u for u in data if isinstance(u, str) and u.startswith(("http://", "https://")))
-            if isinstance(data, list)
-            else ()
-        )
+        files = _file_urls(job_id, body.get("data"))
         expires_at = parse_expiry(body.get("expires"))
         if (
             status is ExportStatus.COMPLETED
@@ -225,3 +221,27 @@ class EightByEightDialect(Dialect):
 
 def _seconds(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _file_urls(job_id: str, data: Any) -> tuple[str, ...]:
+    """The job's file URLs, each once, in order; an entry that is not an absolute http(s) URL fails the
+    read naming it (a file skipped without a word is a part missing from the export)."""
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise UnexpectedResponseError(
+            None, f"job {job_id}: 'data' should list the file URLs; got a {type(data).__name__}", "get_export"
+        )
+    urls: dict[str, None] = {}
+    for number, entry in enumerate(data, 1):
+        url = http_url(entry)
+        if url is None:
+            shown = repr(entry)[:120]
+            raise UnexpectedResponseError(
+                None,
+                f"job {job_id}: file {number} of {len(data)} is not an absolute http(s) URL ({shown}); it "
+                "cannot be downloaded, so the export cannot be stored whole",
+                "get_export",
+            )
+        urls.setdefault(url)
+    return tuple(urls)

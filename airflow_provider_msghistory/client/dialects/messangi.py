@@ -89,6 +89,8 @@ class MessangiDialect(Dialect):
         fields=RECORD_FIELDS,
         time_fields=("createdAt",),
         aliases=CHANNEL_NAMES,
+        id_fields=("id",),
+        page_size_param="size",
     )
     # Parse-time checks cannot see the connection's extras: stand-ins let a DAG relying on them parse.
     placeholder_options: ClassVar[Mapping[str, Any]] = {

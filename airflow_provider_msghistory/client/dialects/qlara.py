@@ -19,6 +19,7 @@ from airflow_provider_msghistory.client.dialects.base import (
     Dialect,
     MessageListSpec,
     first_present,
+    http_url,
     normalise_status,
     parse_expiry,
     path_segment,
@@ -100,6 +101,7 @@ class QlaraDialect(Dialect):
         max_page_size=HISTORY_MAX_PAGE_SIZE,
         fields=HISTORY_FIELDS,
         time_fields=("sendDate", "sentDate", "sendDateTime"),
+        id_fields=("messageId", "customerMessageId"),
     )
     # The list is newest first, so newer exports push a waited-for export to later pages: a hinted poll
     # costs one request, plus one each time the export crosses a page boundary. A large page keeps those
@@ -241,8 +243,8 @@ class QlaraDialect(Dialect):
         )
 
     def parse_download_link(self, export_id: str, body: Any) -> DownloadLink:
-        url = first_present(body, URL_KEYS) if isinstance(body, Mapping) else None
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        url = http_url(first_present(body, URL_KEYS) if isinstance(body, Mapping) else None)
+        if url is None:
             raise UnexpectedResponseError(
                 None, "the response carries no downloadUrl/url/downloadLink", "get_download_link"
             )
