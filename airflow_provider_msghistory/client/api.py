@@ -19,7 +19,7 @@ from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities
+from airflow_provider_msghistory.client.dialects.base import Capabilities
 from airflow_provider_msghistory.client.errors import ApiError, NotFoundError, RateLimitedError
 from airflow_provider_msghistory.client.history import HistoryPage, HistoryWalk, message_list_of
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
@@ -29,9 +29,9 @@ from airflow_provider_msghistory.client.transport import (
     AsyncDownloadResponse,
     AsyncTransport,
     DownloadResponse,
-    RawResponse,
     SyncTransport,
 )
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 log = logging.getLogger(__name__)
 

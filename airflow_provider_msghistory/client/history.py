@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect, MessageListSpec
+from airflow_provider_msghistory.client.dialects.base import Dialect, MessageListSpec
 from airflow_provider_msghistory.client.errors import UnexpectedResponseError
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 log = logging.getLogger(__name__)
 

@@ -24,17 +24,17 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect
+from airflow_provider_msghistory.client.dialects.base import Dialect
 from airflow_provider_msghistory.client.errors import ApiConnectionError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import redact_url
 from airflow_provider_msghistory.client.pacing import Pacer, RateLimit, pacer_for
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
 from airflow_provider_msghistory.client.scrub import Scrubber
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 if TYPE_CHECKING:
     import httpx
@@ -65,22 +65,6 @@ _MAX_TEXT = 2000
 
 class CallDeadlineExceeded(Exception):
     """An API request outlived ``call_timeout`` (internal: becomes a retryable network failure)."""
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    """A fully read API response.
-
-    :param status_code: HTTP status.
-    :param headers: response headers (case-insensitive mapping).
-    :param body: decoded JSON body, or ``None`` when empty or not JSON.
-    :param text: the start of the body as text (for error messages).
-    """
-
-    status_code: int
-    headers: Mapping[str, str]
-    body: Any
-    text: str
 
 
 def policy_from_config(config: ClientConfig) -> RetryPolicy:

@@ -43,38 +43,11 @@ from airflow_provider_msghistory.client.models import (
 )
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 _MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """One HTTP request to the API, relative to the base URL.
-
-    :param endpoint: logical name used in errors and logs (e.g. ``"list_exports"``).
-    :param method: HTTP method.
-    :param path: path under the base URL, starting with ``/``.
-    :param params: query parameters.
-    :param json: JSON body.
-    :param creates_export: True for submissions: retried only when the server certainly did not act.
-    :param headers: extra request headers.
-    :param ok_statuses: error statuses that answer this request as expected (a connection check's 404).
-    """
-
-    endpoint: str
-    method: str
-    path: str
-    params: Mapping[str, Any] | None = None
-    json: Any = field(default=None, repr=False)  # a login's body holds a password
-    creates_export: bool = False
-    headers: Mapping[str, str] = field(default_factory=dict)
-    ok_statuses: frozenset[int] = frozenset()
-
-    @property
-    def idempotent(self) -> bool:
-        return not self.creates_export
 
 
 @dataclass(frozen=True)

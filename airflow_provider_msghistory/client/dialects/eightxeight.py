@@ -17,7 +17,6 @@ from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import EXAMPLE
 from airflow_provider_msghistory.client.dialects.base import (
-    ApiRequest,
     Capabilities,
     Dialect,
     normalise_status,
@@ -26,6 +25,7 @@ from airflow_provider_msghistory.client.dialects.base import (
 )
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportRequest, ExportStatus
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 SUB_ACCOUNT = re.compile(r"^[A-Za-z0-9\-._&]{3,50}$")
 E164 = re.compile(r"^\+?[1-9]\d{1,14}$")

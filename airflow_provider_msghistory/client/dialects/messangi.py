@@ -17,13 +17,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import EXAMPLE
 from airflow_provider_msghistory.client.dialects.base import (
-    ApiRequest,
     Capabilities,
     Dialect,
     MessageListSpec,
@@ -42,9 +41,7 @@ from airflow_provider_msghistory.client.models import (
     email_addresses,
 )
 from airflow_provider_msghistory.client.windows import MS, Window, ceil_to, floor_to
-
-if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.transport import RawResponse
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 LOGIN_PATH = "/kingslanding/login"  # [doc]
 REPORT_PATH = "/v3/mlog/export"  # [provisional]

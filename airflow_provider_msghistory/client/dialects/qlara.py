@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from airflow_provider_msghistory.client.auth import AuthFlow, api_key_header, basic
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api
 from airflow_provider_msghistory.client.dialects.base import (
-    ApiRequest,
     Capabilities,
     Dialect,
     MessageListSpec,
@@ -33,6 +32,7 @@ from airflow_provider_msghistory.client.models import (
     ExportStatus,
 )
 from airflow_provider_msghistory.client.pacing import RateLimit
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 log = logging.getLogger(__name__)
 
