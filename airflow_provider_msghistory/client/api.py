@@ -70,10 +70,7 @@ class _ClientCore:
         raise self._scrubbed(error)
 
     def _scrubbed(self, error: ApiError) -> ApiError:
-        scrub = self._transport.scrub
-        error.message = scrub(error.message)
-        error.args = tuple(scrub(str(a)) for a in error.args)
-        return error
+        return self._transport.scrubbed(error)
 
     def _prepared(self, request: ExportRequest) -> ApiRequest:
         self.dialect.check(request)
@@ -244,8 +241,11 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
 
     def _call(self, request: ApiRequest) -> Any:
         response = self._transport.send(request)
-        if response.status_code == 401 and self._transport.auth.refresh():
-            response = self._transport.send(request)  # a login flow renewed its key
+        if response.status_code == 401:
+            with self._transport.authenticating():
+                renewed = self._transport.auth.refresh()
+            if renewed:
+                response = self._transport.send(request)  # a login flow renewed its key
         return self._checked(request, response)
 
     # --- submissions ----------------------------------------------------------------------------------
@@ -480,8 +480,11 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
 
     async def _call(self, request: ApiRequest) -> Any:
         response = await self._transport.send(request)
-        if response.status_code == 401 and await self._transport.auth.arefresh():
-            response = await self._transport.send(request)
+        if response.status_code == 401:
+            with self._transport.authenticating():
+                renewed = await self._transport.auth.arefresh()
+            if renewed:
+                response = await self._transport.send(request)
         return self._checked(request, response)
 
     async def submit_export(self, request: ExportRequest) -> str:

@@ -29,7 +29,11 @@ from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.base import Dialect
-from airflow_provider_msghistory.client.errors import ApiConnectionError, UnexpectedResponseError
+from airflow_provider_msghistory.client.errors import (
+    ApiConnectionError,
+    MsgHistoryError,
+    UnexpectedResponseError,
+)
 from airflow_provider_msghistory.client.models import redact_url
 from airflow_provider_msghistory.client.pacing import Pacer, RateLimit, pacer_for
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E", bound=Exception)
 
 DOWNLOAD_ENDPOINT = "download"
 MAX_REDIRECTS = 5
@@ -122,14 +127,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
-def _decode(content: bytes) -> tuple[Any, str]:
-    text = content[:_MAX_TEXT].decode("utf-8", errors="replace")
+def _decode(content: bytes) -> Any:
+    """The JSON body, or ``None`` when empty or not JSON."""
     if not content.strip():
-        return None, text
+        return None
     try:
-        return json.loads(content), text
+        return json.loads(content)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser's stack
-        return None, text
+        return None
 
 
 def _too_large(endpoint: str) -> UnexpectedResponseError:
@@ -184,6 +189,28 @@ class _TransportBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
+
+    def scrubbed(self, error: E) -> E:
+        """``error`` with every credential removed from its message (then cut, in that order)."""
+        scrub = self.scrub
+        if isinstance(getattr(error, "message", None), str):
+            error.message = scrub.clipped(error.message)  # type: ignore[attr-defined]
+        error.args = tuple(scrub.clipped(str(arg)) for arg in error.args)
+        return error
+
+    @contextmanager
+    def authenticating(self) -> Iterator[None]:
+        """Errors raised while authenticating (a login's answer may echo the password) are scrubbed as any
+        API error is."""
+        try:
+            yield
+        except MsgHistoryError as error:
+            raise self.scrubbed(error) from None
+
+    def _raw(self, status: int, headers: Mapping[str, str], content: bytes) -> RawResponse:
+        """The response as the client reads it; its text scrubbed before it is cut."""
+        text = content[: _MAX_TEXT + self.scrub.longest].decode("utf-8", errors="replace")
+        return RawResponse(status, headers, _decode(content), self.scrub.clipped(text, _MAX_TEXT))
 
     def _api_url(self, request: ApiRequest) -> str:
         return self.config.base_url + request.path
@@ -358,7 +385,8 @@ class SyncTransport(_TransportBase):
         url = self._api_url(request)
         headers = {"Accept": "application/json", **request.headers}
         if authenticate and self._own(url):
-            headers.update(self.auth.headers())
+            with self.authenticating():
+                headers.update(self.auth.headers())
         response, content = self._send(
             request.endpoint,
             request.method,
@@ -370,8 +398,7 @@ class SyncTransport(_TransportBase):
             download=False,
             throttle=_Throttle(self.pacer),
         )
-        body, text = _decode(content)
-        return RawResponse(response.status_code, response.headers, body, text)
+        return self._raw(response.status_code, response.headers, content)
 
     @contextmanager
     def open_download(self, url: str, offset: int = 0) -> Iterator[DownloadResponse]:
@@ -379,7 +406,8 @@ class SyncTransport(_TransportBase):
         for _ in range(MAX_REDIRECTS):
             headers, own = self._download_headers(url, offset)
             if own:
-                headers.update(self.auth.headers())
+                with self.authenticating():
+                    headers.update(self.auth.headers())
             response, _ = self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
@@ -480,7 +508,7 @@ class SyncTransport(_TransportBase):
                 throttle.observe(response.headers)
             if response.status_code < 400:
                 return response, content
-            body = None if download else _decode(content)[0]
+            body = None if download else _decode(content)
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )
@@ -607,7 +635,8 @@ class AsyncTransport(_TransportBase):
         url = self._api_url(request)
         headers = {"Accept": "application/json", **request.headers}
         if authenticate and self._own(url):
-            headers.update(await self.auth.aheaders())
+            with self.authenticating():
+                headers.update(await self.auth.aheaders())
         response, content = await self._send(
             request.endpoint,
             request.method,
@@ -619,8 +648,7 @@ class AsyncTransport(_TransportBase):
             download=False,
             throttle=_Throttle(self.pacer),
         )
-        body, text = _decode(content)
-        return RawResponse(response.status_code, response.headers, body, text)
+        return self._raw(response.status_code, response.headers, content)
 
     @asynccontextmanager
     async def open_download(self, url: str, offset: int = 0) -> AsyncIterator[AsyncDownloadResponse]:
@@ -628,7 +656,8 @@ class AsyncTransport(_TransportBase):
         for _ in range(MAX_REDIRECTS):
             headers, own = self._download_headers(url, offset)
             if own:
-                headers.update(await self.auth.aheaders())
+                with self.authenticating():
+                    headers.update(await self.auth.aheaders())
             response, _ = await self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
@@ -733,7 +762,7 @@ class AsyncTransport(_TransportBase):
                 throttle.observe(response.headers)
             if response.status_code < 400:
                 return response, content
-            body = None if download else _decode(content)[0]
+            body = None if download else _decode(content)
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )

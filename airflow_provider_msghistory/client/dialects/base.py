@@ -271,9 +271,10 @@ class Dialect(ABC):
                     return value.strip()
                 if isinstance(value, Mapping):
                     return self.error_message(value, "")
+        # Not cut here: the client scrubs the message first, then cuts it (Scrubber.clipped).
         if isinstance(body, str) and body.strip():
-            return body.strip()[:500]
-        return text.strip()[:500] or "no message in the response"
+            return body.strip()
+        return text.strip() or "no message in the response"
 
     def error_for(
         self, endpoint: str, status: int, headers: Mapping[str, str], body: Any, text: str

@@ -289,7 +289,7 @@ class MessangiDialect(Dialect):
         meta = body.get("meta") if isinstance(body, Mapping) else None
         explain = meta.get("explain") if isinstance(meta, Mapping) else None
         if isinstance(explain, str) and explain.strip():
-            return explain.strip()[:500]
+            return explain.strip()
         return super().error_message(body, text)
 
     def error_for(
