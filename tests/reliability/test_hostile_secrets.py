@@ -98,3 +98,23 @@ def test_a_key_cut_at_the_edge_of_an_error_text_is_scrubbed_before_the_cut(
     ):
         client.list_exports()
     assert KEY[: len(KEY) // 2] not in shown(caught.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["k\u00e9y-0123456789", "key-0123\n456789", "key-0123\x00456789", "key\r\nX-Evil: 1"]
+)
+def test_a_key_that_cannot_go_in_a_header_is_refused_naming_the_field_not_the_value(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+
+    with pytest.raises(ValueError, match=r"^api_key: ") as caught:
+        ClientConfig(base_url=server.api_url, api_key=key)
+    assert key not in str(caught.value) and repr(key)[1:-1] not in str(caught.value)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MSGHISTORY_DEFAULT",
+        json.dumps({"conn_type": "msghistory", "host": server.api_url, "password": key}),
+    )
+    ok, message = MsgHistoryHook().test_connection()
+    assert not ok and "api_key" in message and key not in message
+    assert server.seen == []  # refused before any request
