@@ -6,7 +6,6 @@ error statuses become the dialect's typed errors (with secrets scrubbed from the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -428,11 +427,8 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
             try:
                 body = self._call(walk.request())
             except RateLimitedError as error:
-                wait = storm.wait_after(error)
-                if self._transport.pacer is None:
-                    time.sleep(wait)
-                else:
-                    self._transport.pacer.hold(wait)  # the next send waits it out, as does every client
+                # The key's pacer holds every client (capped); the next send waits it out.
+                self._transport.pacer.hold(storm.wait_after(error))
                 continue
             storm.passed()
             page = walk.absorb(body)
@@ -610,11 +606,8 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
             try:
                 body = await self._call(walk.request())
             except RateLimitedError as error:
-                wait = storm.wait_after(error)
-                if self._transport.pacer is None:
-                    await asyncio.sleep(wait)
-                else:
-                    self._transport.pacer.hold(wait)
+                # The key's pacer holds every client (capped); the next send waits it out.
+                self._transport.pacer.hold(storm.wait_after(error))
                 continue
             storm.passed()
             page = walk.absorb(body)

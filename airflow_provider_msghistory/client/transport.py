@@ -82,9 +82,10 @@ def policy_from_config(config: ClientConfig) -> RetryPolicy:
     )
 
 
-def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
+def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer:
     """The process-wide pacer of the config's API key: the dialect's published limits, or the config's
-    overrides (``requests_per_second`` / ``requests_per_minute``); ``None`` when no limit is known."""
+    overrides (``requests_per_second`` / ``requests_per_minute``); with no limit known, it carries only the
+    server's holds (a 429's wait), so every vendor's waits on the server's word go through one place."""
     overrides = {1.0: config.requests_per_second, 60.0: config.requests_per_minute}
     limits = [
         RateLimit(overrides.get(float(limit.seconds)) or limit.requests, limit.seconds)
@@ -93,8 +94,6 @@ def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
     for seconds, requests in overrides.items():
         if requests and all(float(limit.seconds) != seconds for limit in limits):
             limits.append(RateLimit(requests, seconds))
-    if not limits:
-        return None
     identity = config.api_key or f"{config.username}:{config.password}"
     return pacer_for(config.base_url, identity, limits)
 
@@ -103,22 +102,20 @@ class _Throttle:
     """One call's view of the key's pacer: wait out holds (except the one this call set and already slept
     through), take a permit, and report what the server said about the limit."""
 
-    def __init__(self, pacer: Pacer | None) -> None:
+    def __init__(self, pacer: Pacer) -> None:
         self.pacer = pacer
         self._own_hold: float | None = None
 
     def hold_to_wait(self) -> float:
-        if self.pacer is None or self.pacer.hold_until == self._own_hold:
+        if self.pacer.hold_until == self._own_hold:
             return 0.0
         return self.pacer.held_for()
 
     def rate_limited(self, delay: float) -> None:
-        if self.pacer is not None:
-            self._own_hold = self.pacer.hold(delay)
+        self._own_hold = self.pacer.hold(delay)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        if self.pacer is not None:
-            self.pacer.observe(headers)
+        self.pacer.observe(headers)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -453,7 +450,7 @@ class SyncTransport(_TransportBase):
         attempt = 0
         while True:
             attempt += 1
-            if throttle is not None and throttle.pacer is not None:
+            if throttle is not None:
                 held = throttle.hold_to_wait()
                 if held > 0:
                     self._sleep(held)
@@ -723,7 +720,7 @@ class AsyncTransport(_TransportBase):
         attempt = 0
         while True:
             attempt += 1
-            if throttle is not None and throttle.pacer is not None:
+            if throttle is not None:
                 held = throttle.hold_to_wait()
                 if held > 0:
                     await self._sleep(held)
