@@ -61,11 +61,16 @@ class _ClientCore:
         return self.dialect.caps
 
     def _checked(self, request: ApiRequest, response: RawResponse) -> Any:
-        if response.status_code < 300 or response.status_code in request.ok_statuses:
+        if response.status_code < 300:
             return response.body
-        error = self.dialect.error_for(
-            request.endpoint, response.status_code, response.headers, response.body, response.text
-        )
+        if response.status_code in request.ok_statuses:
+            error = self.dialect.unexpected_answer(request, response)
+            if error is None:
+                return response.body
+        else:
+            error = self.dialect.error_for(
+                request.endpoint, response.status_code, response.headers, response.body, response.text
+            )
         raise self._scrubbed(error)
 
     def _scrubbed(self, error: ApiError) -> ApiError:
@@ -438,8 +443,9 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
 
     # --- misc -----------------------------------------------------------------------------------------
     def check_connection(self) -> None:
-        """One cheap authenticated call; raises ``AuthenticationError`` etc. on failure."""
-        self._call(self.dialect.check_connection())
+        """One cheap authenticated call whose answer must be the API's; raises ``AuthenticationError``,
+        ``UnexpectedResponseError`` (another server answered) etc. on failure."""
+        self.dialect.parse_connection_check(self._call(self.dialect.check_connection()))
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -617,7 +623,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
 
     async def check_connection(self) -> None:
         """Async :meth:`ExportClient.check_connection`."""
-        await self._call(self.dialect.check_connection())
+        self.dialect.parse_connection_check(await self._call(self.dialect.check_connection()))
 
     @property
     def closed(self) -> bool:

@@ -43,7 +43,7 @@ from airflow_provider_msghistory.client.models import (
 )
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
-from airflow_provider_msghistory.client.wire import ApiRequest
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 _MS = timedelta(milliseconds=1)
 
@@ -261,6 +261,11 @@ class Dialect(ABC):
     def check_connection(self) -> ApiRequest:
         """The cheapest authenticated call."""
 
+    def parse_connection_check(self, body: Any) -> None:
+        """Read the connection check's answer as the API's own (``UnexpectedResponseError`` when it is not:
+        a web server's page at the wrong host answers 200 too). Default: anything is accepted."""
+        return None
+
     # --- errors ---------------------------------------------------------------------------------------
     def error_message(self, body: Any, text: str) -> str:
         """The server's message from an error body of any shape (or none)."""
@@ -275,6 +280,12 @@ class Dialect(ABC):
         if isinstance(body, str) and body.strip():
             return body.strip()
         return text.strip() or "no message in the response"
+
+    def unexpected_answer(self, request: ApiRequest, response: RawResponse) -> ApiError | None:
+        """The error when an answer with a status the request expects (``request.ok_statuses``, a connection
+        check's 404) is not the API's own, else ``None``. Default: the status suffices; a dialect whose
+        expected error has a documented body checks it (a web server's 404 page is not the API's)."""
+        return None
 
     def error_for(
         self, endpoint: str, status: int, headers: Mapping[str, str], body: Any, text: str

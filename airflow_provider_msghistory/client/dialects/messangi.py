@@ -284,6 +284,9 @@ class MessangiDialect(Dialect):
         params = {"from": zulu(first), "to": zulu(last), "page": 0, "size": 1}
         return ApiRequest("check_connection", "GET", MLOG_PATH, params=params)
 
+    def parse_connection_check(self, body: Any) -> None:
+        self.parse_history(body)
+
     # --- errors ---------------------------------------------------------------------------------------
     def error_message(self, body: Any, text: str) -> str:
         meta = body.get("meta") if isinstance(body, Mapping) else None

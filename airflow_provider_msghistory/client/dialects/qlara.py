@@ -200,6 +200,9 @@ class QlaraDialect(Dialect):
     def check_connection(self) -> ApiRequest:
         return self.list_exports(page=0, limit=1)
 
+    def parse_connection_check(self, body: Any) -> None:
+        self.parse_export_list(body)
+
     # --- responses ------------------------------------------------------------------------------------
     def parse_export_id(self, body: Any) -> str:
         export_id = first_present(body, ID_KEYS) if isinstance(body, Mapping) else None
