@@ -56,3 +56,23 @@ def test_a_job_wait_in_the_worker_takes_a_last_look_after_a_long_retry_after(mak
     assert export_id and emu.faults.injected.get("429") == 1
     assert emu.cancelled_jobs == []
     assert time.monotonic() - started < DEADLINE + 2
+
+
+def test_the_workers_cancel_on_kill_is_bounded_whatever_the_timeouts(
+    make_emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msghistory.operators import export as operator_module
+
+    emu = make_emu(export_delay=60)
+    bound = 2.0  # the bound under test, shortened (20 s in production); the server takes 30 s
+    monkeypatch.setattr(operator_module, "CANCEL_TIMEOUT", bound)
+    op = MsgHistoryExportOperator(
+        task_id="export", export_type="message_history", start_datetime=DAY1, end_datetime=DAY2
+    )
+    op._export_id = MsgHistoryHook().get_client().submit_message_history_export(DAY1, DAY2)
+    emu.faults.script("cancel", ["slow:30"])  # the connection's read timeout (60 s) would wait it out
+    started = time.monotonic()
+    op.on_kill()
+    took = time.monotonic() - started
+    assert emu.faults.injected.get("slow") == 1  # the cancel reached the API
+    assert took < bound + 5, took  # bounded: not the 30 s the server took
