@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
+from airflow_provider_msghistory.client.decoding import ACCEPT_ENCODING, BoundedDecoder
 from airflow_provider_msghistory.client.dialects.base import Dialect
 from airflow_provider_msghistory.client.errors import (
     ApiConnectionError,
@@ -291,25 +292,29 @@ def _classify_requests_error(exc: requests.RequestException) -> NetworkFailure |
     return NetworkFailure.AFTER_SEND
 
 
-def _read_capped(response: requests.Response, deadline: float, clock: Callable[[], float]) -> bytes | None:
-    """The decoded body, or ``None`` past :data:`MAX_REPLY_BYTES` (read no further).
+def _read_capped(
+    response: requests.Response, endpoint: str, deadline: float, clock: Callable[[], float]
+) -> bytes | None:
+    """The decoded body, or ``None`` past :data:`MAX_REPLY_BYTES` (read and inflate no further).
 
     Raises :class:`CallDeadlineExceeded` once ``deadline`` passes (each read returns as soon as bytes arrive,
     so a dripping reply is caught within one ``read_timeout``).
     """
     raw = response.raw
+    decoder = BoundedDecoder(response.headers.get("Content-Encoding"), endpoint)
     chunks: list[bytes] = []
     size = 0
     while True:
         if clock() > deadline:
             raise CallDeadlineExceeded
-        chunk = raw.read1(_READ_SIZE, decode_content=True)
+        chunk = raw.read1(_READ_SIZE, decode_content=False)
         if not chunk:
             return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            return None
-        chunks.append(chunk)
+        for piece in decoder.feed(chunk):
+            size += len(piece)
+            if size > MAX_REPLY_BYTES:
+                return None
+            chunks.append(piece)
 
 
 class DownloadResponse:
@@ -380,7 +385,7 @@ class SyncTransport(_TransportBase):
 
         ``authenticate=False`` sends no credentials (a login request)."""
         url = self._api_url(request)
-        headers = {"Accept": "application/json", **request.headers}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **request.headers}
         if authenticate and self._own(url):
             with self.authenticating():
                 headers.update(self.auth.headers())
@@ -474,7 +479,7 @@ class SyncTransport(_TransportBase):
                     return response, content
                 if not download:
                     try:
-                        capped = _read_capped(response, deadline, self._clock)
+                        capped = _read_capped(response, endpoint, deadline, self._clock)
                     finally:
                         response.close()
                     if capped is None and response.status_code < 400:
@@ -630,7 +635,7 @@ class AsyncTransport(_TransportBase):
 
         ``authenticate=False`` sends no credentials (a login request)."""
         url = self._api_url(request)
-        headers = {"Accept": "application/json", **request.headers}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **request.headers}
         if authenticate and self._own(url):
             with self.authenticating():
                 headers.update(await self.auth.aheaders())
@@ -685,16 +690,20 @@ class AsyncTransport(_TransportBase):
         response = await client.send(built, stream=True, follow_redirects=download and follow)
         if download:
             return response, b""
+        decoder = BoundedDecoder(response.headers.get("Content-Encoding"), endpoint)
         chunks: list[bytes] = []
         size = 0
         try:
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
+            async for chunk in response.aiter_raw():
+                for piece in decoder.feed(chunk):
+                    size += len(piece)
+                    if size > MAX_REPLY_BYTES:
+                        break
+                    chunks.append(piece)
                 if size > MAX_REPLY_BYTES:
                     if response.status_code < 400:
                         raise _too_large(endpoint)
                     break  # an oversized error body: its status still speaks
-                chunks.append(chunk)
         finally:
             await response.aclose()
         return response, b"".join(chunks)
