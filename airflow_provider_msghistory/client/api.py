@@ -6,7 +6,6 @@ error statuses become the dialect's typed errors (with secrets scrubbed from the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -19,7 +18,7 @@ from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities
+from airflow_provider_msghistory.client.dialects.base import Capabilities
 from airflow_provider_msghistory.client.errors import (
     ApiError,
     ApiValidationError,
@@ -34,9 +33,9 @@ from airflow_provider_msghistory.client.transport import (
     AsyncDownloadResponse,
     AsyncTransport,
     DownloadResponse,
-    RawResponse,
     SyncTransport,
 )
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +68,22 @@ class _ClientCore:
         return self.dialect.caps
 
     def _checked(self, request: ApiRequest, response: RawResponse) -> Any:
-        if response.status_code < 300 or response.status_code in request.ok_statuses:
+        if response.status_code < 300:
             return response.body
-        error = self.dialect.error_for(
-            request.endpoint, response.status_code, response.headers, response.body, response.text
-        )
+        if response.status_code in request.ok_statuses:
+            error = self.dialect.unexpected_answer(request, response)
+            if error is None:
+                return response.body
+        else:
+            error = self.dialect.error_for(
+                request.endpoint, response.status_code, response.headers, response.body, response.text
+            )
         url = self.config.base_url + request.path  # no query: the request line as a reader can act on it
         hint = self.dialect.status_help(response.status_code)
         raise self._scrubbed(error.locate(self.source, request.method, url, hint))
 
     def _scrubbed(self, error: ApiError) -> ApiError:
-        scrub = self._transport.scrub
-        error.message = scrub(error.message)
-        error.args = tuple(scrub(str(a)) for a in error.args)
-        return error
+        return self._transport.scrubbed(error)
 
     def _prepared(self, request: ExportRequest) -> ApiRequest:
         self.dialect.check(request)
@@ -254,8 +255,11 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
 
     def _call(self, request: ApiRequest) -> Any:
         response = self._transport.send(request)
-        if response.status_code == 401 and self._transport.auth.refresh():
-            response = self._transport.send(request)  # a login flow renewed its key
+        if response.status_code == 401:
+            with self._transport.authenticating():
+                renewed = self._transport.auth.refresh()
+            if renewed:
+                response = self._transport.send(request)  # a login flow renewed its key
         return self._checked(request, response)
 
     # --- submissions ----------------------------------------------------------------------------------
@@ -438,11 +442,8 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
             try:
                 body = self._call(walk.request())
             except RateLimitedError as error:
-                wait = storm.wait_after(error)
-                if self._transport.pacer is None:
-                    time.sleep(wait)
-                else:
-                    self._transport.pacer.hold(wait)  # the next send waits it out, as does every client
+                # The key's pacer holds every client (capped); the next send waits it out.
+                self._transport.pacer.hold(storm.wait_after(error))
                 continue
             except ApiValidationError as error:
                 if walk.refused(error):  # the page size: asked again smaller
@@ -456,8 +457,9 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
 
     # --- misc -----------------------------------------------------------------------------------------
     def check_connection(self) -> None:
-        """One cheap authenticated call; raises ``AuthenticationError`` etc. on failure."""
-        self._call(self.dialect.check_connection())
+        """One cheap authenticated call whose answer must be the API's; raises ``AuthenticationError``,
+        ``UnexpectedResponseError`` (another server answered) etc. on failure."""
+        self.dialect.parse_connection_check(self._call(self.dialect.check_connection()))
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -494,8 +496,11 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
 
     async def _call(self, request: ApiRequest) -> Any:
         response = await self._transport.send(request)
-        if response.status_code == 401 and await self._transport.auth.arefresh():
-            response = await self._transport.send(request)
+        if response.status_code == 401:
+            with self._transport.authenticating():
+                renewed = await self._transport.auth.arefresh()
+            if renewed:
+                response = await self._transport.send(request)
         return self._checked(request, response)
 
     async def submit_export(self, request: ExportRequest) -> str:
@@ -621,11 +626,8 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
             try:
                 body = await self._call(walk.request())
             except RateLimitedError as error:
-                wait = storm.wait_after(error)
-                if self._transport.pacer is None:
-                    await asyncio.sleep(wait)
-                else:
-                    self._transport.pacer.hold(wait)
+                # The key's pacer holds every client (capped); the next send waits it out.
+                self._transport.pacer.hold(storm.wait_after(error))
                 continue
             except ApiValidationError as error:
                 if walk.refused(error):
@@ -639,7 +641,7 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
 
     async def check_connection(self) -> None:
         """Async :meth:`ExportClient.check_connection`."""
-        await self._call(self.dialect.check_connection())
+        self.dialect.parse_connection_check(await self._call(self.dialect.check_connection()))
 
     @property
     def closed(self) -> bool:

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.dialects.base import ApiRequest
-    from airflow_provider_msghistory.client.transport import RawResponse
+    from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 #: sends one request without credentials (a login); the transport binds it
 Send = Callable[["ApiRequest"], "RawResponse"]

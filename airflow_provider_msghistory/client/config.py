@@ -114,6 +114,12 @@ class ClientConfig:
             raise ValueError("api_key: empty; set the API key (or username and password for Basic auth)")
         if self.api_key is not None and self.username is not None:
             raise ValueError("api_key: pass either api_key or username/password, not both")
+        if self.api_key is not None and not _header_safe(self.api_key):
+            # Refused here, never shown: an HTTP library refuses it later, and its DEBUG log prints headers.
+            raise ValueError(
+                "api_key: holds a character that cannot go in an HTTP header (non-ASCII or a control "
+                "character, e.g. a stray newline from a copy and paste); paste the key again"
+            )
         for name, ceiling in MAX_SECONDS.items():
             value = _finite(getattr(self, name), name)
             if not 0 < value <= ceiling:
@@ -140,6 +146,11 @@ class ClientConfig:
         rate limit's Redis password too."""
         store = urlsplit(self.rate_limit_store).password if self.rate_limit_store else None
         return tuple(s for s in (self.api_key, self.password, store and unquote(store)) if s)
+
+
+def _header_safe(value: str) -> bool:
+    """Whether ``value`` can go in an HTTP header as is: printable ASCII only."""
+    return all(" " <= char <= "~" for char in value)
 
 
 def _finite(value: object, name: str) -> float:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect, MessageListSpec
+from airflow_provider_msghistory.client.dialects.base import Dialect, MessageListSpec
 from airflow_provider_msghistory.client.errors import ApiValidationError, UnexpectedResponseError
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 log = logging.getLogger(__name__)
 

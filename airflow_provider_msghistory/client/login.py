@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_msghistory.client.auth import ASend, AuthFlow, Send
 
 if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.dialects.base import ApiRequest
-    from airflow_provider_msghistory.client.transport import RawResponse
+    from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 # Renew this long before the stated expiry: a request signed just before it may arrive just after.
 RENEW_MARGIN = 300.0

@@ -32,6 +32,8 @@ from typing import Any
 WINDOW_MARGIN = 1.05
 #: longest hold taken from a rate-limit header (a hostile or broken value must not park a worker)
 MAX_HOLD = 120.0
+#: an ``X-RateLimit-Reset`` this large is an epoch time (2001-09-09), not seconds to wait
+EPOCH_FLOOR = 1e9
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,16 @@ class RateLimit:
 class Pacer:
     """Permits for one API key: the vendor's rates, plus holds the server asks for.
 
-    :param limits: the rates to keep under (all at once).
+    :param limits: the rates to keep under (all at once); none: only the server's holds.
     """
 
     def __init__(self, limits: Sequence[RateLimit]) -> None:
         from pyrate_limiter import InMemoryBucket, Limiter
 
-        if not limits:
-            raise ValueError("rate limits: at least one, e.g. RateLimit(1000, 60)")
         self.limits = tuple(limits)
-        self._limiter = Limiter(InMemoryBucket(limiter_rates(limits)))
+        rates = limiter_rates(limits)
+        # No published limit: the pacer still carries the server's holds for every client of the key.
+        self._limiter = Limiter(InMemoryBucket(rates)) if rates else None
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
@@ -81,11 +83,13 @@ class Pacer:
 
     def acquire(self) -> None:
         """Block until a request may be sent (the caller waits out :meth:`held_for` first)."""
-        self._limiter.try_acquire("api")
+        if self._limiter is not None:
+            self._limiter.try_acquire("api")
 
     async def aacquire(self) -> None:
         """:meth:`acquire` for an event loop: waits without blocking it."""
-        await self._limiter.try_acquire_async("api")
+        if self._limiter is not None:
+            await self._limiter.try_acquire_async("api")
 
     # --- what the server says --------------------------------------------------------------------------
     @property
@@ -105,7 +109,7 @@ class Pacer:
         remaining = _number(headers.get("X-RateLimit-Remaining"))
         if remaining is None or remaining > 0:
             return
-        reset = _number(headers.get("X-RateLimit-Reset"))
+        reset = _reset_seconds(headers.get("X-RateLimit-Reset"))
         self.hold(reset if reset is not None and reset > 0 else 1.0)
 
 
@@ -130,6 +134,15 @@ def _binding(limits: Sequence[RateLimit]) -> list[RateLimit]:
             continue
         kept.append(limit)
     return kept
+
+
+def _reset_seconds(value: object) -> float | None:
+    """``X-RateLimit-Reset`` as seconds from now: APIs send either seconds to wait or the epoch time of the
+    reset (seconds or milliseconds); no wait is a billion seconds long."""
+    number = _number(value)
+    if number is None or number < EPOCH_FLOOR:
+        return number
+    return (number / 1000 if number >= EPOCH_FLOOR * 1000 else number) - time.time()
 
 
 def _number(value: object) -> float | None:

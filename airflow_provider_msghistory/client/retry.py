@@ -1,6 +1,6 @@
 """The retry policy shared by the sync and async transports.
 
-Rules: 429 waits ``Retry-After`` (header), else the body's ``retryAfter``, else exponential backoff;
+Rules: 429 waits ``Retry-After`` (header), else the body's ``retryAfter`` (capped), else exponential backoff;
 500/502/503/504 and network errors back off exponentially with jitter; other 4xx are final. Every call is
 bounded both in attempts and in total time.
 
@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
+
+from airflow_provider_msghistory.client.pacing import MAX_HOLD
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REFUSED_STATUSES = frozenset({429, 503})  # the server did not act on the request
@@ -88,15 +90,14 @@ class RetryPolicy:
 
 
 def retry_after_seconds(headers: Mapping[str, str], body: Any) -> float | None:
-    """The wait the server asked for: ``Retry-After`` (seconds or HTTP date), else body ``retryAfter``."""
+    """The wait the server asked for: ``Retry-After`` (seconds or HTTP date), else body ``retryAfter``;
+    at most :data:`~airflow_provider_msghistory.client.pacing.MAX_HOLD` (``Retry-After: 86400`` must not park
+    a worker for a day, nor ``1e400`` overflow a sleep)."""
     header = headers.get("Retry-After") or headers.get("retry-after")
-    if header:
-        seconds = _to_seconds(header)
-        if seconds is not None:
-            return seconds
-    if isinstance(body, Mapping):
-        return _to_seconds(body.get("retryAfter"))
-    return None
+    seconds = _to_seconds(header) if header else None
+    if seconds is None and isinstance(body, Mapping):
+        seconds = _to_seconds(body.get("retryAfter"))
+    return None if seconds is None else min(seconds, MAX_HOLD)
 
 
 def _to_seconds(value: object) -> float | None:

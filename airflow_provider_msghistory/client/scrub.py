@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 MASK = "***"
+#: Longest server text kept in a message, cut only after scrubbing (a key cut at the edge would survive).
+MAX_MESSAGE = 1000
 # Shorter values are not scrubbed: replacing a one-letter "secret" everywhere would garble every message.
 MIN_SECRET_LENGTH = 4
 AUTH_SCHEMES = ("basic", "bearer", "token", "apikey", "digest")
@@ -60,3 +62,13 @@ class Scrubber:
             if form in text:
                 text = text.replace(form, MASK)
         return text
+
+    def clipped(self, text: str, limit: int = MAX_MESSAGE) -> str:
+        """``text`` scrubbed, then cut to ``limit`` characters (in that order)."""
+        text = self(text)
+        return text if len(text) <= limit else text[:limit] + "..."
+
+    @property
+    def longest(self) -> int:
+        """Length of the longest form (text cut later must be scrubbed with this much beyond the cut)."""
+        return len(self.forms[0]) if self.forms else 0

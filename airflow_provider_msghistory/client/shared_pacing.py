@@ -84,7 +84,7 @@ class _Store:
         self.key = key
         self.hold_key = key + ":hold"
         self.rates = rates
-        window_ms = max(rate.interval for rate in rates)
+        window_ms = max((rate.interval for rate in rates), default=60_000)  # no rates: holds alone
         self.ttl_ms = 2 * window_ms
         self.trim_every = window_ms / 2000
         self.trimmed = -math.inf
@@ -109,7 +109,8 @@ class _SyncStore(_Store):
         super().__init__(key, rates)
         self.redis = Redis.from_url(url, socket_timeout=STORE_TIMEOUT, socket_connect_timeout=STORE_TIMEOUT)
         try:
-            self.bucket = RedisBucket.init(rates, self.redis, key)  # loads the script: reaches the server
+            # loads the script: reaches the server (no published limit: only the holds are shared)
+            self.bucket = RedisBucket.init(rates, self.redis, key) if rates else None
         except BaseException:
             self.redis.close()
             raise
@@ -126,6 +127,8 @@ class _SyncStore(_Store):
             if (held := _held_seconds(self.redis.get(self.hold_key))) > 0:
                 time.sleep(held)
                 continue
+            if self.bucket is None:
+                return
             item = RateItem("api", self.bucket.now())
             with self.lock:
                 if self.bucket.put(item):
@@ -159,7 +162,7 @@ class _AsyncStore(_Store):
 
         redis = Redis.from_url(url, socket_timeout=STORE_TIMEOUT, socket_connect_timeout=STORE_TIMEOUT)
         try:
-            bucket = await RedisBucket.init(rates, redis, key)
+            bucket = await RedisBucket.init(rates, redis, key) if rates else None
         except BaseException:
             await redis.aclose()
             raise
@@ -172,6 +175,8 @@ class _AsyncStore(_Store):
             if (held := _held_seconds(await self.redis.get(self.hold_key))) > 0:
                 await asyncio.sleep(held)
                 continue
+            if self.bucket is None:
+                return
             item = RateItem("api", self.bucket.now())
             if await self.bucket.put(item):
                 break

@@ -24,17 +24,22 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Dialect
-from airflow_provider_msghistory.client.errors import ApiConnectionError, UnexpectedResponseError
+from airflow_provider_msghistory.client.decoding import ACCEPT_ENCODING, BoundedDecoder
+from airflow_provider_msghistory.client.dialects.base import Dialect
+from airflow_provider_msghistory.client.errors import (
+    ApiConnectionError,
+    MsgHistoryError,
+    UnexpectedResponseError,
+)
 from airflow_provider_msghistory.client.models import redact_url
 from airflow_provider_msghistory.client.pacing import Pacer, RateLimit, pacer_for
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
 from airflow_provider_msghistory.client.scrub import Scrubber
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 if TYPE_CHECKING:
     import httpx
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E", bound=Exception)
 
 DOWNLOAD_ENDPOINT = "download"
 MAX_REDIRECTS = 5
@@ -67,22 +73,6 @@ class CallDeadlineExceeded(Exception):
     """An API request outlived ``call_timeout`` (internal: becomes a retryable network failure)."""
 
 
-@dataclass(frozen=True)
-class RawResponse:
-    """A fully read API response.
-
-    :param status_code: HTTP status.
-    :param headers: response headers (case-insensitive mapping).
-    :param body: decoded JSON body, or ``None`` when empty or not JSON.
-    :param text: the start of the body as text (for error messages).
-    """
-
-    status_code: int
-    headers: Mapping[str, str]
-    body: Any
-    text: str
-
-
 def policy_from_config(config: ClientConfig) -> RetryPolicy:
     """The retry policy a config asks for."""
     return RetryPolicy(
@@ -93,10 +83,11 @@ def policy_from_config(config: ClientConfig) -> RetryPolicy:
     )
 
 
-def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
+def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer:
     """The pacer of the config's API key (process-wide, or the fleet's with ``rate_limit_store``): the
     dialect's published limits, or the config's overrides (``requests_per_second`` /
-    ``requests_per_minute``); ``None`` when no limit is known."""
+    ``requests_per_minute``); with no limit known, it carries only the server's holds (a 429's wait), so
+    every vendor's waits on the server's word go through one place."""
     overrides = {1.0: config.requests_per_second, 60.0: config.requests_per_minute}
     limits = [
         RateLimit(overrides.get(float(limit.seconds)) or limit.requests, limit.seconds)
@@ -105,8 +96,6 @@ def pacer_from_config(config: ClientConfig, dialect: Dialect) -> Pacer | None:
     for seconds, requests in overrides.items():
         if requests and all(float(limit.seconds) != seconds for limit in limits):
             limits.append(RateLimit(requests, seconds))
-    if not limits:
-        return None
     identity = config.api_key or f"{config.username}:{config.password}"
     if config.rate_limit_store:  # the fleet's bucket in Redis (an optional dependency: imported only then)
         from airflow_provider_msghistory.client.shared_pacing import shared_pacer_for
@@ -119,22 +108,20 @@ class _Throttle:
     """One call's view of the key's pacer: wait out holds (except the one this call set and already slept
     through), take a permit, and report what the server said about the limit."""
 
-    def __init__(self, pacer: Pacer | None) -> None:
+    def __init__(self, pacer: Pacer) -> None:
         self.pacer = pacer
         self._own_hold: float | None = None
 
     def hold_to_wait(self) -> float:
-        if self.pacer is None or self.pacer.hold_until == self._own_hold:
+        if self.pacer.hold_until == self._own_hold:
             return 0.0
         return self.pacer.held_for()
 
     def rate_limited(self, delay: float) -> None:
-        if self.pacer is not None:
-            self._own_hold = self.pacer.hold(delay)
+        self._own_hold = self.pacer.hold(delay)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        if self.pacer is not None:
-            self.pacer.observe(headers)
+        self.pacer.observe(headers)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -143,14 +130,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
-def _decode(content: bytes) -> tuple[Any, str]:
-    text = content[:_MAX_TEXT].decode("utf-8", errors="replace")
+def _decode(content: bytes) -> Any:
+    """The JSON body, or ``None`` when empty or not JSON."""
     if not content.strip():
-        return None, text
+        return None
     try:
-        return json.loads(content), text
+        return json.loads(content)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser's stack
-        return None, text
+        return None
 
 
 def _too_large(endpoint: str) -> UnexpectedResponseError:
@@ -205,6 +192,28 @@ class _TransportBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, vendor={self.dialect.name!r})"
+
+    def scrubbed(self, error: E) -> E:
+        """``error`` with every credential removed from its message (then cut, in that order)."""
+        scrub = self.scrub
+        if isinstance(getattr(error, "message", None), str):
+            error.message = scrub.clipped(error.message)  # type: ignore[attr-defined]
+        error.args = tuple(scrub.clipped(str(arg)) for arg in error.args)
+        return error
+
+    @contextmanager
+    def authenticating(self) -> Iterator[None]:
+        """Errors raised while authenticating (a login's answer may echo the password) are scrubbed as any
+        API error is."""
+        try:
+            yield
+        except MsgHistoryError as error:
+            raise self.scrubbed(error) from None
+
+    def _raw(self, status: int, headers: Mapping[str, str], content: bytes) -> RawResponse:
+        """The response as the client reads it; its text scrubbed before it is cut."""
+        text = content[: _MAX_TEXT + self.scrub.longest].decode("utf-8", errors="replace")
+        return RawResponse(status, headers, _decode(content), self.scrub.clipped(text, _MAX_TEXT))
 
     def _api_url(self, request: ApiRequest) -> str:
         return self.config.base_url + request.path
@@ -288,25 +297,29 @@ def _classify_requests_error(exc: requests.RequestException) -> NetworkFailure |
     return NetworkFailure.AFTER_SEND
 
 
-def _read_capped(response: requests.Response, deadline: float, clock: Callable[[], float]) -> bytes | None:
-    """The decoded body, or ``None`` past :data:`MAX_REPLY_BYTES` (read no further).
+def _read_capped(
+    response: requests.Response, endpoint: str, deadline: float, clock: Callable[[], float]
+) -> bytes | None:
+    """The decoded body, or ``None`` past :data:`MAX_REPLY_BYTES` (read and inflate no further).
 
     Raises :class:`CallDeadlineExceeded` once ``deadline`` passes (each read returns as soon as bytes arrive,
     so a dripping reply is caught within one ``read_timeout``).
     """
     raw = response.raw
+    decoder = BoundedDecoder(response.headers.get("Content-Encoding"), endpoint)
     chunks: list[bytes] = []
     size = 0
     while True:
         if clock() > deadline:
             raise CallDeadlineExceeded
-        chunk = raw.read1(_READ_SIZE, decode_content=True)
+        chunk = raw.read1(_READ_SIZE, decode_content=False)
         if not chunk:
             return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            return None
-        chunks.append(chunk)
+        for piece in decoder.feed(chunk):
+            size += len(piece)
+            if size > MAX_REPLY_BYTES:
+                return None
+            chunks.append(piece)
 
 
 class DownloadResponse:
@@ -377,9 +390,10 @@ class SyncTransport(_TransportBase):
 
         ``authenticate=False`` sends no credentials (a login request)."""
         url = self._api_url(request)
-        headers = {"Accept": "application/json", **request.headers}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **request.headers}
         if authenticate and self._own(url):
-            headers.update(self.auth.headers())
+            with self.authenticating():
+                headers.update(self.auth.headers())
         response, content = self._send(
             request.endpoint,
             request.method,
@@ -391,8 +405,7 @@ class SyncTransport(_TransportBase):
             download=False,
             throttle=_Throttle(self.pacer),
         )
-        body, text = _decode(content)
-        return RawResponse(response.status_code, response.headers, body, text)
+        return self._raw(response.status_code, response.headers, content)
 
     @contextmanager
     def open_download(self, url: str, offset: int = 0) -> Iterator[DownloadResponse]:
@@ -400,7 +413,8 @@ class SyncTransport(_TransportBase):
         for _ in range(MAX_REDIRECTS):
             headers, own = self._download_headers(url, offset)
             if own:
-                headers.update(self.auth.headers())
+                with self.authenticating():
+                    headers.update(self.auth.headers())
             response, _ = self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
@@ -446,7 +460,7 @@ class SyncTransport(_TransportBase):
         attempt = 0
         while True:
             attempt += 1
-            if throttle is not None and throttle.pacer is not None:
+            if throttle is not None:
                 held = throttle.hold_to_wait()
                 if held > 0:
                     self._sleep(held)
@@ -470,7 +484,7 @@ class SyncTransport(_TransportBase):
                     return response, content
                 if not download:
                     try:
-                        capped = _read_capped(response, deadline, self._clock)
+                        capped = _read_capped(response, endpoint, deadline, self._clock)
                     finally:
                         response.close()
                     if capped is None and response.status_code < 400:
@@ -501,7 +515,7 @@ class SyncTransport(_TransportBase):
                 throttle.observe(response.headers)
             if response.status_code < 400:
                 return response, content
-            body = None if download else _decode(content)[0]
+            body = None if download else _decode(content)
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )
@@ -626,9 +640,10 @@ class AsyncTransport(_TransportBase):
 
         ``authenticate=False`` sends no credentials (a login request)."""
         url = self._api_url(request)
-        headers = {"Accept": "application/json", **request.headers}
+        headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **request.headers}
         if authenticate and self._own(url):
-            headers.update(await self.auth.aheaders())
+            with self.authenticating():
+                headers.update(await self.auth.aheaders())
         response, content = await self._send(
             request.endpoint,
             request.method,
@@ -640,8 +655,7 @@ class AsyncTransport(_TransportBase):
             download=False,
             throttle=_Throttle(self.pacer),
         )
-        body, text = _decode(content)
-        return RawResponse(response.status_code, response.headers, body, text)
+        return self._raw(response.status_code, response.headers, content)
 
     @asynccontextmanager
     async def open_download(self, url: str, offset: int = 0) -> AsyncIterator[AsyncDownloadResponse]:
@@ -649,7 +663,8 @@ class AsyncTransport(_TransportBase):
         for _ in range(MAX_REDIRECTS):
             headers, own = self._download_headers(url, offset)
             if own:
-                headers.update(await self.auth.aheaders())
+                with self.authenticating():
+                    headers.update(await self.auth.aheaders())
             response, _ = await self._send(
                 DOWNLOAD_ENDPOINT,
                 "GET",
@@ -680,16 +695,20 @@ class AsyncTransport(_TransportBase):
         response = await client.send(built, stream=True, follow_redirects=download and follow)
         if download:
             return response, b""
+        decoder = BoundedDecoder(response.headers.get("Content-Encoding"), endpoint)
         chunks: list[bytes] = []
         size = 0
         try:
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
+            async for chunk in response.aiter_raw():
+                for piece in decoder.feed(chunk):
+                    size += len(piece)
+                    if size > MAX_REPLY_BYTES:
+                        break
+                    chunks.append(piece)
                 if size > MAX_REPLY_BYTES:
                     if response.status_code < 400:
                         raise _too_large(endpoint)
                     break  # an oversized error body: its status still speaks
-                chunks.append(chunk)
         finally:
             await response.aclose()
         return response, b"".join(chunks)
@@ -715,7 +734,7 @@ class AsyncTransport(_TransportBase):
         attempt = 0
         while True:
             attempt += 1
-            if throttle is not None and throttle.pacer is not None:
+            if throttle is not None:
                 held = throttle.hold_to_wait()
                 if held > 0:
                     await self._sleep(held)
@@ -754,7 +773,7 @@ class AsyncTransport(_TransportBase):
                 throttle.observe(response.headers)
             if response.status_code < 400:
                 return response, content
-            body = None if download else _decode(content)[0]
+            body = None if download else _decode(content)
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )

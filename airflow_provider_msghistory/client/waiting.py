@@ -32,6 +32,9 @@ LIST_PAGE_SIZE = 50
 #: The longest server-requested wait (``Retry-After``) honoured while polling: one ``Retry-After: 3600`` must
 #: not put a wait (or a shared poll) to sleep for an hour.
 MAX_RETRY_AFTER = 300.0
+#: Seconds before a wait's deadline at which a backed-off wait still takes a last look (one long
+#: ``Retry-After`` must not turn a ready export into a timeout, and a cancelled job).
+LAST_LOOK_LEAD = 1.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,15 @@ def transient_delay(failures: int, poll_interval: float, error: BaseException | 
     return backoff
 
 
+def until_last_look(deadline: float | None, now: float) -> float:
+    """Seconds until a wait's last look, :data:`LAST_LOOK_LEAD` before its ``deadline`` (epoch seconds);
+    infinity when it has no deadline or that moment has passed (the next look is then the last)."""
+    if deadline is None:
+        return float("inf")
+    ahead = deadline - LAST_LOOK_LEAD - now
+    return ahead if ahead > 0 else float("inf")
+
+
 @dataclass
 class ExportWaiter:
     """Bookkeeping of one wait: page hint, regenerations, consecutive transient failures, deadline.
@@ -180,10 +192,11 @@ class ExportWaiter:
     def sleep_for(self, delay: float, now: float, since: float | None = None) -> float:
         """Seconds to sleep so the next look starts ``delay`` after ``since`` (default: now), not later
         than the deadline. Counting from the start of the previous look keeps a steady cadence whatever
-        the API's latency, so a completion is seen within one poll interval (plus one round trip).
+        the API's latency, so a completion is seen within one poll interval (plus one round trip). A long
+        back-off still leaves a last look just before the deadline.
         """
         start = now if since is None else since
-        return max(0.0, min(start + delay - now, self.remaining(now)))
+        return max(0.0, min(start + delay - now, until_last_look(self.deadline, now), self.remaining(now)))
 
     def timeout_reason(self) -> str:
         """Message for a wait that ran out of time."""

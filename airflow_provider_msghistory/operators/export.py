@@ -26,6 +26,7 @@ from airflow_provider_msghistory.arguments import (
     positive_seconds,
     with_interval_advice,
 )
+from airflow_provider_msghistory.client.cancel import CANCEL_TIMEOUT, cancel_within
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api, parse_aware
 from airflow_provider_msghistory.client.dialects import DEFAULT_VENDOR, parse_time_dialect
 from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
@@ -426,8 +427,12 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             )
             return
         try:
-            client.cancel_export(export_id)
-            self.log.info("Cancelled export %s", ExportRef.parse(export_id).job_id)
+            if cancel_within(client.config, export_id, CANCEL_TIMEOUT):
+                self.log.info("Cancelled export %s", ExportRef.parse(export_id).job_id)
+            else:
+                self.log.warning(
+                    "Cancelling export %s took over %g s; not waiting further", export_id, CANCEL_TIMEOUT
+                )
         except Exception as error:  # best effort: the task is being killed anyway
             self.log.warning("Could not cancel export %s: %s", export_id, error)
 

@@ -32,7 +32,7 @@ from airflow_provider_msghistory.client.api import AsyncExportClient
 from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob
 from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
-from airflow_provider_msghistory.client.waiting import is_transient, transient_delay
+from airflow_provider_msghistory.client.waiting import is_transient, transient_delay, until_last_look
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
 WAKE_BATCH = 50
@@ -416,7 +416,8 @@ class _OwnPoll:
         self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
         interval = self.subscription.poll_interval
         delay = transient_delay(self.failures, interval, error) if self.failures else interval
-        self._next_at = started + delay
+        # A back-off never outlasts the deadline: the wait gets a last look just before it.
+        self._next_at = started + min(delay, until_last_look(self.subscription.deadline, time.time()))
         return Look(job, 0, error, self.rounds)
 
     async def _look(self) -> ExportJob | None:

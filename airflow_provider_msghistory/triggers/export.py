@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_msghistory.client.cancel import CANCEL_TIMEOUT
 from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.transport import within
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
@@ -16,7 +17,6 @@ from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
 from airflow_provider_msghistory.version_compat import AIRFLOW_V_3_3_PLUS
 
 DEFAULT_CONN_ID = "msghistory_default"
-CANCEL_TIMEOUT = 20.0  # seconds one cancel call may take (Airflow bounds on_kill at 30 s)
 ON_KILL_SUPPORTED = AIRFLOW_V_3_3_PLUS  # the triggerer calls on_kill() when the user kills the task
 
 

@@ -191,3 +191,23 @@ def test_without_the_redis_package_the_fix_is_named_at_client_creation(
     config = ClientConfig(api_key="k", rate_limit_store="redis://127.0.0.1:1/0")
     with pytest.raises(ValueError, match=r"airflow-provider-msghistory\[redis\]"):
         ExportClient(config)
+
+
+def test_a_key_without_published_limits_shares_only_the_servers_holds(redis_server: Any) -> None:
+    # 8x8 and Messangi publish no limit: permits are free, but a 429's wait still holds every process.
+    first, second = (SharedPacer([], redis_server.url, "msghistory:pace:test-no-limits") for _ in range(2))
+    for _ in range(20):
+        second.acquire()  # nothing to wait for
+    first.hold(1.0)
+    started = time.monotonic()
+    second.acquire()
+    assert time.monotonic() - started >= 0.8
+
+    async def held() -> float:
+        first.hold(1.0)
+        await asyncio.sleep(0.1)  # the hold is published from the loop in the background
+        started = time.monotonic()
+        await second.aacquire()
+        return time.monotonic() - started
+
+    assert asyncio.run(held()) >= 0.7

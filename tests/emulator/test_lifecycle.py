@@ -62,13 +62,13 @@ def test_fail_exports_option_fails_every_export(msghistory_emulator_factory: Cal
 def test_link_expires_then_regeneration_gives_a_new_working_link(
     msghistory_emulator_factory: Callable[..., Emulator],
 ) -> None:
-    emu = msghistory_emulator_factory(messages=300, export_delay=0.05, link_ttl=0.6)
+    emu = msghistory_emulator_factory(messages=300, export_delay=0.05)
     api = Api(emu)
     export_id = api.submit_history(*DAY2)
     api.wait_available(export_id)
     old_url = api.get(f"/exports/{export_id}").json()["downloadUrl"]
     assert requests.get(old_url, timeout=5).status_code == 200
-    time.sleep(0.7)
+    emu.expire_link(export_id)  # by the knob: a short TTL would race a loaded machine's first download
     entry = api.entry(export_id)
     assert entry["status"] == "EXPIRED" and entry["isAvailableForDownload"] is False
     expired = api.get(f"/exports/{export_id}")

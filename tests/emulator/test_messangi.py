@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,13 +53,15 @@ def test_connection_json(emu: Emulator) -> None:
 def test_login_issues_an_expiring_key_in_the_authorization_header(
     msghistory_emulator_factory: Callable[..., Emulator],
 ) -> None:
-    emu = msghistory_emulator_factory(vendor="messangi", messages=100, key_ttl=0.3)
+    emu = msghistory_emulator_factory(vendor="messangi", messages=100, key_ttl=60)
     response = _login(emu)
     assert response.status_code == 200 and response.content == b""
     scheme, key = response.headers["authorization"].split(" ")
     assert scheme == "Bearer" and emu.logins == 1
     assert _mlog(emu, key, **Q1).status_code == 200
-    time.sleep(0.35)
+    emu.advance_clock(59)
+    assert _mlog(emu, key, **Q1).status_code == 200  # a second left
+    emu.advance_clock(1)
     expired = _mlog(emu, key, **Q1)
     assert expired.status_code == 401 and expired.json()["meta"]["explain"] == "The token has expired"
     assert _mlog(emu, "demo-key", **Q1).status_code == 200  # the static key does not expire

@@ -38,6 +38,13 @@ def statuses(emu: Any, endpoint_path: str) -> list[int]:
     return [r.status for r in emu.request_log if r.path == endpoint_path]
 
 
+def keys_die_on_arrival(emu: Any) -> None:
+    """Every key the vendor issues is expired when the client first uses it: the emulator's clock jumps two
+    days on each login, before its answer leaves (by the clock knob, not by a short TTL racing the test)."""
+    login = "/kingslanding/login"
+    emu.on_request(lambda entry: emu.advance_clock(2 * 86400) if entry.path == login else None)
+
+
 def test_an_api_key_alone_is_a_bearer_key_and_no_login_happens(make_emu: Callable[..., Any]) -> None:
     emu = make_emu()
     with ExportClient(config(emu, login=False)) as client:
@@ -92,7 +99,8 @@ def test_a_key_near_its_24_hours_is_renewed_before_use(
 
 
 def test_a_rejected_fresh_key_fails_after_one_renewal(make_emu: Callable[..., Any]) -> None:
-    emu = make_emu(login=True, key_ttl=0.001)  # every key the vendor issues is dead on arrival
+    emu = make_emu(login=True)
+    keys_die_on_arrival(emu)
     with ExportClient(config(emu, login=True)) as client, pytest.raises(AuthenticationError) as caught:
         client.check_connection()
     assert emu.logins == 2  # the first key, then one renewal: no loop
@@ -146,7 +154,8 @@ def test_test_connection_reports_a_rejected_login(
 
 
 def test_the_login_key_is_never_shown(make_emu: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
-    emu = make_emu(login=True, key_ttl=0.001)
+    emu = make_emu(login=True)
+    keys_die_on_arrival(emu)
     caplog.set_level(logging.DEBUG)
     client = ExportClient(config(emu, login=True))
     with pytest.raises(AuthenticationError) as caught:

@@ -12,7 +12,7 @@ from airflow_provider_msghistory.client.errors import (
     ServerError,
 )
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
-from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
+from airflow_provider_msghistory.client.waiting import LAST_LOOK_LEAD, ExportWaiter, decide
 
 
 def job(status: ExportStatus, available: bool = False, raw: str | None = None) -> ExportJob:
@@ -99,7 +99,8 @@ def test_other_errors_are_not_waited_out(error: Exception) -> None:
 def test_sleep_never_runs_past_the_deadline() -> None:
     waiter = ExportWaiter("exp_1", poll_interval=10, deadline=100, max_regenerations=1)
     assert waiter.sleep_for(10, now=50) == 10
-    assert waiter.sleep_for(10, now=95) == 5
+    assert waiter.sleep_for(10, now=95) == 100 - LAST_LOOK_LEAD - 95  # a last look before the deadline
+    assert waiter.sleep_for(10, now=99.5) == 0.5  # that look taken: on to the deadline
     assert waiter.sleep_for(10, now=120) == 0
     assert waiter.remaining(120) < 0
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.dialects.base import ApiRequest, Capabilities, Dialect
+from airflow_provider_msghistory.client.dialects.base import Capabilities, Dialect
 from airflow_provider_msghistory.client.dialects.eightxeight import EightByEightDialect
 from airflow_provider_msghistory.client.dialects.messangi import MessangiDialect
 from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 from airflow_provider_msghistory.client.options import COMMON_OPTIONS, ConnectionOption
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 DIALECTS: dict[str, type[Dialect]] = {
     "qlara": QlaraDialect,

@@ -44,38 +44,11 @@ from airflow_provider_msghistory.client.models import (
 from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 _MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """One HTTP request to the API, relative to the base URL.
-
-    :param endpoint: logical name used in errors and logs (e.g. ``"list_exports"``).
-    :param method: HTTP method.
-    :param path: path under the base URL, starting with ``/``.
-    :param params: query parameters.
-    :param json: JSON body.
-    :param creates_export: True for submissions: retried only when the server certainly did not act.
-    :param headers: extra request headers.
-    :param ok_statuses: error statuses that answer this request as expected (a connection check's 404).
-    """
-
-    endpoint: str
-    method: str
-    path: str
-    params: Mapping[str, Any] | None = None
-    json: Any = field(default=None, repr=False)  # a login's body holds a password
-    creates_export: bool = False
-    headers: Mapping[str, str] = field(default_factory=dict)
-    ok_statuses: frozenset[int] = frozenset()
-
-    @property
-    def idempotent(self) -> bool:
-        return not self.creates_export
 
 
 @dataclass(frozen=True)
@@ -309,6 +282,11 @@ class Dialect(ABC):
     def check_connection(self) -> ApiRequest:
         """The cheapest authenticated call."""
 
+    def parse_connection_check(self, body: Any) -> None:
+        """Read the connection check's answer as the API's own (``UnexpectedResponseError`` when it is not:
+        a web server's page at the wrong host answers 200 too). Default: anything is accepted."""
+        return None
+
     # --- errors ---------------------------------------------------------------------------------------
     def status_help(self, status: int) -> str:
         """What fixes an error status, in words (``""``: nothing to add to the server's message)."""
@@ -342,8 +320,14 @@ class Dialect(ABC):
             else:
                 break
         if isinstance(body, str) and body.strip():
-            return body.strip()[:500]
-        return text.strip()[:500] or "no message in the response"
+            return body.strip()
+        return text.strip() or "no message in the response"
+
+    def unexpected_answer(self, request: ApiRequest, response: RawResponse) -> ApiError | None:
+        """The error when an answer with a status the request expects (``request.ok_statuses``, a connection
+        check's 404) is not the API's own, else ``None``. Default: the status suffices; a dialect whose
+        expected error has a documented body checks it (a web server's 404 page is not the API's)."""
+        return None
 
     def error_for(
         self, endpoint: str, status: int, headers: Mapping[str, str], body: Any, text: str

@@ -17,7 +17,6 @@ from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import EXAMPLE
 from airflow_provider_msghistory.client.dialects.base import (
-    ApiRequest,
     Capabilities,
     Dialect,
     http_url,
@@ -28,7 +27,9 @@ from airflow_provider_msghistory.client.dialects.base import (
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportRequest, ExportStatus
 from airflow_provider_msghistory.client.options import ConnectionOption
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
+CODE_INVALID_JOB = 4018  # [doc] the 404 body's code for an unknown job
 SUB_ACCOUNT = re.compile(r"^[A-Za-z0-9\-._&]{3,50}$")
 E164 = re.compile(r"^\+?[1-9]\d{1,14}$")
 COUNTRY = re.compile(r"^[A-Za-z]{2}$")
@@ -204,6 +205,21 @@ class EightByEightDialect(Dialect):
         # A status read of a job that cannot exist: 404 "Invalid jobId" proves key and sub-account.
         return ApiRequest(
             "check_connection", "GET", f"{self._jobs}/connection-check", ok_statuses=frozenset({404})
+        )
+
+    def unexpected_answer(self, request: ApiRequest, response: RawResponse) -> ApiError | None:
+        body = response.body
+        code = body.get("code") if isinstance(body, Mapping) else None
+        if code == CODE_INVALID_JOB:
+            return None
+        if isinstance(code, int) and not isinstance(code, bool):  # 8x8's error body, another error (1001)
+            status, headers = response.status_code, response.headers
+            return self.error_for(request.endpoint, status, headers, body, response.text)
+        return UnexpectedResponseError(
+            response.status_code,
+            f"the answer is not the 8x8 API's (no error body with code {CODE_INVALID_JOB} 'Invalid jobId'): "
+            "check the connection's host, e.g. https://sms.8x8.com",
+            request.endpoint,
         )
 
     def error_for(

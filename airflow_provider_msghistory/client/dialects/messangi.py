@@ -17,13 +17,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.datetimes import EXAMPLE
 from airflow_provider_msghistory.client.dialects.base import (
-    ApiRequest,
     Capabilities,
     Dialect,
     MessageListSpec,
@@ -43,9 +42,7 @@ from airflow_provider_msghistory.client.models import (
 )
 from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.windows import MS, Window, ceil_to, floor_to
-
-if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.transport import RawResponse
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 LOGIN_PATH = "/kingslanding/login"  # [doc]
 REPORT_PATH = "/v3/mlog/export"  # [provisional]
@@ -306,12 +303,15 @@ class MessangiDialect(Dialect):
         params = {"from": zulu(first), "to": zulu(last), "page": 0, "size": 1}
         return ApiRequest("check_connection", "GET", MLOG_PATH, params=params)
 
+    def parse_connection_check(self, body: Any) -> None:
+        self.parse_history(body)
+
     # --- errors ---------------------------------------------------------------------------------------
     def error_message(self, body: Any, text: str) -> str:
         meta = body.get("meta") if isinstance(body, Mapping) else None
         explain = meta.get("explain") if isinstance(meta, Mapping) else None
         if isinstance(explain, str) and explain.strip():
-            return explain.strip()[:500]
+            return explain.strip()
         return super().error_message(body, text)
 
     def error_for(

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from airflow_provider_msghistory.client.auth import AuthFlow, api_key_header, basic
 from airflow_provider_msghistory.client.datetimes import EXAMPLE, format_api
 from airflow_provider_msghistory.client.dialects.base import (
-    ApiRequest,
     Capabilities,
     Dialect,
     MessageListSpec,
@@ -34,6 +33,7 @@ from airflow_provider_msghistory.client.models import (
     ExportStatus,
 )
 from airflow_provider_msghistory.client.pacing import RateLimit
+from airflow_provider_msghistory.client.wire import ApiRequest
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,9 @@ class QlaraDialect(Dialect):
 
     def check_connection(self) -> ApiRequest:
         return self.list_exports(page=0, limit=1)
+
+    def parse_connection_check(self, body: Any) -> None:
+        self.parse_export_list(body)
 
     # --- responses ------------------------------------------------------------------------------------
     def parse_export_id(self, body: Any) -> str:

@@ -127,6 +127,12 @@ class MessangiEmulator(Emulator):
         with self._app.lock:
             self._app.keys = dict.fromkeys(self._app.keys, 0.0)
 
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock ``seconds`` ahead: login keys age without a test sleeping (and however
+        slow the machine, a key expires exactly when the test says)."""
+        with self._app.lock:
+            self._app.clock_offset += float(seconds)
+
     def login_key(self) -> str:
         """Issue a login key without HTTP (as ``POST /kingslanding/login`` would)."""
         return self._app.issue_key()

@@ -85,7 +85,8 @@ class MessangiApp(VendorApp):
         super().__init__(faults, log, latency)
         self.settings = settings
         self.dataset = dataset
-        self.keys: dict[str, float] = {}  # login key -> expiry (wall-clock seconds)
+        self.keys: dict[str, float] = {}  # login key -> expiry (the emulator's clock, seconds)
+        self.clock_offset = 0.0  # how far the emulator's clock runs ahead of the wall clock (tests move it)
         self.logins = 0
         self.reports: list[ReportRequest] = []
         self.lock = threading.Lock()
@@ -105,6 +106,10 @@ class MessangiApp(VendorApp):
             raise ApiError(405, f"Request method '{request.method}' is not supported")
         return endpoint, handler
 
+    def now(self) -> float:
+        """The emulator's clock: wall-clock seconds plus :attr:`clock_offset`."""
+        return time.time() + self.clock_offset
+
     def public(self, request: Request) -> bool:
         return request.path.rstrip("/") == LOGIN_PATH
 
@@ -117,7 +122,7 @@ class MessangiApp(VendorApp):
             return "space"
         with self.lock:
             expires = self.keys.get(key)
-        return "space" if expires is not None and time.time() < expires else None
+        return "space" if expires is not None and self.now() < expires else None
 
     def unauthorized(self, request: Request) -> Response:
         key = request.headers.get("Authorization", "").partition(" ")[2]
@@ -161,7 +166,7 @@ class MessangiApp(VendorApp):
         """A new login key, valid ``key_ttl`` seconds from now."""
         key = secrets.token_urlsafe(32)
         with self.lock:
-            self.keys[key] = time.time() + self.settings.key_ttl
+            self.keys[key] = self.now() + self.settings.key_ttl
         return key
 
     def _export(self, request: Request, fault: Fault | None) -> Response:
