@@ -76,8 +76,9 @@ class MsgHistoryExportTrigger(BaseTrigger):
     :param page_size: export-list page size used to find the export.
     :param cancel_on_kill: cancel the export when the task is killed or the wait times out (the export
         operator's wait; a sensor waits for an export it does not own). On Airflow >= 3.3 through
-        :meth:`on_kill`; below, best effort when the trigger is cancelled and its task is no longer
-        deferred. Only where the vendor can cancel.
+        :meth:`on_kill`, below when the trigger is cancelled; either way only once the task is no longer
+        deferred (a trigger reassigned between triggerers is cancelled too, and its task still waits).
+        Only where the vendor can cancel.
     """
 
     def __init__(
@@ -139,8 +140,15 @@ class MsgHistoryExportTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def on_kill(self) -> None:
-        """Airflow >= 3.3: the user killed the deferred task; cancel its export where the vendor can."""
-        if self.cancel_on_kill:
+        """Airflow >= 3.3: cancel the export where the vendor can, but only when the task is really ending.
+
+        The triggerer calls ``on_kill`` when the user kills the task, and also when this triggerer was
+        stalled past its health threshold and finds its triggers handed to another one: the task is then
+        still deferred and another copy of this trigger waits on the same export, which a cancel would
+        fail. So the task's state is read first, as below 3.3 (:meth:`_safe_to_cancel`): the export is
+        cancelled only when the task is no longer deferred, and kept when the state cannot be read.
+        """
+        if self.cancel_on_kill and await self._safe_to_cancel():
             await self._cancel_export()
 
     async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
@@ -196,9 +204,10 @@ class MsgHistoryExportTrigger(BaseTrigger):
             self.log.warning("Could not cancel export %s: %s", self.export_id, error)
 
     async def _safe_to_cancel(self) -> bool:
-        """Below Airflow 3.3: whether the cancellation means the task is gone (killed, failed, cleared)
-        rather than a triggerer shutting down or handing the trigger to another one; then the task is
-        still deferred and its export must keep running."""
+        """Whether the cancellation means the task is gone (killed, failed, cleared) rather than a
+        triggerer shutting down or handing the trigger to another one; then the task is still deferred and
+        its export must keep running. No task instance (a trigger run outside a triggerer) or an unreadable
+        state: not safe."""
         from asgiref.sync import sync_to_async
 
         try:
