@@ -50,7 +50,7 @@ MAX_REDIRECTS = 5
 # 5 s polls, 200 ms latency: about 40). httpcore's pool bookkeeping scans its connections once per idle
 # connection on every request (quadratic in the pool's size: ~8 ms of CPU per request at 64), so the
 # connections are spread over small pools, taken in turn.
-ASYNC_POOL = 64
+ASYNC_POOL = 256
 POOL_SHARD = 8
 #: Largest API reply read into memory (after content decoding). The export API's replies are pages of
 #: export metadata, a few KB each; a larger one is a broken or hostile server.

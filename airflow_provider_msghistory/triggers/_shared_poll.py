@@ -1,8 +1,10 @@
 """What the export waits of one triggerer share: one client per connection, and for list-tracked vendors
 one export-list poll per page size.
 
-Job-tracked vendors (8x8) have no list: each wait polls its own job, one request per poll interval, on the
-connection's one shared client and connection pool (:class:`ExportWatch` does both kinds).
+Job-tracked vendors (8x8) have no list: each wait polls its own job on the connection's one shared client
+and connection pool, at the cadence of :mod:`~airflow_provider_msghistory.client.cadence` (spread over the
+interval, sparser while the job is young); two waits on one job in one loop (a trigger run twice) share
+their looks, so the job costs one request per interval (:class:`ExportWatch` does both kinds).
 
 List-tracked vendors (Qlara):
 
@@ -25,12 +27,13 @@ import contextlib
 import contextvars
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from airflow_provider_msghistory.client.api import AsyncExportClient
+from airflow_provider_msghistory.client.cadence import JobCadence, first_look_offset
 from airflow_provider_msghistory.client.errors import AuthenticationError
-from airflow_provider_msghistory.client.models import ExportJob
+from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
 from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
 from airflow_provider_msghistory.client.waiting import is_transient, transient_delay
 
@@ -222,22 +225,50 @@ class _Share:
         self.pollers: dict[int, _Poller] = {}
         self._client: asyncio.Future[AsyncExportClient] | None = None
         self._replaced: list[AsyncExportClient] = []  # closed with the share: a wait may still use one
+        # Waits that came while the client was being built, let on WAKE_BATCH per loop iteration.
+        self._arrivals: deque[asyncio.Future[None]] = deque()
+        self._admitter: asyncio.Task[None] | None = None
         self.gate = asyncio.Semaphore(ASYNC_POOL)  # job-tracked looks in flight (see _OwnPoll)
+        self.cadence: JobCadence | None = None  # job-tracked: set with the client
+        self.job_looks: dict[str, _JobLook] = {}  # job-tracked: each job's latest look, shared by its waits
 
     async def client(self) -> AsyncExportClient:
         if self._client is not None and self._client.done() and not self._client.cancelled():
-            return self._client.result()  # the usual case once built: no shield, no extra future
+            return self._client.result()  # the usual case once built
         if self._client is None:
-            self._client = asyncio.ensure_future(self._build())
-        # Shielded: a wait cancelled while the client is being built must not cancel it for the others.
+            self._start_build()
+        # Not awaited directly: ten thousand waits started together would all wake in one loop iteration
+        # once it is built. A wait cancelled meanwhile leaves the build running for the others.
+        arrival = asyncio.get_running_loop().create_future()
+        self._arrivals.append(arrival)
+        await arrival
+        assert self._client is not None
         return await asyncio.shield(self._client)
+
+    def _start_build(self) -> None:
+        build = self._client = asyncio.ensure_future(self._build())
+        if self._admitter is None or self._admitter.done():
+            self._admitter = asyncio.ensure_future(self._admit(build))
+
+    async def _admit(self, build: asyncio.Future[AsyncExportClient]) -> None:
+        await asyncio.wait([build])
+        while self._arrivals:
+            for _ in range(min(WAKE_BATCH, len(self._arrivals))):
+                arrival = self._arrivals.popleft()
+                if not arrival.done():
+                    arrival.set_result(None)
+            await asyncio.sleep(0)
+            current = self._client
+            if current is not None and not current.done():  # rebuilt meanwhile: the rest wait for it
+                await asyncio.wait([current])
 
     async def fresh_client(self, stale: AsyncExportClient) -> AsyncExportClient:
         """A client built anew from the connection, unless ``stale`` was already replaced: then that one."""
         current = await self.client()
         if current is stale:
             self._replaced.append(stale)
-            self._client = asyncio.ensure_future(self._build())
+            self._start_build()
+            assert self._client is not None
             current = await asyncio.shield(self._client)
         return current
 
@@ -260,6 +291,8 @@ class _Share:
             await poller.stop()
 
     async def close(self) -> None:
+        if self._admitter is not None:
+            self._admitter.cancel()
         for client in self._replaced:
             await client.aclose()
         if self._client is None:
@@ -333,6 +366,8 @@ class ExportWatch:
             self._poller = share.poller(client, self.page_size)
             self._poller.add(self._subscription)
         else:
+            if share.cadence is None:
+                share.cadence = JobCadence(client.dialect.typical_export_seconds)
             self._own = _OwnPoll(share, client, self._subscription)
 
     async def next_look(self, timeout: float) -> Look | None:
@@ -364,10 +399,12 @@ class ExportWatch:
 
     async def stop(self) -> None:
         """Leave the poll; the last wait of a connection stops its poll and closes its client."""
-        share, poller = self._share, self._poller
+        share, poller, own = self._share, self._poller, self._own
         self._share = self._poller = self._own = None
         if share is None:
             return
+        if own is not None:
+            own.leave()
         # Bookkeeping first, synchronously: a wait joining meanwhile must find a consistent registry.
         share.users -= 1
         last = share.users == 0
@@ -382,9 +419,27 @@ class ExportWatch:
             await share.close()
 
 
+_FINISHED = (ExportStatus.COMPLETED, ExportStatus.EMPTY, ExportStatus.FAILED)
+
+
+@dataclass
+class _JobLook:
+    """The latest look at one job in a loop, and how many waits follow the job (a trigger run twice)."""
+
+    waits: int
+    started: float = float("-inf")  # monotonic time the look's request left
+    job: ExportJob | None = None
+    error: Exception | None = None
+
+
 class _OwnPoll:
-    """A job-tracked wait's own polls: one status request per interval on the shared client, the first
-    at once; transient failures back off as the list poll does (:func:`transient_delay`)."""
+    """A job-tracked wait's own looks, on the shared client: the first at a point of the first interval
+    fixed by the export id, then at the connection's :class:`JobCadence` (every interval, sparser while
+    the job is young); transient failures back off as the list poll does (:func:`transient_delay`).
+
+    Another wait on the same job in this loop (Airflow running a trigger twice) takes this wait's look
+    when it is due within an interval of it, and the other way round: one request per interval per job.
+    """
 
     def __init__(self, share: _Share, client: AsyncExportClient, subscription: _Subscription) -> None:
         self.share = share
@@ -392,7 +447,19 @@ class _OwnPoll:
         self.subscription = subscription
         self.rounds = 0
         self.failures = 0
-        self._next_at = time.monotonic()
+        self.started = time.monotonic()
+        self._seen = self.started  # looks that started before this are not news to this wait
+        self._next_at = self.started + first_look_offset(subscription.export_id, subscription.poll_interval)
+        shared = share.job_looks.get(subscription.export_id)
+        if shared is None:
+            shared = share.job_looks[subscription.export_id] = _JobLook(0)
+        shared.waits += 1
+        self._shared = shared
+
+    def leave(self) -> None:
+        self._shared.waits -= 1
+        if not self._shared.waits and self.share.job_looks.get(self.subscription.export_id) is self._shared:
+            del self.share.job_looks[self.subscription.export_id]
 
     async def next_look(self, timeout: float) -> Look | None:
         wait = self._next_at - time.monotonic()
@@ -402,23 +469,34 @@ class _OwnPoll:
         if wait > 0:
             await asyncio.sleep(wait)
         self.rounds += 1
-        error: Exception | None = None
-        job = None
-        # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool cost
-        # a scan of the queue per released connection (quadratic, seconds of a blocked loop). The cadence
-        # counts from when a look leaves the gate, so waits that queued once stay spread out after.
-        async with self.share.gate:
-            started = time.monotonic()
-            try:
-                job = await self._look()
-            except Exception as failure:  # judged by the wait, as a failed shared round would be
-                error = failure
-        self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
         interval = self.subscription.poll_interval
-        delay = transient_delay(self.failures, interval, error) if self.failures else interval
+        shared = self._shared
+        if shared.started > self._seen and time.monotonic() - shared.started < interval:
+            started, job, error = shared.started, shared.job, shared.error  # a twin's fresh look
+        else:
+            # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool
+            # cost a scan of the queue per released connection (quadratic, seconds of a blocked loop).
+            # The cadence counts from when a look leaves the gate.
+            async with self.share.gate:
+                started = time.monotonic()
+                error, job = None, None
+                try:
+                    job = await self._look()
+                except Exception as failure:  # judged by the wait, as a failed shared round would be
+                    error = failure
+            shared.started, shared.job, shared.error = started, job, error
+        self._seen = started
+        self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
+        cadence = self.share.cadence
+        age = started - self.started
+        if job is not None and job.status in _FINISHED and cadence is not None:
+            cadence.finished(age)
+        if self.failures:
+            delay = transient_delay(self.failures, interval, error)
+        else:
+            delay = interval if cadence is None else cadence.delay(age, interval)
         self._next_at = started + delay
         return Look(job, 0, error, self.rounds)
-
     async def _look(self) -> ExportJob | None:
         export_id = self.subscription.export_id
         try:

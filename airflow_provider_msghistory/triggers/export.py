@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_msghistory.client.models import ExportStatus
 from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.transport import within
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
@@ -257,8 +258,9 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 if decision.action == "fail":
                     return self._error(f"export {self.export_id}: {decision.reason}")
                 if decision.action == "regenerate":
-                    await within(watch.client.regenerate_download_link(self.export_id), remaining)
-                    waiter.regenerated()
+                    if await self._still_expired(watch, waiter, remaining):
+                        await within(watch.client.regenerate_download_link(self.export_id), remaining)
+                        waiter.regenerated()
                     watch.skip_rounds_started()  # a list read before the regeneration shows it expired
                 if waiter.page_size != watch.page_size:  # the waiter fell back to small pages
                     await watch.repage(waiter.page_size, waiter.page_hint)
@@ -268,6 +270,18 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 failed = self._failed(waiter, error)
                 if failed is not None:
                     return failed
+
+    async def _still_expired(self, watch: ExportWatch, waiter: ExportWaiter, remaining: float) -> bool:
+        """Whether the export is still expired right before regenerating it. A copy of this trigger on
+        another triggerer (Airflow may run one twice) may have regenerated it since the shared round read
+        the list; regenerating again would restart the export under the download the copy's task began.
+        """
+        look = watch.client.look(self.export_id, waiter.page_hint, waiter.page_size)
+        job, _ = await within(look, remaining)
+        if job is not None and job.status is ExportStatus.EXPIRED:
+            return True
+        self.log.info("Export %s is no longer expired (regenerated elsewhere?)", self.export_id)
+        return False
 
     def _failed(self, waiter: ExportWaiter, error: Exception) -> dict[str, Any] | None:
         """The error event when ``error`` ends the wait; ``None`` (logged) when it is waited out."""
