@@ -231,6 +231,8 @@ class _Share:
         self.gate = asyncio.Semaphore(ASYNC_POOL)  # job-tracked looks in flight (see _OwnPoll)
         self.cadence: JobCadence | None = None  # job-tracked: set with the client
         self.job_looks: dict[str, _JobLook] = {}  # job-tracked: each job's latest look, shared by its waits
+        # Per export, while a wait holds it (weakly: no bookkeeping when the last wait leaves).
+        self.export_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def client(self) -> AsyncExportClient:
         if self._client is not None and self._client.done() and not self._client.cancelled():
@@ -377,6 +379,15 @@ class ExportWatch:
         if self._own is not None:
             return await self._own.next_look(timeout)
         return await self._subscription.next_look(timeout)
+
+    def export_lock(self) -> asyncio.Lock:
+        """The lock the waits on this export in this loop take turns with to act on it (regenerate)."""
+        if self._share is None:
+            raise RuntimeError("ExportWatch.start() was not awaited")
+        lock = self._share.export_locks.get(self._subscription.export_id)
+        if lock is None:
+            lock = self._share.export_locks[self._subscription.export_id] = asyncio.Lock()
+        return lock
 
     def skip_rounds_started(self) -> None:
         """Ignore looks of the rounds already started: after acting on the export (a regeneration), only a

@@ -258,9 +258,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 if decision.action == "fail":
                     return self._error(f"export {self.export_id}: {decision.reason}")
                 if decision.action == "regenerate":
-                    if await self._still_expired(watch, waiter, remaining):
-                        await within(watch.client.regenerate_download_link(self.export_id), remaining)
-                        waiter.regenerated()
+                    await self._regenerate(watch, waiter, remaining)
                     watch.skip_rounds_started()  # a list read before the regeneration shows it expired
                 if waiter.page_size != watch.page_size:  # the waiter fell back to small pages
                     await watch.repage(waiter.page_size, waiter.page_hint)
@@ -271,17 +269,22 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 if failed is not None:
                     return failed
 
-    async def _still_expired(self, watch: ExportWatch, waiter: ExportWaiter, remaining: float) -> bool:
-        """Whether the export is still expired right before regenerating it. A copy of this trigger on
-        another triggerer (Airflow may run one twice) may have regenerated it since the shared round read
-        the list; regenerating again would restart the export under the download the copy's task began.
+    async def _regenerate(self, watch: ExportWatch, waiter: ExportWaiter, remaining: float) -> None:
+        """Regenerate the expired link, if the export is still expired right before.
+
+        Airflow may run this trigger twice (HA triggerers, a reassignment): a copy may have regenerated the
+        export since the round that saw it expired, and regenerating again would restart the export under
+        the download the copy's task began. Copies in this loop take turns (one lock per export); a copy on
+        another triggerer is caught by the fresh look, except when both look within the same round trip.
         """
-        look = watch.client.look(self.export_id, waiter.page_hint, waiter.page_size)
-        job, _ = await within(look, remaining)
-        if job is not None and job.status is ExportStatus.EXPIRED:
-            return True
-        self.log.info("Export %s is no longer expired (regenerated elsewhere?)", self.export_id)
-        return False
+        async with watch.export_lock():
+            look = watch.client.look(self.export_id, waiter.page_hint, waiter.page_size)
+            job, _ = await within(look, remaining)
+            if job is None or job.status is not ExportStatus.EXPIRED:
+                self.log.info("Export %s is no longer expired (regenerated elsewhere?)", self.export_id)
+                return
+            await within(watch.client.regenerate_download_link(self.export_id), remaining)
+            waiter.regenerated()
 
     def _failed(self, waiter: ExportWaiter, error: Exception) -> dict[str, Any] | None:
         """The error event when ``error`` ends the wait; ``None`` (logged) when it is waited out."""
