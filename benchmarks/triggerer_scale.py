@@ -139,6 +139,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         ("wall time to last event (s)", "wall_to_last_event_s", "{:.1f}"),
         ("max event-loop lag (ms)", "max_loop_lag_ms", "{:.1f}"),
         ("  after the first poll interval (ms)", "steady_loop_lag_ms", "{:.1f}"),
+        ("  longest garbage collection (ms)", "gc_max_ms", "{:.1f}"),
         ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
         ("  RSS after imports (MB)", "baseline_rss_mb", "{:.0f}"),
         ("API requests in total", "requests_total", "{:.0f}"),
@@ -290,6 +291,16 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     # Airflow's modules loaded) due inside the measured waits. Collections the waits cause still count.
     gc.collect()
 
+    gc_pauses: list[float] = []
+    gc_started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:  # a collection blocks the loop as long as it runs
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
     stop, lags = asyncio.Event(), []
     loop_t0 = asyncio.get_running_loop().time()
     tick = asyncio.create_task(ticker(stop, lags))
@@ -340,6 +351,7 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         # After the first poll interval: once all the waits have started (a real triggerer adds them
         # over time; here all start in the same instant).
         "steady_loop_lag_ms": max((lag for t, lag in lags if t > loop_t0 + args.poll), default=0) * 1000,
+        "gc_max_ms": max(gc_pauses, default=0.0) * 1000,
         "peak_rss_mb": rss_mb(),
         "baseline_rss_mb": baseline,
         "requests_total": sum(counter.values()),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
 import time
 import weakref
 from collections import Counter, deque
@@ -41,6 +42,9 @@ from airflow_provider_msghistory.client.waiting import is_transient, transient_d
 WAKE_BATCH = 50
 # Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
 LAST_LOOK_LEAD = 1.0
+# A new poll's first round waits for a pause of JOIN_QUIET seconds in the waits joining, MAX_SETTLE at most.
+JOIN_QUIET = 0.05
+MAX_SETTLE = 1.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ class _Poller:
         # How many subscriptions ask for each interval: the smallest is found without a pass over a
         # thousand subscriptions each time one joins or leaves.
         self._intervals: Counter[float] = Counter()
+        # Last-look times (epoch seconds) of the subscriptions with a deadline: a heap, and how many live
+        # subscriptions hold each (a leaving one is dropped from the heap lazily, when it comes to the top).
+        self._lasts: list[float] = []
+        self._live_lasts: Counter[float] = Counter()
         self.rounds_started = 0
         self._joined: set[_Subscription] = set()  # joined since the last round started: not served yet
         self._wake = asyncio.Event()
@@ -132,6 +140,11 @@ class _Poller:
         self.subscriptions.add(subscription)
         self._joined.add(subscription)
         self._intervals[subscription.poll_interval] += 1
+        if subscription.deadline is not None:
+            last = subscription.deadline - LAST_LOOK_LEAD
+            if not self._live_lasts[last]:
+                heapq.heappush(self._lasts, last)
+            self._live_lasts[last] += 1
         if self._task is None or self._task.done():
             # An empty context: the poll serves every wait, so it must not run in (and log into) the
             # context of whichever trigger happened to come first.
@@ -146,6 +159,11 @@ class _Poller:
             self._intervals[subscription.poll_interval] -= 1
             if not self._intervals[subscription.poll_interval]:
                 del self._intervals[subscription.poll_interval]
+            if subscription.deadline is not None:
+                last = subscription.deadline - LAST_LOOK_LEAD
+                self._live_lasts[last] -= 1
+                if not self._live_lasts[last]:
+                    del self._live_lasts[last]
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -156,8 +174,19 @@ class _Poller:
     def _interval(self) -> float:
         return min(self._intervals)
 
+    async def _settle(self) -> None:
+        """Before the first round: wait while waits keep joining (a triggerer starting thousands at once),
+        so the first round serves them all, not only the first few; at most ``MAX_SETTLE`` seconds."""
+        until = time.monotonic() + min(MAX_SETTLE, self._interval() / 2)
+        while self.subscriptions and time.monotonic() < until:
+            joined = len(self.subscriptions)
+            await asyncio.sleep(JOIN_QUIET)
+            if len(self.subscriptions) == joined:
+                return
+
     async def _run(self) -> None:
         failures = 0
+        await self._settle()
         while self.subscriptions:
             started = time.monotonic()
             self.rounds_started += 1
@@ -185,11 +214,13 @@ class _Poller:
 
     def _until_last_look(self) -> float:
         """Seconds until the round that gives the wait with the earliest deadline its last look (a
-        back-off never outlasts a deadline); infinity when no wait has one ahead."""
+        back-off never outlasts a deadline); infinity when no wait has one ahead. Not a pass over ten
+        thousand subscriptions on every wake-up: the heap's top, past lasts and left waits dropped."""
         now = time.time()
-        lasts = [s.deadline - LAST_LOOK_LEAD for s in self.subscriptions if s.deadline is not None]
-        ahead = [last - now for last in lasts if last > now]
-        return min(ahead, default=float("inf"))
+        lasts = self._lasts
+        while lasts and (lasts[0] <= now or not self._live_lasts[lasts[0]]):
+            heapq.heappop(lasts)
+        return lasts[0] - now if lasts else float("inf")
 
     async def _find(self, hints: dict[str, int]) -> dict[str, tuple[ExportJob | None, int]]:
         try:
