@@ -213,7 +213,7 @@ class _FindState:
         if searching:  # exports moved past their hint: read ahead of the furthest search
             frontier = max(searching)
             limit = frontier + self._ahead if self.end is None else min(frontier + self._ahead, self.end)
-            pages.update(range(frontier + 1, limit))
+            pages.update(page for page in range(frontier + 1, limit) if page not in self.read)
             self._ahead = min(self._ahead * 2, at_most)
         return sorted(pages)[: min(at_most, left)]
 
