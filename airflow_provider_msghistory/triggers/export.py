@@ -21,6 +21,10 @@ CANCEL_TIMEOUT = 20.0  # seconds one cancel call may take (Airflow bounds on_kil
 ON_KILL_SUPPORTED = AIRFLOW_V_3_3_PLUS  # the triggerer calls on_kill() when the user kills the task
 
 
+# on_kill's decisions under way (a reference, so a shielded one outliving its trigger's task is not lost).
+_ENDING: set[asyncio.Future[None]] = set()
+
+
 def _task_state(task_instance: Any) -> str | None:
     """The task instance's current state (Airflow < 3.3), read from where this Airflow keeps it."""
     if task_instance is None:
@@ -149,7 +153,17 @@ class MsgHistoryExportTrigger(BaseTrigger):
         fail. So the task's state is read first, as below 3.3 (:meth:`_safe_to_cancel`): the export is
         cancelled only when the task is no longer deferred, and kept when the state cannot be read.
         """
-        if self.cancel_on_kill and await self._safe_to_cancel():
+        if not self.cancel_on_kill:
+            return
+        # Shielded: the triggerer cancels the trigger's task again at its next sync while on_kill still
+        # runs (the trigger is not finished yet); the state read and the cancel must not be cut short.
+        decision = asyncio.ensure_future(self._cancel_if_ending())
+        _ENDING.add(decision)
+        decision.add_done_callback(_ENDING.discard)
+        await asyncio.shield(decision)
+
+    async def _cancel_if_ending(self) -> None:
+        if await self._safe_to_cancel():
             await self._cancel_export()
 
     async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
@@ -218,7 +232,14 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 "Cannot read the task's state (%s); not cancelling export %s", error, self.export_id
             )
             return False
-        return state is not None and state != "deferred"
+        if state is None or state == "deferred":
+            self.log.info(
+                "Task state %s: not cancelling export %s (its wait goes on, e.g. on another triggerer)",
+                state,
+                self.export_id,
+            )
+            return False
+        return True
 
     async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> dict[str, Any]:
         """Take the shared poll's looks at the export until the waiter decides, or the deadline passes.
