@@ -139,8 +139,8 @@ class MsgHistoryExportTrigger(BaseTrigger):
         try:
             event = await self._wait(waiter)
         except asyncio.CancelledError:
-            if self.cancel_on_kill and not ON_KILL_SUPPORTED and await self._safe_to_cancel():
-                await asyncio.shield(self._cancel_export())
+            if self.cancel_on_kill and not ON_KILL_SUPPORTED:
+                await self._cancel_if_ending()
             raise
         yield TriggerEvent(event)
 
@@ -153,18 +153,22 @@ class MsgHistoryExportTrigger(BaseTrigger):
         fail. So the task's state is read first, as below 3.3 (:meth:`_safe_to_cancel`): the export is
         cancelled only when the task is no longer deferred, and kept when the state cannot be read.
         """
-        if not self.cancel_on_kill:
-            return
-        # Shielded: the triggerer cancels the trigger's task again at its next sync while on_kill still
-        # runs (the trigger is not finished yet); the state read and the cancel must not be cut short.
-        decision = asyncio.ensure_future(self._cancel_if_ending())
+        if self.cancel_on_kill:
+            await self._cancel_if_ending()
+
+    async def _cancel_if_ending(self) -> None:
+        """Cancel the export if the task is no longer deferred; shielded: the triggerer cancels a trigger's
+        task again at its next sync while it is still winding down, which must not cut the state read or
+        the cancel short (the decision then finishes in the background)."""
+
+        async def decide() -> None:
+            if await self._safe_to_cancel():
+                await self._cancel_export()
+
+        decision = asyncio.ensure_future(decide())
         _ENDING.add(decision)
         decision.add_done_callback(_ENDING.discard)
         await asyncio.shield(decision)
-
-    async def _cancel_if_ending(self) -> None:
-        if await self._safe_to_cancel():
-            await self._cancel_export()
 
     async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
         if waiter.remaining(time.time()) <= 0:
