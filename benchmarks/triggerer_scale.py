@@ -1,17 +1,22 @@
-"""1,000 export waits in one event loop: MsgHistoryExportTrigger vs a naive sync-client-in-threads wait.
+"""1,000 (or 10,000) export waits in one event loop: MsgHistoryExportTrigger vs a naive sync-client-in-threads
+wait.
 
 Each mode runs in its own process (so peak RSS is its own) against its own emulator process (so the
 emulator's load does not distort the loop-lag figure). The exports are submitted first, then every wait
-starts at once (the bunched worst case for a triggerer) and the loop is watched by a ticker task.
+starts in the same instant, as a triggerer starts the triggers it was handed together (one task each, with
+a yield to the loop between two, as Airflow's ``create_triggers`` does), and the loop is watched by a
+ticker task.
 
 The triggers share one export-list poll per connection: its requests are charged to the waits in equal
 shares, so "requests per wait" adds up to every request the API served. The trigger class is imported and
 the setup's garbage collected before the clock starts (a triggerer imports a class once; the setup is not
 the waits' work); everything the waits do, garbage collections included, is measured.
 
-Prints, side by side per mode: wall time to the last event, max event-loop lag, peak RSS, requests per
-wait, how late each wait saw its export's completion, the load average around the run; then each target
-with PASS/MISS per mode.
+Prints, side by side per mode: wall time to the last event, max event-loop lag (at the start and after
+the first poll interval), peak RSS, requests per wait and the peak request rates beside the key's
+documented limit, how late each wait saw its export's completion (counted from its wait's start for an
+export done before its wait started: submitting 10,000 takes minutes), the load average around the run;
+then each target of issue 20 with PASS/MISS per mode.
 
     python benchmarks/triggerer_scale.py [--vendor qlara|8x8] [--waits 1000] [--latency 0.2]
         [--export-delay 30] [--poll 5]
@@ -127,11 +132,15 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    from airflow_provider_msghistory.emulator.__main__ import DEFAULT_RATE_LIMITS
+
     rows = [
         ("waits finished", "finished", "{:.0f}"),
         ("wall time to last event (s)", "wall_to_last_event_s", "{:.1f}"),
         ("max event-loop lag (ms)", "max_loop_lag_ms", "{:.1f}"),
         ("  after the first poll interval (ms)", "steady_loop_lag_ms", "{:.1f}"),
+        ("  longest garbage collection (ms)", "gc_max_ms", "{:.1f}"),
+        ("  max lag outside collections > 5 ms (ms)", "lag_without_gc_ms", "{:.1f}"),
         ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
         ("  RSS after imports (MB)", "baseline_rss_mb", "{:.0f}"),
         ("API requests in total", "requests_total", "{:.0f}"),
@@ -140,6 +149,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         ("requests per wait: max", "requests_max", "{:.2f}"),
         ("polls needed per wait: mean", "needed_mean", "{:.2f}"),
         ("max extra requests over polls needed", "extra_max", "{:.2f}"),
+        ("peak requests in 1 s", "peak_per_second", "{:.0f}"),
+        ("peak requests in 60 s", "peak_per_minute", "{:.0f}"),
         ("seen after completion: max (s)", "late_max_s", "{:.2f}"),
         ("seen after completion: mean (s)", "late_mean_s", "{:.2f}"),
         ("load average (1 min) before", "load_before", "{:.2f}"),
@@ -157,21 +168,25 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             f"{fmt.format(results[m][key]) if results[m].get(key) is not None else 'n/a':>16}" for m in modes
         )
         print(f"{label:{width}}{cells}")
-    late_limit = args.poll * 1.1
+    # Issue 20: within the poll interval + 2 s on a list vendor, two intervals on a job vendor.
+    late_limit = args.poll + 2 if args.vendor == "qlara" else 2 * args.poll
+    per_minute, per_second = DEFAULT_RATE_LIMITS[args.vendor] or (math.inf, math.inf)
 
     def checks(r: dict[str, Any]) -> list[bool]:
         return [
             r["finished"] == args.waits and r["late_max_s"] is not None and r["late_max_s"] <= late_limit,
-            r["max_loop_lag_ms"] < 100,
+            r["max_loop_lag_ms"] < 250,
+            r["steady_loop_lag_ms"] < 100,
             r["peak_rss_mb"] < 300,
-            r["extra_max"] is not None and r["extra_max"] <= 2,
+            r["peak_per_second"] <= per_second and r["peak_per_minute"] <= per_minute,
         ]
 
     targets = [
         f"every wait done within {late_limit:.1f}s of completion",
-        "max loop lag < 100 ms",
+        "max loop lag < 250 ms (start)",
+        "loop lag after the first interval < 100 ms",
         "peak RSS < 300 MB",
-        "requests per wait <= polls needed + 2",
+        f"requests within {per_second:.0f}/s and {per_minute:.0f}/min",
     ]
     verdicts = {m: checks(results[m]) for m in modes}
     print(f"\n{'Targets':{width}}" + "".join(f"{m:>16}" for m in modes))
@@ -186,8 +201,8 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def count_requests(counter: Counter[str]) -> None:
-    """Count every API request per wait, at the transports both clients send through."""
+def count_requests(counter: Counter[str], times: list[float]) -> None:
+    """Count every API request per wait, at the transports both clients send through, and note when."""
     from airflow_provider_msghistory.client import transport
 
     for cls in (transport.AsyncTransport, transport.SyncTransport):
@@ -196,12 +211,14 @@ def count_requests(counter: Counter[str]) -> None:
 
             async def send(self: Any, request: Any, _original: Any = original) -> Any:
                 counter[current_wait.get()] += 1
+                times.append(time.monotonic())
                 return await _original(self, request)
 
         else:
 
             def send(self: Any, request: Any, _original: Any = original) -> Any:  # type: ignore[misc]
                 counter[current_wait.get()] += 1
+                times.append(time.monotonic())
                 return _original(self, request)
 
         cls.send = send  # type: ignore[method-assign]
@@ -251,7 +268,8 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         import airflow_provider_msghistory.triggers.export  # noqa: F401
 
     counter: Counter[str] = Counter()
-    count_requests(counter)
+    request_times: list[float] = []
+    count_requests(counter, request_times)
     hook = MsgHistoryHook()
     client = hook.get_client()
     submitted_at: dict[str, float] = {}
@@ -269,10 +287,21 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         export_ids = list(pool.map(submit, range(args.waits)))
     baseline = rss_mb()
     counter.clear()
+    request_times.clear()
     # Collect the setup's garbage now: its allocations must not bring a full collection (~0.1 s with
     # Airflow's modules loaded) due inside the measured waits. Collections the waits cause still count.
     gc.collect()
 
+    gc_pauses: list[tuple[float, float]] = []  # (start, end) on the loop's clock
+    gc_started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:  # a collection blocks the loop as long as it runs
+        if phase == "start":
+            gc_started[0] = time.monotonic()
+        else:
+            gc_pauses.append((gc_started[0], time.monotonic()))
+
+    gc.callbacks.append(on_gc)
     stop, lags = asyncio.Event(), []
     loop_t0 = asyncio.get_running_loop().time()
     tick = asyncio.create_task(ticker(stop, lags))
@@ -288,12 +317,17 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             seen[export_id] = time.time()
 
     t0 = time.time()
-    await asyncio.gather(*(one(e) for e in export_ids))
+    tasks = []
+    for export_id in export_ids:  # as Airflow's create_triggers starts the triggers it was handed
+        tasks.append(asyncio.create_task(one(export_id)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
     wall = time.time() - t0
     stop.set()
     await tick
 
     counter = Counter(counter)  # the waits' requests: not the listing below
+    times = list(request_times)
     if client.caps.tracking == "list":
         completed = {job.export_id: _epoch(job.completed_at) for job in client.iter_exports(page_size=1000)}
     else:  # no completion time on the wire: the earliest the job can have been created, plus its delay
@@ -307,7 +341,7 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         done_at = completed.get(export_id)
         if export_id not in seen or done_at is None:
             continue
-        late.append(seen[export_id] - done_at)
+        late.append(seen[export_id] - max(done_at, started[export_id]))
         needed = math.ceil(max(done_at - started[export_id], 0) / args.poll) + 1
         needed_all.append(needed)
         extra.append(requests - needed)
@@ -318,6 +352,8 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         # After the first poll interval: once all the waits have started (a real triggerer adds them
         # over time; here all start in the same instant).
         "steady_loop_lag_ms": max((lag for t, lag in lags if t > loop_t0 + args.poll), default=0) * 1000,
+        "gc_max_ms": max((end - start for start, end in gc_pauses), default=0.0) * 1000,
+        "lag_without_gc_ms": lag_without_gc(lags, gc_pauses) * 1000,
         "peak_rss_mb": rss_mb(),
         "baseline_rss_mb": baseline,
         "requests_total": sum(counter.values()),
@@ -326,9 +362,30 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         "requests_max": max(per_wait),
         "needed_mean": sum(needed_all) / len(needed_all) if needed_all else None,
         "extra_max": max(extra) if extra else None,
+        "peak_per_second": peak_in(times, 1.0),
+        "peak_per_minute": peak_in(times, 60.0),
         "late_max_s": max(late) if late else None,
         "late_mean_s": sum(late) / len(late) if late else None,
     }
+
+
+def lag_without_gc(lags: list[tuple[float, float]], pauses: list[tuple[float, float]]) -> float:
+    """The largest lag left once the ticks a collection of more than 5 ms fell into are set aside."""
+    long = [(start, end) for start, end in pauses if end - start > 0.005]
+    return max(
+        (lag for t, lag in lags if not any(start < t + TICK + lag and end > t for start, end in long)),
+        default=0.0,
+    )
+
+
+def peak_in(times: list[float], window: float) -> int:
+    """The most requests sent within any ``window`` seconds."""
+    times, peak, first = sorted(times), 0, 0
+    for last, sent in enumerate(times):
+        while sent - times[first] >= window:
+            first += 1
+        peak = max(peak, last - first + 1)
+    return peak
 
 
 def _epoch(text: str | None) -> float | None:

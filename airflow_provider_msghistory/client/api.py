@@ -6,6 +6,7 @@ error statuses become the dialect's typed errors (with secrets scrubbed from the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -40,6 +41,9 @@ from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 log = logging.getLogger(__name__)
 
 MAX_LIST_PAGES = 10_000  # a server that ignores ``page`` must not keep a scan going forever
+# Export-list pages one async scan reads at once (the key's pacer still spaces them): a shared poll over
+# tens of thousands of exports reads its twenty-odd pages in a few round trips, not one after another.
+LIST_READS_AT_ONCE = 8
 HISTORY_STORM_BUDGET = 900.0  # seconds of uninterrupted 429s a message-list page rides out
 
 
@@ -178,7 +182,9 @@ class _FindState:
     Per export: forward from the hint up to the end of the list (the list is newest first, so an export
     only moves to later pages), then the pages before the hint (exports were deleted). Every page is read at
     most once and pages no export needs are skipped: exports waited for together cost one read of each page
-    they sit on, not one per export.
+    they sit on, not one per export. The async scan reads several pages at once (:meth:`next_pages`): the
+    pages the exports are hinted on, and, while exports are being searched for past their hint, a few
+    pages ahead (doubling per batch, so a search reads at most about twice the pages it needed).
     """
 
     def __init__(self, hints: Mapping[str, int], page_size: int) -> None:
@@ -190,6 +196,7 @@ class _FindState:
         self.read: set[int] = set()
         self.end: int | None = None  # number of pages in the list, once a short page showed it
         self._end = _ListEnd(page_size)
+        self._ahead = 1  # pages read ahead of a search's frontier in the next batch
 
     def next_page(self) -> int | None:
         """The next page to read, or ``None`` when the scan is over."""
@@ -205,6 +212,23 @@ class _FindState:
         ]
         return min(unread) if unread else None
 
+    def next_pages(self, at_most: int) -> list[int]:
+        """The next pages to read together (at most ``at_most``), or ``[]`` when the scan is over."""
+        left = MAX_LIST_PAGES - len(self.read)
+        if left <= 0:
+            return []
+        if not self.forward:
+            page = self.next_page()
+            return [] if page is None else [page]
+        pages = set(self.forward.values())
+        searching = [page for export_id, page in self.forward.items() if page > self.hints[export_id]]
+        if searching:  # exports moved past their hint: read ahead of the furthest search
+            frontier = max(searching)
+            limit = frontier + self._ahead if self.end is None else min(frontier + self._ahead, self.end)
+            pages.update(page for page in range(frontier + 1, limit) if page not in self.read)
+            self._ahead = min(self._ahead * 2, at_most)
+        return sorted(pages)[: min(at_most, left)]
+
     def absorb(self, page: int, jobs: list[ExportJob]) -> None:
         """Take in one page read."""
         self.read.add(page)
@@ -216,9 +240,10 @@ class _FindState:
         if self._end.is_last(jobs):
             self.end = page + 1 if self.end is None else min(self.end, page + 1)
         for export_id, next_page in list(self.forward.items()):
-            if next_page == page:
-                self.forward[export_id] = page + 1
-            if self.end is not None and self.forward[export_id] >= self.end:
+            while next_page in self.read:  # every export still looked for was looked for on a read page
+                next_page += 1
+            self.forward[export_id] = next_page
+            if self.end is not None and next_page >= self.end:
                 del self.forward[export_id]
                 self.backward.add(export_id)
 
@@ -535,8 +560,17 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         """
         self._page_size(page_size, "page_size")
         state = _FindState(hints, page_size)
-        while (page := state.next_page()) is not None:
-            state.absorb(page, await self.list_exports(page, page_size))
+        while pages := state.next_pages(LIST_READS_AT_ONCE):
+            reads = [asyncio.ensure_future(self.list_exports(page, page_size)) for page in pages]
+            try:
+                lists = await asyncio.gather(*reads)
+            except BaseException:
+                for read in reads:  # one page failed (or the scan was cancelled): the others go too
+                    read.cancel()
+                await asyncio.gather(*reads, return_exceptions=True)
+                raise
+            for page, jobs in zip(pages, lists, strict=True):  # in page order: the list's end seen in order
+                state.absorb(page, jobs)
         return state.results()
 
     async def get_export(self, export_id: str) -> ExportJob:

@@ -53,10 +53,11 @@ DOWNLOAD_ENDPOINT = "download"
 MAX_REDIRECTS = 5
 # Connections of one async client. A triggerer shares one client per connection among all its waits; a
 # vendor polled per job (8x8) then has up to a poll's worth of requests in flight at once (1,000 waits,
-# 5 s polls, 200 ms latency: about 40). httpcore's pool bookkeeping scans its connections once per idle
-# connection on every request (quadratic in the pool's size: ~8 ms of CPU per request at 64), so the
-# connections are spread over small pools, taken in turn.
-ASYNC_POOL = 64
+# 5 s polls, 200 ms latency: about 40; 10,000 waits: up to 400, fewer while their jobs are young).
+# httpcore's pool bookkeeping scans its connections once per idle connection on every request (quadratic
+# in the pool's size: ~8 ms of CPU per request at 64), so the connections are spread over small pools,
+# taken in turn.
+ASYNC_POOL = 256
 POOL_SHARD = 8
 #: Largest API reply read into memory (after content decoding). The export API's replies are pages of
 #: export metadata, a few KB each; a larger one is a broken or hostile server.

@@ -1,8 +1,10 @@
 """What the export waits of one triggerer share: one client per connection, and for list-tracked vendors
 one export-list poll per page size.
 
-Job-tracked vendors (8x8) have no list: each wait polls its own job, one request per poll interval, on the
-connection's one shared client and connection pool (:class:`ExportWatch` does both kinds).
+Job-tracked vendors (8x8) have no list: each wait polls its own job on the connection's one shared client
+and connection pool, at the cadence of :mod:`~airflow_provider_msghistory.client.cadence` (spread over the
+interval, sparser while the job is young); two waits on one job in one loop (a trigger run twice) share
+their looks, so the job costs one request per interval (:class:`ExportWatch` does both kinds).
 
 List-tracked vendors (Qlara):
 
@@ -23,14 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from airflow_provider_msghistory.client.api import AsyncExportClient
+from airflow_provider_msghistory.client.cadence import JobCadence, first_look_offset
 from airflow_provider_msghistory.client.errors import AuthenticationError
-from airflow_provider_msghistory.client.models import ExportJob
+from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
 from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
 from airflow_provider_msghistory.client.waiting import is_transient, transient_delay, until_last_look
 
@@ -38,6 +42,9 @@ from airflow_provider_msghistory.client.waiting import is_transient, transient_d
 WAKE_BATCH = 50
 # Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
 LAST_LOOK_LEAD = 1.0
+# A new poll's first round waits for a pause of JOIN_QUIET seconds in the waits joining, MAX_SETTLE at most.
+JOIN_QUIET = 0.05
+MAX_SETTLE = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,10 @@ class _Poller:
         # How many subscriptions ask for each interval: the smallest is found without a pass over a
         # thousand subscriptions each time one joins or leaves.
         self._intervals: Counter[float] = Counter()
+        # Last-look times (epoch seconds) of the subscriptions with a deadline: a heap, and how many live
+        # subscriptions hold each (a leaving one is dropped from the heap lazily, when it comes to the top).
+        self._lasts: list[float] = []
+        self._live_lasts: Counter[float] = Counter()
         self.rounds_started = 0
         self._joined: set[_Subscription] = set()  # joined since the last round started: not served yet
         self._wake = asyncio.Event()
@@ -129,6 +140,11 @@ class _Poller:
         self.subscriptions.add(subscription)
         self._joined.add(subscription)
         self._intervals[subscription.poll_interval] += 1
+        if subscription.deadline is not None:
+            last = subscription.deadline - LAST_LOOK_LEAD
+            if not self._live_lasts[last]:
+                heapq.heappush(self._lasts, last)
+            self._live_lasts[last] += 1
         if self._task is None or self._task.done():
             # An empty context: the poll serves every wait, so it must not run in (and log into) the
             # context of whichever trigger happened to come first.
@@ -143,6 +159,11 @@ class _Poller:
             self._intervals[subscription.poll_interval] -= 1
             if not self._intervals[subscription.poll_interval]:
                 del self._intervals[subscription.poll_interval]
+            if subscription.deadline is not None:
+                last = subscription.deadline - LAST_LOOK_LEAD
+                self._live_lasts[last] -= 1
+                if not self._live_lasts[last]:
+                    del self._live_lasts[last]
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -153,8 +174,19 @@ class _Poller:
     def _interval(self) -> float:
         return min(self._intervals)
 
+    async def _settle(self) -> None:
+        """Before the first round: wait while waits keep joining (a triggerer starting thousands at once),
+        so the first round serves them all, not only the first few; at most ``MAX_SETTLE`` seconds."""
+        until = time.monotonic() + min(MAX_SETTLE, self._interval() / 2)
+        while self.subscriptions and time.monotonic() < until:
+            joined = len(self.subscriptions)
+            await asyncio.sleep(JOIN_QUIET)
+            if len(self.subscriptions) == joined:
+                return
+
     async def _run(self) -> None:
         failures = 0
+        await self._settle()
         while self.subscriptions:
             started = time.monotonic()
             self.rounds_started += 1
@@ -182,11 +214,13 @@ class _Poller:
 
     def _until_last_look(self) -> float:
         """Seconds until the round that gives the wait with the earliest deadline its last look (a
-        back-off never outlasts a deadline); infinity when no wait has one ahead."""
+        back-off never outlasts a deadline); infinity when no wait has one ahead. Not a pass over ten
+        thousand subscriptions on every wake-up: the heap's top, past lasts and left waits dropped."""
         now = time.time()
-        lasts = [s.deadline - LAST_LOOK_LEAD for s in self.subscriptions if s.deadline is not None]
-        ahead = [last - now for last in lasts if last > now]
-        return min(ahead, default=float("inf"))
+        lasts = self._lasts
+        while lasts and (lasts[0] <= now or not self._live_lasts[lasts[0]]):
+            heapq.heappop(lasts)
+        return lasts[0] - now if lasts else float("inf")
 
     async def _find(self, hints: dict[str, int]) -> dict[str, tuple[ExportJob | None, int]]:
         try:
@@ -222,22 +256,52 @@ class _Share:
         self.pollers: dict[int, _Poller] = {}
         self._client: asyncio.Future[AsyncExportClient] | None = None
         self._replaced: list[AsyncExportClient] = []  # closed with the share: a wait may still use one
+        # Waits that came while the client was being built, let on WAKE_BATCH per loop iteration.
+        self._arrivals: deque[asyncio.Future[None]] = deque()
+        self._admitter: asyncio.Task[None] | None = None
         self.gate = asyncio.Semaphore(ASYNC_POOL)  # job-tracked looks in flight (see _OwnPoll)
+        self.cadence: JobCadence | None = None  # job-tracked: set with the client
+        self.job_looks: dict[str, _JobLook] = {}  # job-tracked: each job's latest look, shared by its waits
+        # Per export, while a wait holds it (weakly: no bookkeeping when the last wait leaves).
+        self.export_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def client(self) -> AsyncExportClient:
         if self._client is not None and self._client.done() and not self._client.cancelled():
-            return self._client.result()  # the usual case once built: no shield, no extra future
+            return self._client.result()  # the usual case once built
         if self._client is None:
-            self._client = asyncio.ensure_future(self._build())
-        # Shielded: a wait cancelled while the client is being built must not cancel it for the others.
+            self._start_build()
+        # Not awaited directly: ten thousand waits started together would all wake in one loop iteration
+        # once it is built. A wait cancelled meanwhile leaves the build running for the others.
+        arrival = asyncio.get_running_loop().create_future()
+        self._arrivals.append(arrival)
+        await arrival
+        assert self._client is not None
         return await asyncio.shield(self._client)
+
+    def _start_build(self) -> None:
+        build = self._client = asyncio.ensure_future(self._build())
+        if self._admitter is None or self._admitter.done():
+            self._admitter = asyncio.ensure_future(self._admit(build))
+
+    async def _admit(self, build: asyncio.Future[AsyncExportClient]) -> None:
+        await asyncio.wait([build])
+        while self._arrivals:
+            for _ in range(min(WAKE_BATCH, len(self._arrivals))):
+                arrival = self._arrivals.popleft()
+                if not arrival.done():
+                    arrival.set_result(None)
+            await asyncio.sleep(0)
+            current = self._client
+            if current is not None and not current.done():  # rebuilt meanwhile: the rest wait for it
+                await asyncio.wait([current])
 
     async def fresh_client(self, stale: AsyncExportClient) -> AsyncExportClient:
         """A client built anew from the connection, unless ``stale`` was already replaced: then that one."""
         current = await self.client()
         if current is stale:
             self._replaced.append(stale)
-            self._client = asyncio.ensure_future(self._build())
+            self._start_build()
+            assert self._client is not None
             current = await asyncio.shield(self._client)
         return current
 
@@ -260,6 +324,8 @@ class _Share:
             await poller.stop()
 
     async def close(self) -> None:
+        if self._admitter is not None:
+            self._admitter.cancel()
         for client in self._replaced:
             await client.aclose()
         if self._client is None:
@@ -333,6 +399,8 @@ class ExportWatch:
             self._poller = share.poller(client, self.page_size)
             self._poller.add(self._subscription)
         else:
+            if share.cadence is None:
+                share.cadence = JobCadence(client.dialect.typical_export_seconds)
             self._own = _OwnPoll(share, client, self._subscription)
 
     async def next_look(self, timeout: float) -> Look | None:
@@ -342,6 +410,15 @@ class ExportWatch:
         if self._own is not None:
             return await self._own.next_look(timeout)
         return await self._subscription.next_look(timeout)
+
+    def export_lock(self) -> asyncio.Lock:
+        """The lock the waits on this export in this loop take turns with to act on it (regenerate)."""
+        if self._share is None:
+            raise RuntimeError("ExportWatch.start() was not awaited")
+        lock = self._share.export_locks.get(self._subscription.export_id)
+        if lock is None:
+            lock = self._share.export_locks[self._subscription.export_id] = asyncio.Lock()
+        return lock
 
     def skip_rounds_started(self) -> None:
         """Ignore looks of the rounds already started: after acting on the export (a regeneration), only a
@@ -364,10 +441,12 @@ class ExportWatch:
 
     async def stop(self) -> None:
         """Leave the poll; the last wait of a connection stops its poll and closes its client."""
-        share, poller = self._share, self._poller
+        share, poller, own = self._share, self._poller, self._own
         self._share = self._poller = self._own = None
         if share is None:
             return
+        if own is not None:
+            own.leave()
         # Bookkeeping first, synchronously: a wait joining meanwhile must find a consistent registry.
         share.users -= 1
         last = share.users == 0
@@ -382,9 +461,27 @@ class ExportWatch:
             await share.close()
 
 
+_FINISHED = (ExportStatus.COMPLETED, ExportStatus.EMPTY, ExportStatus.FAILED)
+
+
+@dataclass
+class _JobLook:
+    """The latest look at one job in a loop, and how many waits follow the job (a trigger run twice)."""
+
+    waits: int
+    started: float = float("-inf")  # monotonic time the look's request left
+    job: ExportJob | None = None
+    error: Exception | None = None
+
+
 class _OwnPoll:
-    """A job-tracked wait's own polls: one status request per interval on the shared client, the first
-    at once; transient failures back off as the list poll does (:func:`transient_delay`)."""
+    """A job-tracked wait's own looks, on the shared client: the first at a point of the first interval
+    fixed by the export id, then at the connection's :class:`JobCadence` (every interval, sparser while
+    the job is young); transient failures back off as the list poll does (:func:`transient_delay`).
+
+    Another wait on the same job in this loop (Airflow running a trigger twice) takes this wait's look
+    when it is due within an interval of it, and the other way round: one request per interval per job.
+    """
 
     def __init__(self, share: _Share, client: AsyncExportClient, subscription: _Subscription) -> None:
         self.share = share
@@ -392,7 +489,19 @@ class _OwnPoll:
         self.subscription = subscription
         self.rounds = 0
         self.failures = 0
-        self._next_at = time.monotonic()
+        self.started = time.monotonic()
+        self._seen = self.started  # looks that started before this are not news to this wait
+        self._next_at = self.started + first_look_offset(subscription.export_id, subscription.poll_interval)
+        shared = share.job_looks.get(subscription.export_id)
+        if shared is None:
+            shared = share.job_looks[subscription.export_id] = _JobLook(0)
+        shared.waits += 1
+        self._shared = shared
+
+    def leave(self) -> None:
+        self._shared.waits -= 1
+        if not self._shared.waits and self.share.job_looks.get(self.subscription.export_id) is self._shared:
+            del self.share.job_looks[self.subscription.export_id]
 
     async def next_look(self, timeout: float) -> Look | None:
         wait = self._next_at - time.monotonic()
@@ -402,20 +511,32 @@ class _OwnPoll:
         if wait > 0:
             await asyncio.sleep(wait)
         self.rounds += 1
-        error: Exception | None = None
-        job = None
-        # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool cost
-        # a scan of the queue per released connection (quadratic, seconds of a blocked loop). The cadence
-        # counts from when a look leaves the gate, so waits that queued once stay spread out after.
-        async with self.share.gate:
-            started = time.monotonic()
-            try:
-                job = await self._look()
-            except Exception as failure:  # judged by the wait, as a failed shared round would be
-                error = failure
-        self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
         interval = self.subscription.poll_interval
-        delay = transient_delay(self.failures, interval, error) if self.failures else interval
+        shared = self._shared
+        if shared.started > self._seen and time.monotonic() - shared.started < interval:
+            started, job, error = shared.started, shared.job, shared.error  # a twin's fresh look
+        else:
+            # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool
+            # cost a scan of the queue per released connection (quadratic, seconds of a blocked loop).
+            # The cadence counts from when a look leaves the gate.
+            async with self.share.gate:
+                started = time.monotonic()
+                error, job = None, None
+                try:
+                    job = await self._look()
+                except Exception as failure:  # judged by the wait, as a failed shared round would be
+                    error = failure
+            shared.started, shared.job, shared.error = started, job, error
+        self._seen = started
+        self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
+        cadence = self.share.cadence
+        age = started - self.started
+        if job is not None and job.status in _FINISHED and cadence is not None:
+            cadence.finished(age)
+        if self.failures:
+            delay = transient_delay(self.failures, interval, error)
+        else:
+            delay = interval if cadence is None else cadence.delay(age, interval)
         # A back-off never outlasts the deadline: the wait gets a last look just before it.
         self._next_at = started + min(delay, until_last_look(self.subscription.deadline, time.time()))
         return Look(job, 0, error, self.rounds)

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_msghistory.client.cancel import CANCEL_TIMEOUT
+from airflow_provider_msghistory.client.models import ExportStatus
 from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.transport import within
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
@@ -18,6 +19,10 @@ from airflow_provider_msghistory.version_compat import AIRFLOW_V_3_3_PLUS
 
 DEFAULT_CONN_ID = "msghistory_default"
 ON_KILL_SUPPORTED = AIRFLOW_V_3_3_PLUS  # the triggerer calls on_kill() when the user kills the task
+
+
+# on_kill's decisions under way (a reference, so a shielded one outliving its trigger's task is not lost).
+_ENDING: set[asyncio.Future[None]] = set()
 
 
 def _task_state(task_instance: Any) -> str | None:
@@ -76,8 +81,9 @@ class MsgHistoryExportTrigger(BaseTrigger):
     :param page_size: export-list page size used to find the export.
     :param cancel_on_kill: cancel the export when the task is killed or the wait times out (the export
         operator's wait; a sensor waits for an export it does not own). On Airflow >= 3.3 through
-        :meth:`on_kill`; below, best effort when the trigger is cancelled and its task is no longer
-        deferred. Only where the vendor can cancel.
+        :meth:`on_kill`, below when the trigger is cancelled; either way only once the task is no longer
+        deferred (a trigger reassigned between triggerers is cancelled too, and its task still waits).
+        Only where the vendor can cancel.
     :param fallback_page_size: the smaller page size to rescan with before calling the export unknown.
     """
 
@@ -138,15 +144,36 @@ class MsgHistoryExportTrigger(BaseTrigger):
         try:
             event = await self._wait(waiter)
         except asyncio.CancelledError:
-            if self.cancel_on_kill and not ON_KILL_SUPPORTED and await self._safe_to_cancel():
-                await asyncio.shield(self._cancel_export())
+            if self.cancel_on_kill and not ON_KILL_SUPPORTED:
+                await self._cancel_if_ending()
             raise
         yield TriggerEvent(event)
 
     async def on_kill(self) -> None:
-        """Airflow >= 3.3: the user killed the deferred task; cancel its export where the vendor can."""
+        """Airflow >= 3.3: cancel the export where the vendor can, but only when the task is really ending.
+
+        The triggerer calls ``on_kill`` when the user kills the task, and also when this triggerer was
+        stalled past its health threshold and finds its triggers handed to another one: the task is then
+        still deferred and another copy of this trigger waits on the same export, which a cancel would
+        fail. So the task's state is read first, as below 3.3 (:meth:`_safe_to_cancel`): the export is
+        cancelled only when the task is no longer deferred, and kept when the state cannot be read.
+        """
         if self.cancel_on_kill:
-            await self._cancel_export()
+            await self._cancel_if_ending()
+
+    async def _cancel_if_ending(self) -> None:
+        """Cancel the export if the task is no longer deferred; shielded: the triggerer cancels a trigger's
+        task again at its next sync while it is still winding down, which must not cut the state read or
+        the cancel short (the decision then finishes in the background)."""
+
+        async def decide() -> None:
+            if await self._safe_to_cancel():
+                await self._cancel_export()
+
+        decision = asyncio.ensure_future(decide())
+        _ENDING.add(decision)
+        decision.add_done_callback(_ENDING.discard)
+        await asyncio.shield(decision)
 
     async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
         if waiter.remaining(time.time()) <= 0:
@@ -201,9 +228,10 @@ class MsgHistoryExportTrigger(BaseTrigger):
             self.log.warning("Could not cancel export %s: %s", self.export_id, error)
 
     async def _safe_to_cancel(self) -> bool:
-        """Below Airflow 3.3: whether the cancellation means the task is gone (killed, failed, cleared)
-        rather than a triggerer shutting down or handing the trigger to another one; then the task is
-        still deferred and its export must keep running."""
+        """Whether the cancellation means the task is gone (killed, failed, cleared) rather than a
+        triggerer shutting down or handing the trigger to another one; then the task is still deferred and
+        its export must keep running. No task instance (a trigger run outside a triggerer) or an unreadable
+        state: not safe."""
         from asgiref.sync import sync_to_async
 
         try:
@@ -213,7 +241,14 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 "Cannot read the task's state (%s); not cancelling export %s", error, self.export_id
             )
             return False
-        return state is not None and state != "deferred"
+        if state is None or state == "deferred":
+            self.log.info(
+                "Task state %s: not cancelling export %s (its wait goes on, e.g. on another triggerer)",
+                state,
+                self.export_id,
+            )
+            return False
+        return True
 
     async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> dict[str, Any]:
         """Take the shared poll's looks at the export until the waiter decides, or the deadline passes.
@@ -253,8 +288,7 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 if decision.action == "fail":
                     return self._error(f"export {self.export_id}: {decision.reason}")
                 if decision.action == "regenerate":
-                    await within(watch.client.regenerate_download_link(self.export_id), remaining)
-                    waiter.regenerated()
+                    await self._regenerate(watch, waiter, remaining)
                     watch.skip_rounds_started()  # a list read before the regeneration shows it expired
                 if waiter.page_size != watch.page_size:  # the waiter fell back to small pages
                     await watch.repage(waiter.page_size, waiter.page_hint)
@@ -264,6 +298,23 @@ class MsgHistoryExportTrigger(BaseTrigger):
                 failed = self._failed(waiter, error)
                 if failed is not None:
                     return failed
+
+    async def _regenerate(self, watch: ExportWatch, waiter: ExportWaiter, remaining: float) -> None:
+        """Regenerate the expired link, if the export is still expired right before.
+
+        Airflow may run this trigger twice (HA triggerers, a reassignment): a copy may have regenerated the
+        export since the round that saw it expired, and regenerating again would restart the export under
+        the download the copy's task began. Copies in this loop take turns (one lock per export); a copy on
+        another triggerer is caught by the fresh look, except when both look within the same round trip.
+        """
+        async with watch.export_lock():
+            look = watch.client.look(self.export_id, waiter.page_hint, waiter.page_size)
+            job, _ = await within(look, remaining)
+            if job is None or job.status is not ExportStatus.EXPIRED:
+                self.log.info("Export %s is no longer expired (regenerated elsewhere?)", self.export_id)
+                return
+            await within(watch.client.regenerate_download_link(self.export_id), remaining)
+            waiter.regenerated()
 
     def _failed(self, waiter: ExportWaiter, error: Exception) -> dict[str, Any] | None:
         """The error event when ``error`` ends the wait; ``None`` (logged) when it is waited out."""

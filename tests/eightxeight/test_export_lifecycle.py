@@ -281,53 +281,80 @@ def test_killing_the_sync_task_cancels_the_job(make_emu: Any) -> None:
     assert emu.cancelled_jobs == [jid] and emu.job(jid).status == "cancelled"
 
 
-def test_killing_the_deferred_task_cancels_the_job(make_emu: Any) -> None:
+def test_killing_the_deferred_task_cancels_the_job(make_emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_msghistory.triggers import export as trigger_module
+
     emu = make_emu(export_delay=60)
     with pytest.raises(TaskDeferred) as deferred:
         export(deferrable=True).execute({})
     trigger = deferred.value.trigger
     assert trigger.cancel_on_kill
+    # The state a triggerer reads once the user marked the task failed; no real task stands behind this.
+    monkeypatch.setattr(trigger_module, "_task_state", lambda ti: "failed")
 
     async def kill_while_waiting() -> None:
         task = asyncio.ensure_future(trigger.run().__anext__())
         await polled(emu, job_id(trigger.export_id))
-        task.cancel()  # what the triggerer does when the user kills the task ...
+        task.cancel()  # what the triggerer does when the user kills the task (below 3.3 the run cancels) ...
         with pytest.raises(asyncio.CancelledError):
             await task
-        await trigger.on_kill()  # ... and then, on Airflow >= 3.3, this
+        if trigger_module.ON_KILL_SUPPORTED:
+            await trigger.on_kill()  # ... and then, on Airflow >= 3.3, this
 
     asyncio.run(kill_while_waiting())
     (jid,) = emu.jobs
     assert emu.cancelled_jobs == [jid] and emu.job(jid).status == "cancelled"
 
 
-def test_below_3_3_a_cancelled_trigger_cancels_only_when_the_task_is_no_longer_deferred(
+def test_a_trigger_reassigned_from_a_stalled_triggerer_keeps_the_job_for_the_live_copy(
     make_emu: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Airflow 3.3 calls on_kill on a stalled triggerer's copy once its trigger runs elsewhere; the task is
+    still deferred (on the copy that took over), so the job must keep running and the live copy succeed."""
+    from airflow_provider_msghistory.triggers import export as trigger_module
+
+    emu = make_emu(export_delay=1.0)
+    with pytest.raises(TaskDeferred) as deferred:
+        export(deferrable=True).execute({})
+    stalled = deferred.value.trigger
+    live = type(stalled)(**stalled.serialize()[1])  # the copy the healthy triggerer rebuilt
+    states: list[Any] = []
+
+    def deferred_state(ti: Any) -> str:
+        states.append(ti)
+        return "deferred"
+
+    monkeypatch.setattr(trigger_module, "_task_state", deferred_state)
+
+    async def reassign() -> dict[str, Any]:
+        first = asyncio.ensure_future(stalled.run().__anext__())
+        second = asyncio.ensure_future(live.run().__anext__())
+        await polled(emu, job_id(stalled.export_id))
+        first.cancel()  # the resumed triggerer cancels its copy ("by user action" on 3.3) ...
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        if trigger_module.ON_KILL_SUPPORTED:
+            await stalled.on_kill()  # ... and calls on_kill
+        return (await second).payload
+
+    event = asyncio.run(reassign())
+    assert states, "on_kill did not read the task's state before deciding"
+    assert emu.cancelled_jobs == [] and not [e for e in emu.request_log if e.method == "DELETE"]
+    assert event["status"] == "success" and event["export_status"] == "COMPLETED"
+
+
+def test_an_unreadable_task_state_keeps_the_job(make_emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_msghistory.triggers import export as trigger_module
 
     emu = make_emu(export_delay=60)
-    monkeypatch.setattr(trigger_module, "ON_KILL_SUPPORTED", False)
-    client = MsgHistoryHook().get_client()
+    export_id = MsgHistoryHook().get_client().submit_message_history_export(DAY1, DAY2)
 
-    def cancel_with_task_state(state: str) -> list[str]:
-        export_id = client.submit_message_history_export(DAY1, DAY2)
-        # The task's state is what a triggerer reads from Airflow; no real task stands behind this trigger.
-        monkeypatch.setattr(trigger_module, "_task_state", lambda ti: state)
-        trigger = make_trigger(export_id, cancel_on_kill=True)
+    def unreadable(ti: Any) -> str:
+        raise ConnectionError("API server unreachable")
 
-        async def cancel() -> None:
-            task = asyncio.ensure_future(trigger.run().__anext__())
-            await polled(emu, job_id(export_id))  # the trigger is waiting on its job
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        asyncio.run(cancel())
-        return emu.cancelled_jobs
-
-    assert cancel_with_task_state("deferred") == []  # a triggerer restart: the job keeps running
-    assert len(cancel_with_task_state("failed")) == 1  # the task was killed: its job goes too
+    monkeypatch.setattr(trigger_module, "_task_state", unreadable)
+    asyncio.run(make_trigger(export_id, cancel_on_kill=True).on_kill())
+    assert emu.cancelled_jobs == []
 
 
 def test_a_timed_out_deferred_wait_cancels_its_job(make_emu: Any) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -105,7 +106,8 @@ def test_a_round_reads_only_the_pages_in_use(
     msghistory_emulator_factory: Callable[..., Any], use_emulator: Callable[..., None]
 ) -> None:
     # 120 exports, pages of 50: the oldest sits on page 2, the newest on page 0. The first round scans
-    # 0..2; later rounds read pages 0 and 2 only (page 1 holds nothing waited for).
+    # 0..2 (and one page ahead with page 2, searching past the hint); later rounds read pages 0 and 2 only
+    # (page 1 holds nothing waited for), together.
     emulator = msghistory_emulator_factory(export_delay=600)
     use_emulator(emulator)
     export_ids = submit(emulator, 120)
@@ -122,8 +124,8 @@ def test_a_round_reads_only_the_pages_in_use(
 
     asyncio.run(scenario())
     pages = [int(r.query.get("page", 0)) for r in list_requests(emulator)]
-    assert pages[:3] == [0, 1, 2]
-    assert set(pages[3:]) == {0, 2}
+    assert pages[:2] == [0, 1] and sorted(pages[2:4]) == [2, 3]
+    assert set(pages[4:]) == {0, 2}
 
 
 def test_a_cancelled_trigger_leaves_and_the_last_one_stops_the_poll(slow_emu: Any) -> None:
@@ -240,3 +242,30 @@ def test_a_restarted_trigger_resumes_with_its_own_state(slow_emu: Any) -> None:
     event = asyncio.run(scenario())
     assert event["status"] == "success", event
     assert event["regenerations"] == 2
+
+
+def test_a_round_reads_its_pages_together_within_the_key_limit(
+    msghistory_emulator_factory: Callable[..., Any], use_emulator: Callable[..., None]
+) -> None:
+    # 50 exports, pages of 5: one wait on the oldest export of each of the 10 pages. Once the first round
+    # found them, a round reads the 10 pages together (8, then 2), not one latency after another.
+    emulator = msghistory_emulator_factory(export_delay=600, latency=0.3)
+    use_emulator(emulator)
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda _: submit(emulator, 5), range(10)))
+    with MsgHistoryHook().get_client() as client:
+        waited = [job.export_id for job in client.iter_exports(page_size=50)][4::5]  # last of each page
+    emulator.clear_request_log()
+
+    async def scenario() -> None:
+        tasks = [start(make_trigger(e, page_size=5, poll_interval=0.5)) for e in waited]
+        await until(lambda: len(list_requests(emulator)) >= 30, "the first round and a later one")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(scenario())
+    arrivals = sorted(r.time for r in list_requests(emulator))
+    # Read one after another, 8 pages arrive 7 latencies (2.1 s) apart; read together, within one.
+    together = max(sum(1 for t in arrivals if first <= t < first + 0.3) for first in arrivals)
+    assert together >= 8, arrivals

@@ -131,6 +131,9 @@ class Dialect(ABC):
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     #: the paged message list, or ``None`` when the vendor has none
     message_list: ClassVar[MessageListSpec | None] = None
+    #: seconds an export job typically takes (job-tracked vendors): a younger job is looked at less often
+    #: (:mod:`~airflow_provider_msghistory.client.cadence`); ``None``: every poll interval
+    typical_export_seconds: ClassVar[float | None] = None
     #: options that let the dialect be built for parse-time checks, before the connection is known
     placeholder_options: ClassVar[Mapping[str, Any]] = {}
     #: the connection extras this vendor reads (its form fields; passed on in ``config.options``)
