@@ -142,6 +142,11 @@ class Dialect(ABC):
     caps: ClassVar[Capabilities]
     #: column whose timestamp places a row in a window (used when ``caps.exact_bounds`` is False)
     row_time_column: ClassVar[str | None] = None
+    #: export CSV column (and message-list field) of a message's send time: the column date partitions are
+    #: cut by (``None``: this vendor's files cannot be partitioned)
+    send_time_column: ClassVar[str | None] = None
+    #: export CSV column (and message-list field) of a message's delivery status, counted in manifests
+    status_column: ClassVar[str | None] = None
     #: what a 403 on the connection check means for this vendor (shown by the connection test)
     forbidden_help: ClassVar[str] = "Forbidden (403): the API refused these credentials for this request."
     #: the vendor's published request limits per API key (empty: none known, no client-side pacing)

@@ -63,6 +63,8 @@ class EightByEightDialect(Dialect):
         auth_forms=("API key (Bearer)",),
     )
     row_time_column: ClassVar[str | None] = "createdat"
+    send_time_column: ClassVar[str | None] = "createdat"
+    status_column: ClassVar[str | None] = "status_value"
     placeholder_options: ClassVar[Mapping[str, Any]] = {"sub_account_id": "parse-time-check"}
     forbidden_help: ClassVar[str] = (
         "Forbidden (403): the key may not read this sub-account's logs; check the connection's "
