@@ -23,6 +23,7 @@ the next attempt (:func:`~airflow_provider_msghistory.transfers.streaming.remove
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -103,9 +104,11 @@ def _commit_local(
     dest: Destination, fs: AbstractFileSystem, source: IO[bytes], body: bytes, snapshot: datetime
 ) -> Outcome:
     os.makedirs(dest.parent, exist_ok=True)
+    manifest_dest = dataclasses.replace(dest, url=manifest_path(dest.url), path=manifest_path(dest.path))
     remove_stale_parts(dest, fs)
+    remove_stale_parts(manifest_dest, fs)
     data_part = dest.part_path(_part_token())
-    manifest_part = dest.part_path(_part_token()) + MANIFEST_SUFFIX
+    manifest_part = manifest_dest.part_path(_part_token())
     try:
         with open(data_part, "wb") as out:
             source.seek(0)
@@ -285,13 +288,12 @@ def publish(
             log.info("Partition %s: %s rows, %s bytes at %s", name, part.rows, part.bytes, dest.url)
         else:
             entry["held_snapshot"] = iso_utc(outcome.held) if outcome.held else None
-            log.warning(
-                "Partition %s: kept %s, which holds snapshot %s, not older than this run's %s (a later run "
-                "restated it first); this run's version is not written",
-                name,
-                dest.url,
-                entry["held_snapshot"],
-                entry["snapshot"],
+            why = (
+                "this very snapshot (an earlier try of this run wrote it)"
+                if outcome.held == snapshot
+                else f"snapshot {entry['held_snapshot']}, later than this run's {entry['snapshot']} (a later "
+                "run restated it first)"
             )
+            log.warning("Partition %s: kept %s, which holds %s; not written", name, dest.url, why)
         results.append(entry)
     return results

@@ -245,3 +245,67 @@ def test_bad_partition_arguments_fail_at_parse(kwargs: dict[str, Any], field: st
         MsgHistoryExportToStorageOperator(task_id="t", export_id="e1", **kwargs)
     with pytest.raises(ValueError, match=f"^{field}: "):
         MsgHistoryMessagesToStorageOperator(task_id="t", **kwargs)
+
+
+_KILLED_TRANSFER = """
+import os, signal, sys
+from airflow_provider_msghistory.transfers import partition_store
+from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
+
+real_replace, moves = os.replace, []
+
+def replace(src, dst):
+    moves.append(dst)
+    if len(moves) == 4:  # the second partition's data is in place, its manifest not yet: the worst moment
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+
+partition_store.os.replace = replace  # the crash is the only thing faked: the rest is the real transfer
+MsgHistoryExportToStorageOperator(
+    task_id="store", export_id=sys.argv[1], destination=sys.argv[2], partition_by="day", deferrable=False
+).execute({})
+"""
+
+
+def test_sigkill_mid_restatement_leaves_every_partition_whole_and_the_retry_converges(
+    emu: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    template = f"{tmp_path.as_uri()}/{{partition}}/m.csv"
+    emu.set_clock("2025-01-06T00:05:00Z")
+    older = export(day(5), day(6), restate_days=2)
+    transfer(older, template)
+    names = ["2025-01-03", "2025-01-04", "2025-01-05"]
+    old = {n: (tmp_path / n / "m.csv").read_bytes() for n in names}
+    emu.set_clock("2025-01-09T00:05:00Z")  # every status settled since: each partition changes
+    newer = export(day(5), day(6), restate_days=2)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_TRANSFER, newer, template],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    after_kill = {n: (tmp_path / n / "m.csv").read_bytes() for n in names}
+    assert after_kill["2025-01-05"] == old["2025-01-05"]  # not reached: as it was
+
+    result = transfer(newer, template)  # the retry (same export id, same snapshot)
+
+    new = {n: (tmp_path / n / "m.csv").read_bytes() for n in names}
+    for name in names:
+        assert after_kill[name] in (old[name], new[name])  # whole: the old file or the new one, never a mix
+        manifest = json.loads((tmp_path / name / "m.csv.manifest.json").read_text())
+        assert manifest["sha256"] == hashlib.sha256(new[name]).hexdigest()
+        assert manifest["export_ids"] == [newer]
+    assert all(old[n] != new[n] for n in names)
+    assert after_kill["2025-01-03"] == new["2025-01-03"] and after_kill["2025-01-04"] == new["2025-01-04"]
+    by_name = {p["partition"]: p for p in result["partitions"]}
+    assert by_name["2025-01-03"]["replaced"] is False  # the killed try had committed it, with this snapshot
+    assert by_name["2025-01-04"]["replaced"] is True  # its data was in place, its manifest was not
+    leftovers = [p.name for p in tmp_path.rglob(".*") if ".part-" in p.name]
+    assert leftovers == []  # the dead writer's part files are gone
