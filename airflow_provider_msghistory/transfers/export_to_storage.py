@@ -371,7 +371,6 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             self.compression, label,
         )  # fmt: skip
         try:
-            merger = CsvMerger(router.write, None, None)  # the partitioner cuts to the window itself
             parts = 0
             if not empty:
                 if client.caps.links_in_job:
@@ -379,8 +378,9 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                     links: list[Any] = [JobFileLinks(client, export_id, files, i) for i in range(len(files))]
                 else:
                     links = [_FreshLinks(client, waiter, self.timeout, self.log)]
+                # The partitioner takes the parts as a merger does (header once), cutting to the window.
                 download_parts(
-                    client, links, merger, label=label, max_attempts=self.max_attempts, log=self.log
+                    client, links, router, label=label, max_attempts=self.max_attempts, log=self.log  # type: ignore[arg-type]
                 )
                 parts = len(links)
             kind = ExportKind.parse(job.kind) if job and job.kind else ExportKind.MESSAGE_HISTORY

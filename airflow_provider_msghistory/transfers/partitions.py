@@ -16,7 +16,7 @@ import hashlib
 import io
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import IO, Any
@@ -51,6 +51,18 @@ class Partitioning:
     def label(self, when: datetime) -> str:
         """The partition of an instant: ``2025-03-01`` (day) or ``2025-03-01T13`` (hour), local time."""
         return when.astimezone(self.tz).strftime(_FORMATS[self.by])
+
+    def bounds(self, when: datetime) -> tuple[datetime, datetime]:
+        """The half-open span ``[start, end)`` of the partition holding ``when`` (UTC)."""
+        labels = self.label(when)
+        step = _EPOCH + ((when.astimezone(timezone.utc) - _EPOCH) // _QUARTER) * _QUARTER
+        start = step
+        while self.label(start - _QUARTER) == labels:  # walk back to the partition's first quarter hour
+            start -= _QUARTER
+        end = step + _QUARTER
+        while self.label(end) == labels:
+            end += _QUARTER
+        return start, end
 
     def check_start(self, window: Window, param: str) -> None:
         """``ValueError`` when ``window`` starts inside a partition: that partition would be replaced by a
@@ -148,7 +160,8 @@ class Staged:
 
 
 class CsvPartitioner:
-    """A CSV byte stream (header first, as :class:`CsvMerger` writes it) to one staged file per partition.
+    """An export's CSV parts (header first in each, as :class:`CsvMerger` takes them) to one staged file
+    per partition, in one pass: the header once, every later part's header checked against it.
 
     Records are split outside quoted fields (a quoted body passes byte for byte); only the send-time and
     status columns are read. Rows outside ``window`` are dropped (counted); a row whose time cannot be read
@@ -183,23 +196,46 @@ class CsvPartitioner:
         self._start_key, self._end_key = _canonical(utc.start), _canonical(utc.end)
         # Sub-millisecond bounds make the byte comparison inexact: compare parsed times then.
         self._exact_keys = utc.start.microsecond % 1000 == 0 and utc.end.microsecond % 1000 == 0
-        self._records = _Records(label)
+        self._newline = b"\n"
         self._header: bytes | None = None
         self._time_index = self._status_index = 0
         self._last_index = 0
-        self._minute_labels: dict[bytes, str] = {}
+        self._current = (b"", b"", "")  # the partition last placed in: (low, high) canonical times, label
+        self._bounds: dict[str, tuple[bytes, bytes]] = {}
         self.rows = 0
         self.dropped_rows = 0
 
-    def write(self, chunk: bytes) -> None:
-        self._route(self._records.feed(chunk))
+    def add(self, chunks: Iterator[bytes], label: str) -> None:
+        """One downloaded part's CSV stream (what ``download_parts`` hands a merger): its header is the
+        first part's (checked, as :class:`CsvMerger` checks it), its rows are routed."""
+        records = _Records(label)
+        header_seen = False
+        for chunk in chunks:
+            batch = records.feed(chunk)
+            if not header_seen and batch:
+                header_seen = True
+                self._part_header(batch[0], label)
+                batch = batch[1:]
+            self._route(batch)
+        rest = records.close()
+        if rest and not header_seen:
+            self._part_header(rest + self._newline, label)  # a header with no newline and no rows
+        elif rest:
+            self._route([rest + self._newline])
+
+    def _part_header(self, header: bytes, label: str) -> None:
+        if self._header is None:
+            self._set_header(header)
+            self._newline = b"\r\n" if header.endswith(b"\r\n") else b"\n"
+        elif header.rstrip(b"\r\n") != self._header.rstrip(b"\r\n"):
+            raise MergeError(
+                f"{label} has a different header than the first part; the parts cannot make one CSV, so "
+                f"nothing was written. First: {self._header[:200]!r}; this one: {header[:200]!r}"
+            )
 
     def finish(self, documented_header: bytes | None = None) -> dict[str, Staged]:
-        """Route what is left; each staged file holds the header (``documented_header`` when the stream
-        had none) and its rows. Returns the partitions by label, in order."""
-        rest = self._records.close()
-        if rest:
-            self._route([rest + b"\n"])
+        """Each staged file gets the header (``documented_header`` when no part had one) and its rows.
+        Returns the partitions by label, in order."""
         header = self._header if self._header is not None else (documented_header or b"")
         for staged in self.staged.values():
             if staged.bytes == 0:
@@ -214,36 +250,53 @@ class CsvPartitioner:
     def _route(self, records: list[bytes]) -> None:
         if not records:
             return
-        if self._header is None:
-            self._set_header(records[0])
-            records = records[1:]
-        batches: dict[str, list[bytes]] = {}
-        counts: dict[str, Counter[str]] = {}
-        status_index = self._status_index if self.status_column else None
+        # The hot loop (every row): locals and bound methods, no call on the usual row. Rows come mostly
+        # in time order: the partition of the previous row, as a range of canonical times clipped to the
+        # window, places the next one with two byte comparisons.
+        batches: dict[str, tuple[list[bytes], list[bytes]]] = {}  # name -> its rows, their statuses
+        time_index, last = self._time_index, self._last_index
+        status_index = self._status_index  # the time column when there is no status (not counted)
+        cut = last + 1
+        exact = self._exact_keys
+        low, high, current = self._current
+        rows, statuses = batches.setdefault(current, ([], []))
+        add_row, add_status = rows.append, statuses.append
         for record in records:
-            fields = self._fields(record)
-            value = fields[self._time_index].rstrip(b"\r\n")
-            name = self._place(value, record)
+            fields = record.split(b",", cut)
+            if len(fields) <= last or (
+                b'"' in record
+                and record.find(b'"', 0, len(record) - len(fields[cut]) if len(fields) > cut else len(record))
+                != -1
+            ):
+                fields = self._parsed(record)  # a quoted field before the columns read
+            value = fields[time_index]
+            if low <= value < high and exact and len(value) == 24 and value[23] == 0x5A and value[19] == 0x2E:
+                add_row(record)  # ...ss.mmmZ in the current partition: the usual row
+                add_status(fields[status_index])
+                continue
+            name = self._place(value.rstrip(b"\r\n"), record)
             if name is None:
                 self.dropped_rows += 1
                 continue
-            batch = batches.get(name)
-            if batch is None:
-                batch = batches[name] = []
-                counts[name] = Counter()
-            batch.append(record)
-            if status_index is not None:
-                counts[name][fields[status_index].rstrip(b"\r\n").decode("utf-8", "replace")] += 1
-        for name, batch in batches.items():
+            low, high, current = self._current
+            rows, statuses = batches.setdefault(name, ([], []))
+            add_row, add_status = rows.append, statuses.append
+            add_row(record)
+            add_status(fields[status_index])
+        for name, (rows, statuses) in batches.items():
+            if not rows:
+                continue
             staged = self.staged.get(name)
             if staged is None:  # no window: partitions appear with their first row
                 staged = self.staged[name] = Staged(name, self.compression)
             if staged.bytes == 0:
                 staged.write(self._header or b"")
-            staged.write(b"".join(batch))
-            staged.rows += len(batch)
-            staged.statuses.update(counts[name])
-            self.rows += len(batch)
+            staged.write(b"".join(rows))
+            staged.rows += len(rows)
+            self.rows += len(rows)
+            if self.status_column:
+                for raw, number in Counter(statuses).items():  # counted in C
+                    staged.statuses[raw.rstrip(b"\r\n").decode("utf-8", "replace")] += number
 
     def _set_header(self, header: bytes) -> None:
         self._header = header
@@ -260,33 +313,19 @@ class CsvPartitioner:
             self._status_index = names.index(wanted)
         else:
             self.status_column = None  # a file without statuses (contacts): nothing to count
+            self._status_index = self._time_index
         self._last_index = max(self._time_index, self._status_index)
 
-    def _fields(self, record: bytes) -> list[bytes]:
-        last = self._last_index
-        fields = record.split(b",", last + 1)
-        if len(fields) > last:
-            rest = len(record) - len(fields[last + 1]) if len(fields) > last + 1 else len(record)
-            if record.find(b'"', 0, rest) == -1:  # the usual row: nothing quoted up to the columns read
-                return fields
-        # A quoted field before them: read the record as CSV (newline="" keeps quoted CR/LF).
+    def _parsed(self, record: bytes) -> list[bytes]:
+        """The fields of a record with a quoted field before the columns read (newline="" keeps quoted
+        CR/LF)."""
         row = next(csv.reader(io.StringIO(record.decode("utf-8", "replace"), newline="")), [])
-        if len(row) <= last:
+        if len(row) <= self._last_index:
             raise MergeError(f"{self.label}: a row has no {self.time_column!r} value: {record[:200]!r}")
         return [cell.encode() for cell in row]
 
     def _place(self, value: bytes, record: bytes) -> str | None:
-        """The partition of a row's time, ``None`` when outside the window."""
-        if self._exact_keys and len(value) == 24 and value[23] == 0x5A and value[19] == 0x2E:  # ...ss.mmmZ
-            if not self._start_key <= value < self._end_key:
-                return None
-            minute = value[:16]  # partition boundaries are whole minutes: the minute decides
-            name = self._minute_labels.get(minute)
-            if name is None:
-                when = _parse_time(minute + b":00Z")
-                assert when is not None
-                name = self._minute_labels[minute] = self.scheme.label(when)
-            return name
+        """The partition of a row's time (``None``: outside the window); it becomes the current one."""
         when = _parse_time(value)
         if when is None:
             raise MergeError(
@@ -295,7 +334,16 @@ class CsvPartitioner:
             )
         if not self._start <= when < self._end:
             return None
-        return self.scheme.label(when)
+        name = self.scheme.label(when)
+        bounds = self._bounds.get(name)
+        if bounds is None:
+            first, after = self.scheme.bounds(when)
+            bounds = self._bounds[name] = (
+                max(_canonical(first), self._start_key),
+                min(_canonical(after), self._end_key),
+            )
+        self._current = (*bounds, name)
+        return name
 
 
 class RecordPartitioner:

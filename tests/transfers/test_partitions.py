@@ -215,8 +215,9 @@ def test_quoted_fields_pass_byte_for_byte_and_an_unreadable_time_fails_by_name()
     quoted = b'1,"a, ""quoted""\nbody",2025-01-01T10:00:00.000Z,DELIVERED\n'
     plain = b"2,x,2025-01-02T00:00:00.000Z,SENT\n"
     router = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", "deliveryStatus", None, "test")
-    for i in range(0, len(header + quoted + plain), 7):  # chunks cut anywhere
-        router.write((header + quoted + plain)[i : i + 7])
+    data = header + quoted + plain
+    router.add(iter([data[i : i + 7] for i in range(0, len(data), 7)]), "part 1")  # chunks cut anywhere
+    router.add(iter([header]), "part 2")  # a later part's header is checked, not written again
     staged = router.finish()
     staged["2025-01-01"].file.seek(0)
     assert staged["2025-01-01"].file.read() == header + quoted
@@ -225,8 +226,13 @@ def test_quoted_fields_pass_byte_for_byte_and_an_unreadable_time_fails_by_name()
 
     bad = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", None, None, "export x")
     with pytest.raises(Exception, match="export x: a row's 'sendDate' value b'yesterday'"):
-        bad.write(header + b"3,y,yesterday,SENT\n")
+        bad.add(iter([header + b"3,y,yesterday,SENT\n"]), "part 1")
     bad.close()
+    other = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", None, None, "export x")
+    other.add(iter([header]), "part 1")
+    with pytest.raises(Exception, match="part 2 has a different header"):
+        other.add(iter([b"id,text,sendDate,deliveryStatus\n"]), "part 2")
+    other.close()
 
 
 @pytest.mark.parametrize(
