@@ -315,3 +315,37 @@ def test_sigkill_mid_restatement_leaves_every_partition_whole_and_the_retry_conv
     assert by_name["2025-01-04"]["replaced"] is True  # its data was in place, its manifest was not
     leftovers = [p.name for p in tmp_path.rglob(".*") if ".part-" in p.name]
     assert leftovers == []  # the dead writer's part files are gone
+
+
+def test_a_writer_landing_between_the_check_and_the_put_on_s3_wins_when_newer(
+    emu: Any, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msghistory.transfers import partition_store
+
+    bucket = s3.new_bucket()
+    key = "m/2025-01-05.csv"
+    template = f"s3://{bucket}/m/{{partition}}.csv"
+    export_id = export(day(5), day(6), restate_days=0)  # Qlara's bare id: partitions of the rows only
+    real_head, raced = partition_store._head, []
+
+    def head_then_race(fs: Any, bucket_name: str, object_key: str) -> Any:
+        seen = real_head(fs, bucket_name, object_key)
+        if object_key == key and not raced:  # another run lands its newer snapshot right now
+            raced.append(True)
+            newer = {"msghistory-snapshot": "2999-01-01T00:00:00Z"}
+            s3.client.put_object(Bucket=bucket, Key=key, Body=b"newer\n", Metadata=newer)
+        return seen
+
+    monkeypatch.setattr(partition_store, "_head", head_then_race)
+    result = transfer(export_id, template, storage_conn_id=AWS_CONN_ID)
+
+    assert raced and s3.read(bucket, key) == b"newer\n"  # the conditional PUT failed (412), the check re-ran
+    (entry,) = result["partitions"]
+    assert entry["replaced"] is False and entry["held_snapshot"] == "2999-01-01T00:00:00.000000Z"
+    assert not s3.pending_uploads(bucket)
+
+
+def test_an_export_ref_carries_window_and_snapshot_through_a_round_trip() -> None:
+    ref = ExportRef("job-1", Window(day(1), day(4)), datetime(2025, 1, 4, 0, 5, tzinfo=UTC))
+    assert ExportRef.parse(str(ref)) == ref
+    assert ExportRef.parse("job-1;window=2025-01-01T00:00:00Z/2025-01-02T00:00:00Z").asked is None
