@@ -190,12 +190,14 @@ def bench(size_text: str, vendor: str, repeat: int, directory: str | None) -> No
         seconds = statistics.median(r["seconds"] for r in results)
         rss = max(r["rss_growth"] for r in results) / 1e6
         extra = f", partitions {results[0]['partitions']}" if results[0]["partitions"] else ""
+        speed = results[0]["bytes"] / 1e6 / seconds
         print(
-            f"  {mode:>13}: {cpu_per_gb[mode]:6.2f} CPU s/GB, {results[0]['bytes'] / 1e6 / seconds:7.1f} MB/s, "
+            f"  {mode:>13}: {cpu_per_gb[mode]:6.2f} CPU s/GB, {speed:7.1f} MB/s, "
             f"peak RSS growth {rss:6.1f} MB, {results[0]['rows']:,} rows{extra}"
         )
     ratio = cpu_per_gb["partitioned"] / cpu_per_gb["unpartitioned"]
-    print(f"  partitioned / unpartitioned CPU: {ratio:.2f}x (target <= 1.25x: {'met' if ratio <= 1.25 else 'NOT met'})")
+    verdict = "met" if ratio <= 1.25 else "NOT met"
+    print(f"  partitioned / unpartitioned CPU: {ratio:.2f}x (target <= 1.25x: {verdict})")
 
 
 def main() -> None:

@@ -54,13 +54,13 @@ class Partitioning:
 
     def bounds(self, when: datetime) -> tuple[datetime, datetime]:
         """The half-open span ``[start, end)`` of the partition holding ``when`` (UTC)."""
-        labels = self.label(when)
+        name = self.label(when)
         step = _EPOCH + ((when.astimezone(timezone.utc) - _EPOCH) // _QUARTER) * _QUARTER
         start = step
-        while self.label(start - _QUARTER) == labels:  # walk back to the partition's first quarter hour
+        while self.label(start - _QUARTER) == name:  # walk back to the partition's first quarter hour
             start -= _QUARTER
         end = step + _QUARTER
-        while self.label(end) == labels:
+        while self.label(end) == name:
             end += _QUARTER
         return start, end
 
