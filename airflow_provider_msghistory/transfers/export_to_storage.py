@@ -103,6 +103,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         The XCom adds ``partitions`` (per partition: ``partition``, ``path``, ``manifest``, ``snapshot``,
         ``rows``, ``bytes``, ``stored_bytes``, ``sha256``, ``statuses``, ``replaced``). See
         ``docs/settled-history.md``.
+        An empty export (``on_empty="write"``) writes every partition header-only.
     :param partition_timezone: IANA zone whose days (hours) the partitions are (default ``"UTC"``).
     """
 
@@ -351,6 +352,12 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 f"partition_by: {dialect.name} export files carry no send time to partition by; "
                 "leave partition_by unset"
             )
+        if empty and self.on_empty == "fail":
+            raise AirflowException(f"export {export_id} finished with no rows and on_empty='fail'")
+        if empty and self.on_empty == "skip":
+            self.log.info("Export %s finished with no rows and on_empty='skip': nothing stored", export_id)
+            skipped = self._xcom(export_id, template, stored=None, skipped=True, empty=True)
+            return {**skipped, "partitions": []}
         ref = ExportRef.parse(export_id)
         if ref.window is None:
             self.log.warning(

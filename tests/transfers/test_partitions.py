@@ -349,3 +349,20 @@ def test_an_export_ref_carries_window_and_snapshot_through_a_round_trip() -> Non
     ref = ExportRef("job-1", Window(day(1), day(4)), datetime(2025, 1, 4, 0, 5, tzinfo=UTC))
     assert ExportRef.parse(str(ref)) == ref
     assert ExportRef.parse("job-1;window=2025-01-01T00:00:00Z/2025-01-02T00:00:00Z").asked is None
+
+
+def test_an_empty_8x8_job_writes_every_partition_header_only_or_fails_when_asked(
+    msghistory_emulator_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    emulator = msghistory_emulator_factory(vendor="8x8", job_outcome="empty", export_delay=0.05)
+    monkeypatch.setenv("AIRFLOW_CONN_MSGHISTORY_DEFAULT", conn_json(emulator))
+    export_id = export(day(5), day(6), restate_days=1)
+
+    result = transfer(export_id, f"{tmp_path.as_uri()}/{{partition}}.csv")
+
+    assert result["empty"] and [p["rows"] for p in result["partitions"]] == [0, 0]
+    for name in ("2025-01-04", "2025-01-05"):
+        assert (tmp_path / f"{name}.csv").read_bytes().startswith(b"umid,subaccountid,")
+        assert (tmp_path / f"{name}.csv").read_bytes().count(b"\n") == 1
+    with pytest.raises(Exception, match="finished with no rows and on_empty='fail'"):
+        transfer(export_id, f"{tmp_path.as_uri()}/{{partition}}.csv", on_empty="fail")
