@@ -33,7 +33,7 @@ from airflow_provider_msghistory.transfers.destination import (
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
 from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.merge import CsvMerger
-from airflow_provider_msghistory.transfers.partition_store import publish
+from airflow_provider_msghistory.transfers.partition_store import publish, stager
 from airflow_provider_msghistory.transfers.partitions import CsvPartitioner, check_template, partitioning
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
@@ -375,7 +375,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         label = f"export {export_id}"
         router = CsvPartitioner(
             self.partitioning, ref.window, dialect.send_time_column, dialect.status_column,
-            self.compression, label,
+            stager(template, self.compression), label,
         )  # fmt: skip
         try:
             parts = 0

@@ -28,7 +28,7 @@ from airflow_provider_msghistory.transfers.destination import (
     validate_compression,
     validate_if_exists,
 )
-from airflow_provider_msghistory.transfers.partition_store import publish
+from airflow_provider_msghistory.transfers.partition_store import publish, stager
 from airflow_provider_msghistory.transfers.partitions import RecordPartitioner, check_template, partitioning
 from airflow_provider_msghistory.transfers.records import FORMATS, writer_for
 from airflow_provider_msghistory.transfers.streaming import PartFile
@@ -236,7 +236,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         known = (*spec.fields, *(() if "channel" in spec.fields else ("channel",)))
         router = RecordPartitioner(
             self.partitioning, Window(start, end), self.format, known, dialect.message_time,
-            dialect.status_column, self.compression,
+            dialect.status_column, stager(template, self.compression),
         )  # fmt: skip
         # The snapshot: the vendor's view is read from the first page on, so its time is the earliest.
         snapshot = datetime.now(timezone.utc)

@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_msghistory.client.windows import iso_utc, parse_utc
 from airflow_provider_msghistory.transfers.destination import Destination, parse_destination
-from airflow_provider_msghistory.transfers.partitions import PLACEHOLDER, Staged
+from airflow_provider_msghistory.transfers.partitions import PLACEHOLDER, Staged, Stager
 from airflow_provider_msghistory.transfers.streaming import _part_token, remove_stale_parts
 
 if TYPE_CHECKING:
@@ -68,14 +68,30 @@ def manifest_path(path: str) -> str:
     return path + MANIFEST_SUFFIX
 
 
+def stager(template: Destination, compression: str | None) -> Stager:
+    """How a transfer into ``template`` stages its partitions: on local disk in each partition's own part
+    file beside it (the commit is a rename), elsewhere in a local temporary file (uploaded at commit)."""
+    if not template.is_local:
+        return lambda label: Staged(label, compression)
+
+    def stage(label: str) -> Staged:
+        dest = parse_destination(template.url.replace(PLACEHOLDER, label), template.conn_id)
+        os.makedirs(dest.parent, exist_ok=True)
+        remove_stale_parts(dest, dest.filesystem())
+        return Staged(label, compression, dest.part_path(_part_token()))
+
+    return stage
+
+
 def commit_partition(
-    dest: Destination, fs: AbstractFileSystem, source: IO[bytes], manifest: dict[str, Any], snapshot: datetime
+    dest: Destination, fs: AbstractFileSystem, staged: Staged, manifest: dict[str, Any], snapshot: datetime
 ) -> Outcome:
-    """Put ``source`` (read from its start) at ``dest`` and ``manifest`` beside it, unless the partition
-    already holds ``snapshot`` or a later one."""
+    """Put the staged file (finished) at ``dest`` and ``manifest`` beside it, unless the partition already
+    holds ``snapshot`` or a later one."""
     body = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    source = staged.file
     if dest.is_local:
-        return _commit_local(dest, fs, source, body, snapshot)
+        return _commit_local(dest, fs, staged, body, snapshot)
     if dest.scheme in ("s3", "s3a") and _size(source) <= MAX_PUT:
         return _commit_s3(dest, fs, source, body, snapshot)
     if dest.scheme in ("s3", "s3a"):
@@ -101,20 +117,24 @@ def _size(source: IO[bytes]) -> int:
 
 
 def _commit_local(
-    dest: Destination, fs: AbstractFileSystem, source: IO[bytes], body: bytes, snapshot: datetime
+    dest: Destination, fs: AbstractFileSystem, staged: Staged, body: bytes, snapshot: datetime
 ) -> Outcome:
     os.makedirs(dest.parent, exist_ok=True)
     manifest_dest = dataclasses.replace(dest, url=manifest_path(dest.url), path=manifest_path(dest.path))
     remove_stale_parts(dest, fs)
     remove_stale_parts(manifest_dest, fs)
-    data_part = dest.part_path(_part_token())
     manifest_part = manifest_dest.part_path(_part_token())
+    in_place = staged.path is not None and staged.path.startswith(dest.part_prefix)
+    data_part = staged.path if in_place and staged.path else dest.part_path(_part_token())
     try:
-        with open(data_part, "wb") as out:
-            source.seek(0)
-            shutil.copyfileobj(source, out, _COPY_CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
+        if in_place:  # staged beside the destination: the commit is a rename
+            os.fsync(staged.file.fileno())
+        else:
+            with open(data_part, "wb") as out:
+                staged.file.seek(0)
+                shutil.copyfileobj(staged.file, out, _COPY_CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
         with open(manifest_part, "wb") as out:
             out.write(body)
             out.flush()
@@ -282,7 +302,7 @@ def publish(
             "sha256": part.sha256,
             "statuses": dict(sorted(part.statuses.items())),
         }
-        outcome = commit_partition(dest, dest.filesystem(), part.file, {**manifest_base, **entry}, snapshot)
+        outcome = commit_partition(dest, dest.filesystem(), part, {**manifest_base, **entry}, snapshot)
         entry["replaced"] = outcome.replaced
         if outcome.replaced:
             log.info("Partition %s: %s rows, %s bytes at %s", name, part.rows, part.bytes, dest.url)

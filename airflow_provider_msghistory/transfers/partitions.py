@@ -10,10 +10,12 @@ its own, atomically and never over a later snapshot
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
 import io
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -118,15 +120,26 @@ def check_template(destination: str, scheme: Partitioning | None) -> None:
 
 
 class Staged:
-    """One partition's bytes in a local temporary file, as they will be stored, with their figures.
+    """One partition's bytes in a local file, as they will be stored, with their figures.
 
     ``sha256`` and ``bytes`` describe the file before compression (what a reader gets back), ``stored``
     what is written at the destination.
+
+    :param label: the partition.
+    :param compression: ``None`` or ``"gzip"``.
+    :param path: where to write: the partition's own part file on local disk (committed by a rename,
+        no copy); ``None``: an anonymous temporary file (uploaded at commit).
     """
 
-    def __init__(self, label: str, compression: str | None) -> None:
+    def __init__(self, label: str, compression: str | None, path: str | None = None) -> None:
         self.label = label
-        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="msghistory-partition-")  # noqa: SIM115
+        self.path = path
+        # Closed (and a named one deleted unless moved into place) by close().
+        self.file: IO[bytes] = (
+            open(path, "w+b")  # noqa: SIM115
+            if path is not None
+            else tempfile.TemporaryFile(prefix="msghistory-partition-")  # noqa: SIM115
+        )
         self._out: Any = (
             gzip.GzipFile(filename="", mode="wb", fileobj=self.file, compresslevel=6, mtime=0)
             if compression == "gzip"
@@ -157,6 +170,13 @@ class Staged:
 
     def close(self) -> None:
         self.file.close()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):  # gone: moved into place
+                os.unlink(self.path)
+
+
+#: a partition's label -> its staged file (see :func:`~.partition_store.stager`)
+Stager = Callable[[str], Staged]
 
 
 class CsvPartitioner:
@@ -172,7 +192,7 @@ class CsvPartitioner:
         whose id carries no window): every row is kept and only the partitions holding rows are written.
     :param time_column: header name of the send time (case-insensitive).
     :param status_column: header name of the delivery status, counted per partition (``None``: not counted).
-    :param compression: ``None`` or ``"gzip"`` (the staged and stored bytes).
+    :param stage: makes a partition's staged file.
     :param label: what the stream is, for errors.
     """
 
@@ -182,15 +202,15 @@ class CsvPartitioner:
         window: Window | None,
         time_column: str,
         status_column: str | None,
-        compression: str | None,
+        stage: Stager,
         label: str,
     ) -> None:
         self.scheme = scheme
         self.time_column = time_column
         self.status_column = status_column
         self.label = label
-        self.compression = compression
-        self.staged = {name: Staged(name, compression) for name in scheme.labels(window)} if window else {}
+        self.stage = stage
+        self.staged = {name: stage(name) for name in scheme.labels(window)} if window else {}
         utc = window.utc() if window else Window(_EPOCH, _FAR)
         self._start, self._end = utc.start, utc.end
         self._start_key, self._end_key = _canonical(utc.start), _canonical(utc.end)
@@ -288,7 +308,7 @@ class CsvPartitioner:
                 continue
             staged = self.staged.get(name)
             if staged is None:  # no window: partitions appear with their first row
-                staged = self.staged[name] = Staged(name, self.compression)
+                staged = self.staged[name] = self.stage(name)
             if staged.bytes == 0:
                 staged.write(self._header or b"")
             staged.write(b"".join(rows))
@@ -355,7 +375,7 @@ class RecordPartitioner:
     :param known_fields: the CSV columns that come first.
     :param time_of: a record's send time (``None`` when it has no readable one: the transfer fails).
     :param status_field: the record field of the delivery status, counted per partition.
-    :param compression: ``None`` or ``"gzip"``.
+    :param stage: makes a partition's staged file.
     """
 
     def __init__(
@@ -366,12 +386,12 @@ class RecordPartitioner:
         known_fields: Iterable[str],
         time_of: Callable[[Mapping[str, Any]], datetime | None],
         status_field: str | None,
-        compression: str | None,
+        stage: Stager,
     ) -> None:
         self.scheme = scheme
         self.time_of = time_of
         self.status_field = status_field
-        self.staged = {name: Staged(name, compression) for name in scheme.labels(window)}
+        self.staged = {name: stage(name) for name in scheme.labels(window)}
         known = tuple(known_fields)
         self.writers = {name: writer_for(fmt, s.write, known) for name, s in self.staged.items()}
         self.records = 0

@@ -20,11 +20,16 @@ from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
 from airflow_provider_msghistory.transfers.export_to_storage import MsgHistoryExportToStorageOperator
 from airflow_provider_msghistory.transfers.messages_to_storage import MsgHistoryMessagesToStorageOperator
-from airflow_provider_msghistory.transfers.partitions import CsvPartitioner, partitioning
+from airflow_provider_msghistory.transfers.partitions import CsvPartitioner, Staged, partitioning
 
 from .conftest import AWS_CONN_ID, S3Server
 
 UTC = timezone.utc
+
+
+def temporary(label: str) -> Staged:
+    """Stages a partition in an anonymous temporary file."""
+    return Staged(label, None)
 
 
 @pytest.fixture
@@ -214,7 +219,7 @@ def test_quoted_fields_pass_byte_for_byte_and_an_unreadable_time_fails_by_name()
     header = b"id,body,sendDate,deliveryStatus\n"
     quoted = b'1,"a, ""quoted""\nbody",2025-01-01T10:00:00.000Z,DELIVERED\n'
     plain = b"2,x,2025-01-02T00:00:00.000Z,SENT\n"
-    router = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", "deliveryStatus", None, "test")
+    router = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", "deliveryStatus", temporary, "test")
     data = header + quoted + plain
     router.add(iter([data[i : i + 7] for i in range(0, len(data), 7)]), "part 1")  # chunks cut anywhere
     router.add(iter([header]), "part 2")  # a later part's header is checked, not written again
@@ -224,11 +229,11 @@ def test_quoted_fields_pass_byte_for_byte_and_an_unreadable_time_fails_by_name()
     assert dict(staged["2025-01-02"].statuses) == {"SENT": 1}
     router.close()
 
-    bad = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", None, None, "export x")
+    bad = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", None, temporary, "export x")
     with pytest.raises(Exception, match="export x: a row's 'sendDate' value b'yesterday'"):
         bad.add(iter([header + b"3,y,yesterday,SENT\n"]), "part 1")
     bad.close()
-    other = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", None, None, "export x")
+    other = CsvPartitioner(scheme, Window(day(1), day(3)), "sendDate", None, temporary, "export x")
     other.add(iter([header]), "part 1")
     with pytest.raises(Exception, match="part 2 has a different header"):
         other.add(iter([b"id,text,sendDate,deliveryStatus\n"]), "part 2")
