@@ -96,7 +96,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     :param max_attempts: failed download attempts allowed per file (expired link, broken stream).
     :param max_regenerations: how many times an expired export may be regenerated (where it can).
     :param partition_by: ``"day"`` or ``"hour"``: write one file per partition of the export's window,
-        each row placed by its send time (the vendor's column, :attr:`Dialect.send_time_column`); the
+        each row placed by its send time (the vendor's column, :attr:`Dialect.row_time_column`); the
         destination holds ``{partition}``, e.g. ``s3://lake/sms/date={partition}/messages.csv``. Every
         partition the window covers is written (header-only when empty), each replaced atomically and only
         by a later snapshot, with ``<file name>.manifest.json`` beside it. ``None`` (default): one file.
@@ -347,7 +347,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         """The export's rows into one file per partition of its window (see ``partition_by``)."""
         assert self.partitioning is not None
         dialect = client.dialect
-        if dialect.send_time_column is None:
+        if dialect.row_time_column is None:
             raise AirflowFailException(
                 f"partition_by: {dialect.name} export files carry no send time to partition by; "
                 "leave partition_by unset"
@@ -374,7 +374,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         snapshot = self._snapshot(ref, job)
         label = f"export {export_id}"
         router = CsvPartitioner(
-            self.partitioning, ref.window, dialect.send_time_column, dialect.status_column,
+            self.partitioning, ref.window, dialect.row_time_column, dialect.status_column,
             stager(template, self.compression), label,
         )  # fmt: skip
         try:

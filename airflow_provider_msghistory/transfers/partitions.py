@@ -2,7 +2,7 @@
 
 A partitioned transfer writes one file per day (or hour) of ``partition_timezone`` that its window covers,
 header-only when no message was sent in it, each row placed by its send time as the vendor's dialect names
-the column (:attr:`Dialect.send_time_column`; the message list's ``time_fields``). Rows are staged in local
+the column (:attr:`Dialect.row_time_column`; the message list's ``time_fields``). Rows are staged in local
 files (constant memory, compressed as they will be stored; on local disk each partition's own part file),
 then each partition is committed on its own, atomically and never over a later snapshot
 (:mod:`airflow_provider_msghistory.transfers.partition_store`).

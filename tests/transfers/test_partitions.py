@@ -371,3 +371,14 @@ def test_an_empty_8x8_job_writes_every_partition_header_only_or_fails_when_asked
         assert (tmp_path / f"{name}.csv").read_bytes().count(b"\n") == 1
     with pytest.raises(Exception, match="finished with no rows and on_empty='fail'"):
         transfer(export_id, f"{tmp_path.as_uri()}/{{partition}}.csv", on_empty="fail")
+
+
+def test_a_restating_qlara_export_stored_unpartitioned_is_the_whole_window(emu: Any, tmp_path: Path) -> None:
+    export_id = export(day(5), day(6), restate_days=2)
+    dest = tmp_path / "all.csv"
+    op = MsgHistoryExportToStorageOperator(
+        task_id="store", export_id=export_id, destination=dest.as_uri(), deferrable=False
+    )
+    result = op.execute({})
+    assert dest.read_bytes() == emu.export_csv(ExportRef.parse(export_id).job_id)  # cut to its window: all
+    assert result["dropped_rows"] == 0 and result["rows"] > 300

@@ -63,7 +63,6 @@ class EightByEightDialect(Dialect):
         auth_forms=("API key (Bearer)",),
     )
     row_time_column: ClassVar[str | None] = "createdat"
-    send_time_column: ClassVar[str | None] = "createdat"
     status_column: ClassVar[str | None] = "status_value"
     placeholder_options: ClassVar[Mapping[str, Any]] = {"sub_account_id": "parse-time-check"}
     forbidden_help: ClassVar[str] = (

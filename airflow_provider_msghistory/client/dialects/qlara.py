@@ -96,7 +96,7 @@ class QlaraDialect(Dialect):
     rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(50, 1.0), RateLimit(1000, 60.0))
     # History and delivery-report files both carry the message's send time (a report row is placed on the day
     # its message was sent, not when the receipt came) and its status.
-    send_time_column: ClassVar[str | None] = "sendDate"
+    row_time_column: ClassVar[str | None] = "sendDate"
     status_column: ClassVar[str | None] = "deliveryStatus"
     message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
         channels=CHANNELS,
