@@ -4,7 +4,9 @@ default window every windowed operator takes: the run's data interval."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
@@ -33,6 +35,16 @@ def count(value: object, param: str, example: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{param}: expected an integer >= {minimum}, e.g. {example}; got {value!r}")
     return value
+
+
+def time_zone(value: object, param: str) -> tzinfo:
+    """The IANA zone ``value`` names, or ``ValueError`` naming ``param``."""
+    try:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{param}: {value!r} is not an IANA time zone, e.g. 'UTC', 'Europe/Rome'") from None
 
 
 # A run without a logical date (Airflow 3 allows one, e.g. `airflow dags trigger` with no date) has no data

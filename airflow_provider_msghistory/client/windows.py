@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 MS = timedelta(milliseconds=1)
 SECOND = timedelta(seconds=1)
+
+
+def restated_start(start: datetime, days: int, zone: tzinfo) -> datetime:
+    """``start`` moved back ``days`` calendar days of ``zone`` (wall clock: across a DST change a day is 23
+    or 25 hours, so a restated window still starts at a local midnight)."""
+    return (start.astimezone(zone) - timedelta(days=days)).astimezone(timezone.utc) if days else start
+
 
 def ceil_to(value: datetime, step: timedelta) -> datetime:
     """``value`` rounded up to a whole ``step`` (ms or s) of its own clock."""
@@ -87,7 +94,7 @@ class Window:
     def encode(self) -> str:
         """``<start>/<end>`` in UTC at microsecond precision (ISO 8601 interval), for an export reference."""
         utc = self.utc()
-        return f"{_iso(utc.start)}/{_iso(utc.end)}"
+        return f"{iso_utc(utc.start)}/{iso_utc(utc.end)}"
 
     @classmethod
     def decode(cls, text: str) -> Window:
@@ -95,17 +102,18 @@ class Window:
         start_text, sep, end_text = text.partition("/")
         if not sep:
             raise ValueError(f"window: {text[:60]!r} is not '<start>/<end>'")
-        start, end = _parse_utc(start_text), _parse_utc(end_text)
+        start, end = parse_utc(start_text), parse_utc(end_text)
         if end < start:
             raise ValueError(f"window: end {end_text!r} is before start {start_text!r}")
         return cls(start, end)
 
 
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def iso_utc(value: datetime) -> str:
+    """``value`` in UTC, microseconds, ``Z``."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse_utc(text: str) -> datetime:
+def parse_utc(text: str) -> datetime:
     normalised = text[:-1] + "+00:00" if text.endswith("Z") else text
     parsed = datetime.fromisoformat(normalised)
     if parsed.tzinfo is None:

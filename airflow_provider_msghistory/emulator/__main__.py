@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=None, help="days of data (default: 31; Messangi 200)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each API response")
     p.add_argument(
+        "--clock",
+        default=None,
+        help="read the data as of this instant, e.g. 2025-01-05T00:05:00Z (default: the wall clock)",
+    )
+    p.add_argument(
         "--rate-limit",
         type=parse_rate_limit,
         default=VENDOR_DEFAULT,
@@ -168,7 +173,7 @@ def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
     common = {
         "host": args.host, "port": VENDOR_DEFAULTS[args.vendor][0] if args.port is None else args.port,
         "api_key": args.api_key, "messages": args.messages,
-        "seed": args.seed, "start": args.start, "latency": args.latency,
+        "seed": args.seed, "start": args.start, "latency": args.latency, "clock": args.clock,
         **({} if args.days is None else {"days": args.days}),
         "rate_limit": DEFAULT_RATE_LIMITS[args.vendor]
         if args.rate_limit is VENDOR_DEFAULT

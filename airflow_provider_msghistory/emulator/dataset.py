@@ -8,12 +8,14 @@ random traffic, every day of the range holds one message per channel at exactly 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
 from .timeutil import format_ms
 
 CHANNELS = ("SMS", "RCS", "WHATSAPP")
@@ -31,6 +33,8 @@ STATUS_DESCRIPTIONS = {
     "EXPIRED": ("Validity period expired before delivery",),
     "UNKNOWN": ("Delivery status not reported by carrier",),
 }
+# A final status reached through DELIVERED (the recipient read it), as the settling history shows it.
+_READ_STATUSES = ("RECEIVED",)
 # Statuses whose final event has a timestamp (a delivery, a read, a failure or an expiry receipt).
 _HAS_DELIVERY_DATE = frozenset({"DELIVERED", "RECEIVED", "ERROR", "EXPIRED"})
 SENDERS = {
@@ -61,6 +65,23 @@ class Message:
     delivery_ms: int | None
     origin: str
     campaign_id: int | None
+    settle_ms: int = 0  # after send_ms, when the final status is reached (emulator.settling)
+
+    def as_of(self, now_ms: int) -> Message | None:
+        """The message as the vendor shows it at ``now_ms`` (``None``: not sent yet)."""
+        chain = chain_to(self.status, read=_READ_STATUSES)
+        step = step_at(chain, self.send_ms, self.settle_ms, now_ms)
+        if step < 0:
+            return None
+        if step == len(chain) - 1:
+            return self
+        status = chain[step]
+        return dataclasses.replace(
+            self,
+            status=status,
+            status_description=STATUS_DESCRIPTIONS[status][0],
+            delivery_ms=None if status == "SENT" else self.delivery_ms,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The history list (B) representation: a DeliveryStatusResponse."""
@@ -106,9 +127,12 @@ class Dataset:
     :param seed: seed of every random choice.
     :param start_ms: epoch milliseconds of the first day's midnight (UTC).
     :param days: number of days covered.
+    :param clock: the instant the data is read at (statuses settle against it; default the wall clock).
     """
 
-    def __init__(self, messages: int, seed: int, start_ms: int, days: int) -> None:
+    def __init__(
+        self, messages: int, seed: int, start_ms: int, days: int, clock: DataClock | None = None
+    ) -> None:
         if messages < 0 or days < 1:
             raise ValueError("messages must be >= 0 and days >= 1, e.g. messages=2000, days=31")
         self.seed = seed
@@ -119,11 +143,14 @@ class Dataset:
         self.lists = dict(LIST_NAMES)
         self.contacts = self._make_contacts(rng, max(20, messages // 20))
         self.messages = self._make_messages(rng, messages, days)
+        for message in self.messages:
+            message.settle_ms = settle_after_ms(seed, message.message_id)
+        self.clock = clock or DataClock()
         self._send_ms = [m.send_ms for m in self.messages]
         self._by_channel = {ch: [m for m in self.messages if m.channel == ch] for ch in CHANNELS}
         self._channel_send_ms = {ch: [m.send_ms for m in msgs] for ch, msgs in self._by_channel.items()}
-        # Paging reads the same selection page after page: keep the last few (the data never changes).
-        self.history_list = functools.lru_cache(maxsize=32)(self._history_list)
+        # Paging reads the same selection page after page: keep the last few (statuses are applied after).
+        self._channel_list = functools.lru_cache(maxsize=32)(self._channel_list)  # type: ignore[method-assign]
 
     @staticmethod
     def _make_contacts(rng: random.Random, count: int) -> list[Contact]:
@@ -192,10 +219,21 @@ class Dataset:
         hi = bisect.bisect_right(send_ms, end_ms)
         return self._by_channel[channel][lo:hi]
 
-    def _history_list(self, channel: str, start_ms: int, end_ms: int, status: str | None) -> list[Message]:
-        """What the history list (B) pages through: ``channel``'s messages in the inclusive range."""
-        matches = self.channel_range(channel, start_ms, end_ms) if start_ms <= end_ms else []
+    def as_of_now(self, messages: list[Message]) -> list[Message]:
+        """``messages`` as the clock's now shows them: statuses of then, none sent later."""
+        now = self.clock.now_ms()
+        if now >= self.end_ms + SETTLE_MAX_MS:
+            return messages  # everything settled (the wall clock with a dataset in the past)
+        shown = (m if now >= m.send_ms + m.settle_ms else m.as_of(now) for m in messages)
+        return [m for m in shown if m is not None]
+
+    def history_list(self, channel: str, start_ms: int, end_ms: int, status: str | None) -> list[Message]:
+        """What the history list (B) pages through: ``channel``'s messages in the inclusive range, now."""
+        matches = self.as_of_now(self._channel_list(channel, start_ms, end_ms))
         return matches if status is None else [m for m in matches if m.status == status]
+
+    def _channel_list(self, channel: str, start_ms: int, end_ms: int) -> list[Message]:
+        return self.channel_range(channel, start_ms, end_ms) if start_ms <= end_ms else []
 
     def history_export(
         self, start_ms: int, end_ms: int, sender: str | None = None, recipient: str | None = None
@@ -203,7 +241,7 @@ class Dataset:
         """What a message-history export (A) contains: API-originated messages in the inclusive range."""
         return [
             m
-            for m in self.in_range(start_ms, end_ms)
+            for m in self.as_of_now(self.in_range(start_ms, end_ms))
             if m.origin == ORIGIN_API
             and (sender is None or m.sender == sender)
             and (recipient is None or _same_number(m.destination, recipient))
@@ -219,7 +257,7 @@ class Dataset:
             pool = self.messages
         if campaign_id is not None:
             pool = [m for m in pool if str(m.campaign_id) == campaign_id]
-        return pool
+        return self.as_of_now(pool)
 
     def contacts_export(self, list_ids: set[int] | None, contact_ids: set[int] | None) -> list[Contact]:
         """What a contacts export (C) contains: members of any of ``list_ids``, or the given contacts."""

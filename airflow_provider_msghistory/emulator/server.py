@@ -11,13 +11,17 @@ import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from .base import VendorApp
 from .faults import Faults
 from .httpserver import Handler, HttpServer
 from .ratelimit import RateLimiter
 from .requestlog import LoggedRequest
+
+if TYPE_CHECKING:
+    from .settling import DataClock
 
 
 class Emulator(ABC):
@@ -28,6 +32,8 @@ class Emulator(ABC):
     """
 
     vendor: str = ""
+    #: the instant the vendor's data is read at (each vendor's constructor sets it)
+    data_clock: DataClock
 
     def __new__(cls, *args: Any, vendor: str | None = None, **options: Any) -> Emulator:
         if cls is Emulator:
@@ -53,6 +59,12 @@ class Emulator(ABC):
     @abstractmethod
     def _started(self) -> None:
         """Called once the servers listen (ports known): links and URLs can be built from now on."""
+
+    def set_clock(self, at: datetime | str | None) -> None:
+        """Read the vendor's data as of ``at`` (aware datetime or OffsetDateTime string; ``None``: the wall
+        clock again): exports and lists taken from now on show each message's status at that instant, and
+        no message sent after it. Exports already made keep the view of when they were made."""
+        self.data_clock.set(at)
 
     # --------------------------------------------------------------------------------------- lifecycle
     def start(self) -> Emulator:

@@ -22,8 +22,10 @@ from airflow_provider_msghistory.arguments import (
     RUN_INTERVAL_START,
     BadArgumentError,
     check_run_interval,
+    count,
     is_templated,
     positive_seconds,
+    time_zone,
     with_interval_advice,
 )
 from airflow_provider_msghistory.client.cancel import CANCEL_TIMEOUT, cancel_within
@@ -33,7 +35,7 @@ from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHis
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
-from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.client.windows import Window, restated_start
 from airflow_provider_msghistory.hooks.connection import vendor_visible_at_parse
 from airflow_provider_msghistory.hooks.waits import (
     defer_timeout,
@@ -125,6 +127,13 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
     :param wait_for_completion: ``False`` returns right after submitting (status ``"SUBMITTED"``).
     :param max_regenerations: how many times an expired download link is regenerated while waiting
         (vendors that can regenerate).
+    :param restate_days: widen the window to ``[start - restate_days days, end)`` so a partitioned transfer
+        (``partition_by``) rewrites the trailing days with their settled statuses (default 0: the window as
+        given). The export id then carries the widened window and when the vendor was asked, so the
+        transfer learns both from the usual ``xcom_pull``.
+    :param partition_timezone: the IANA zone whose calendar days ``restate_days`` counts (default ``"UTC"``;
+        pass the transfer's ``partition_timezone``, so a restated window starts at a local midnight even
+        across a DST change).
     """
 
     template_fields: Sequence[str] = (
@@ -163,9 +172,14 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         timeout: float = 3600,
         wait_for_completion: bool = True,
         max_regenerations: int = 3,
+        restate_days: int = 0,
+        partition_timezone: str = "UTC",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.restate_days = count(restate_days, "restate_days", "3", minimum=0)
+        self.partition_timezone = partition_timezone
+        self._zone = time_zone(partition_timezone, "partition_timezone")
         kind = _parse_kind(export_type)
         defaulted_window = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         if kind is ExportKind.CONTACTS and defaulted_window:
@@ -250,6 +264,8 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
             check_run_interval(self.start_datetime, self.end_datetime)
         start = _aware_or_none(self.start_datetime, "start_datetime")
         end = _aware_or_none(self.end_datetime, "end_datetime")
+        if start is not None:
+            start = restated_start(start, self.restate_days, self._zone)
         try:
             request = _build(
                 self.export_type,
@@ -366,7 +382,11 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def submit_job(self, context: Any) -> str:
         assert self._request is not None
+        asked = datetime.now(timezone.utc)
         export_id = self.hook.get_client().submit_export(self._request)
+        if self.restate_days and self._request.window is not None:
+            # The transfer writes every partition of the widened window, ordered by when it was asked.
+            export_id = str(ExportRef(ExportRef.parse(export_id).job_id, self._request.window, asked))
         self._export_id = export_id
         self.log.info("Submitted %s export %s (window %s)", self.export_type, export_id, self._window)
         self._final_status = "SUBMITTED"

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
 
 from airflow_provider_msghistory.arguments import (
+    BadArgumentError,
     check_export_origin,
     count,
     is_templated,
     positive_seconds,
 )
+from airflow_provider_msghistory.client.datetimes import parse_vendor_time
 from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import ExportWaiter
+from airflow_provider_msghistory.client.windows import iso_utc
 from airflow_provider_msghistory.hooks.waits import (
     defer_timeout,
     export_trigger,
@@ -37,6 +41,8 @@ from airflow_provider_msghistory.transfers.destination import (
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
 from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger
+from airflow_provider_msghistory.transfers.partition_store import publish, stager
+from airflow_provider_msghistory.transfers.partitions import CsvPartitioner, check_template, partitioning
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
@@ -99,6 +105,16 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
     :param max_regenerations: how many times an expired export may be regenerated (where it can).
     :param max_part_bytes: the most one downloaded part (one zip member) may unpack to; more fails the task
         as a compression bomb (default 16 GiB).
+    :param partition_by: ``"day"`` or ``"hour"``: write one file per partition of the export's window,
+        each row placed by its send time (the vendor's column, :attr:`Dialect.row_time_column`); the
+        destination holds ``{partition}``, e.g. ``s3://lake/sms/date={partition}/messages.csv``. Every
+        partition the window covers is written (header-only when empty), each replaced atomically and only
+        by a later snapshot, with ``<file name>.manifest.json`` beside it. ``None`` (default): one file.
+        The XCom adds ``partitions`` (per partition: ``partition``, ``path``, ``manifest``, ``snapshot``,
+        ``rows``, ``bytes``, ``stored_bytes``, ``sha256``, ``statuses``, ``replaced``). See
+        ``docs/settled-history.md``.
+        An empty export (``on_empty="write"``) writes every partition header-only.
+    :param partition_timezone: IANA zone whose days (hours) the partitions are (default ``"UTC"``).
     """
 
     template_fields: Sequence[str] = ("export_id", "destination")
@@ -120,9 +136,17 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         max_attempts: int = 5,
         max_regenerations: int = 3,
         max_part_bytes: int = MAX_PART_BYTES,
+        partition_by: str | None = None,
+        partition_timezone: str = "UTC",
         **kwargs: Any,
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
+        self.partitioning = partitioning(partition_by, partition_timezone)
+        if self.partitioning is not None and self.if_exists == "skip":
+            raise ValueError(
+                "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
+                "leave if_exists unset"
+            )
         self.compression = validate_compression(compression)
         if on_empty not in ON_EMPTY_CHOICES:
             raise ValueError(f"on_empty: expected one of {', '.join(ON_EMPTY_CHOICES)}; got {on_empty!r}")
@@ -140,6 +164,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         if static_destination is None:
             check_templated_destination(destination)  # its static prefix: scheme installed, not relative
         else:
+            check_template(static_destination.url, self.partitioning)
+        if static_destination is not None and self.partitioning is None:
             from airflow.providers.common.compat.sdk import Asset
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
@@ -171,7 +197,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 "MsgHistoryMessagesToStorageOperator instead"
             )
         fs = dest.filesystem()
-        if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
+        if self._store_has(dest, fs) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
         waiter = self._waiter(client, export_id)
         decision, job, _ = waiter.poke(client)
@@ -193,7 +219,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         raise_for_event(event)
         export_id, dest = self._rendered()
         fs = dest.filesystem()
-        if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
+        if self._store_has(dest, fs) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
         client = self.hook.get_client()
         waiter = self._waiter(client, export_id)
@@ -228,11 +254,17 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             except Exception:  # reads what only exists later (the export's XCom): this task checks it
                 return
         dest = parse_destination(destination, self.storage_conn_id)
-        check_destination_store(dest, dest.filesystem(), self.if_exists)
+        self._store_has(dest, dest.filesystem())
 
     def _rendered(self) -> tuple[str, Destination]:
         """The export id and destination after rendering, validated before any request."""
-        return _export_id(self.export_id), parse_destination(self.destination, self.storage_conn_id)
+        dest = parse_destination(self.destination, self.storage_conn_id)
+        check_template(dest.url, self.partitioning)
+        return _export_id(self.export_id), dest
+
+    def _store_has(self, dest: Destination, fs: Any) -> bool:
+        """The store checks of task start (a partitioned destination is a template: its bucket only)."""
+        return check_destination_store(dest, fs, "replace" if self.partitioning else self.if_exists)
 
     def _waiter(self, client: ExportClient, export_id: str) -> ExportWaiter:
         return ExportWaiter.for_client(
@@ -248,7 +280,11 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         fs: Any,
         waiter: ExportWaiter,
     ) -> dict[str, Any]:
-        if job is not None and job.status is ExportStatus.EMPTY:  # only the vendor's word makes it empty
+        empty = job is not None and job.status is ExportStatus.EMPTY  # only the vendor's word makes it empty
+        if self.partitioning is not None:
+            return self._partitioned(client, export_id, job, dest, waiter, empty)
+        if empty:
+            assert job is not None
             return self._empty(client, export_id, job, dest, fs)
         ref = ExportRef.parse(export_id)
         if not client.caps.exact_bounds and ref.window is None:
@@ -362,6 +398,111 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             "parts": len(links),
             "dropped_rows": stats.dropped_rows,
         }
+
+    def _partitioned(
+        self,
+        client: ExportClient,
+        export_id: str,
+        job: ExportJob | None,
+        template: Destination,
+        waiter: ExportWaiter,
+        empty: bool,
+    ) -> dict[str, Any]:
+        """The export's rows into one file per partition of its window (see ``partition_by``)."""
+        assert self.partitioning is not None
+        dialect = client.dialect
+        if dialect.row_time_column is None:
+            raise AirflowFailException(
+                f"partition_by: {dialect.name} export files carry no send time to partition by; "
+                "leave partition_by unset"
+            )
+        if empty and self.on_empty == "fail":
+            raise AirflowException(f"export {export_id} finished with no rows and on_empty='fail'")
+        if empty and self.on_empty == "skip":
+            self.log.info("Export %s finished with no rows and on_empty='skip': nothing stored", export_id)
+            skipped = self._xcom(export_id, template, stored=None, skipped=True, empty=True)
+            return {**skipped, "partitions": []}
+        ref = ExportRef.parse(export_id)
+        if ref.window is None:
+            self.log.warning(
+                "Export id %r carries no window: only the partitions holding rows are written (pass the "
+                "export task's XCom export_id, with restate_days on the export operator, to write every "
+                "partition of the window, header-only ones included)",
+                export_id,
+            )
+        if ref.window is not None:
+            try:
+                self.partitioning.check_start(ref.window, "export_id")
+            except ValueError as error:
+                raise BadArgumentError(str(error)) from None
+        snapshot = self._snapshot(ref, job)
+        label = f"export {export_id}"
+        router = CsvPartitioner(
+            self.partitioning, ref.window, dialect.row_time_column, dialect.status_column,
+            stager(template, self.compression), label,
+        )  # fmt: skip
+        try:
+            parts = 0
+            if not empty:
+                if client.caps.links_in_job:
+                    files = job.files if job is not None else client.get_export(export_id).files
+                    links: list[Any] = [JobFileLinks(client, export_id, files, i) for i in range(len(files))]
+                else:
+                    links = [_FreshLinks(client, waiter, self.timeout, self.log)]
+                # The partitioner takes the parts as a merger does (header once), cutting to the window.
+                download_parts(
+                    client, links, router, label=label, max_attempts=self.max_attempts, log=self.log  # type: ignore[arg-type]
+                )
+                parts = len(links)
+            kind = ExportKind.parse(job.kind) if job and job.kind else ExportKind.MESSAGE_HISTORY
+            staged = router.finish(dialect.empty_csv_header(kind))
+            manifest = {
+                "vendor": dialect.name,
+                "export_ids": [export_id],
+                "window": _window_of(ref),
+                "partition_by": self.partitioning.by,
+                "partition_timezone": self.partitioning.timezone,
+                "sha256_of": "csv",
+                "compression": self.compression,
+            }
+            written = publish(staged, template, manifest, snapshot, self.log)
+        finally:
+            router.close()
+        self.log.info(
+            "Export %s: %s rows in %d partitions (%s rows outside the window left out)",
+            export_id,
+            f"{router.rows:,}",
+            len(written),
+            f"{router.dropped_rows:,}",
+        )
+        result = self._xcom(
+            export_id,
+            template,
+            stored=sum(p["stored_bytes"] for p in written),
+            skipped=False,
+            empty=empty,
+            bytes=sum(p["bytes"] for p in written),
+            rows=router.rows,
+            sha256=None,
+            parts=parts,
+            dropped_rows=router.dropped_rows,
+        )
+        return {**result, "snapshot": iso_utc(snapshot), "window": _window_of(ref), "partitions": written}
+
+    def _snapshot(self, ref: ExportRef, job: ExportJob | None) -> datetime:
+        """When the vendor was asked: carried by the export id, else the job's creation time, else now
+        (a bound that errs late: say so)."""
+        if ref.asked is not None:
+            return ref.asked
+        created = parse_vendor_time(job.created_at) if job is not None and job.created_at else None
+        if created is not None:
+            return created
+        self.log.warning(
+            "Export id carries no snapshot time and the vendor gave no creation time: using the transfer's "
+            "start, so an older export finishing later may replace a newer partition (pass the export "
+            "task's XCom export_id with restate_days to order them)"
+        )
+        return datetime.now(timezone.utc)
 
     def _empty(
         self, client: ExportClient, export_id: str, job: ExportJob, dest: Destination, fs: Any
@@ -487,6 +628,13 @@ def _export_id(value: object) -> str:
             f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"
         )
     return text
+
+
+def _window_of(ref: ExportRef) -> dict[str, str] | None:
+    """The half-open window an export id carries, for manifests and the XCom."""
+    if ref.window is None:
+        return None
+    return {"start": iso_utc(ref.window.start), "end": iso_utc(ref.window.end)}
 
 
 def _as_list(value: Any) -> list[Any]:

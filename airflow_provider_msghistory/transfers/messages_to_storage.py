@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +15,13 @@ from airflow_provider_msghistory.arguments import (
     RUN_INTERVAL_START,
     BadArgumentError,
     check_run_interval,
+    count,
     is_templated,
     with_interval_advice,
 )
 from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
-from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.client.windows import Window, iso_utc, restated_start
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
@@ -30,6 +31,8 @@ from airflow_provider_msghistory.transfers.destination import (
     validate_compression,
     validate_if_exists,
 )
+from airflow_provider_msghistory.transfers.partition_store import publish, stager
+from airflow_provider_msghistory.transfers.partitions import RecordPartitioner, check_template, partitioning
 from airflow_provider_msghistory.transfers.records import FORMATS, writer_for
 from airflow_provider_msghistory.transfers.streaming import PartFile
 
@@ -101,6 +104,15 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         first-seen order).
     :param page_size: records per page (default: the largest the vendor serves).
     :param progress_interval: seconds between progress lines.
+    :param partition_by: ``"day"`` or ``"hour"``: one file per partition of the window, each record placed
+        by its send time (the list's ``time_fields``); the destination holds ``{partition}``. Every
+        partition the window covers is written (header-only, or empty for JSONL, when no message was sent
+        in it), each replaced atomically and only by a later snapshot (when the first page was asked), with
+        ``<file name>.manifest.json`` beside it; the XCom adds ``partitions``. ``None`` (default): one file.
+    :param partition_timezone: IANA zone whose days (hours) the partitions are (default ``"UTC"``).
+    :param restate_days: widen the window to ``[start - restate_days days, end)`` (default 0; calendar days
+        of ``partition_timezone``), so each run rewrites the trailing days with their settled statuses. See
+        ``docs/settled-history.md``.
     """
 
     template_fields: Sequence[str] = ("destination", "start_datetime", "end_datetime", "channels", "status")
@@ -121,9 +133,19 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         format: str = "jsonl",
         page_size: int | None = None,
         progress_interval: float = 10.0,
+        partition_by: str | None = None,
+        partition_timezone: str = "UTC",
+        restate_days: int = 0,
         **kwargs: Any,
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
+        self.partitioning = partitioning(partition_by, partition_timezone)
+        self.restate_days = count(restate_days, "restate_days", "3", minimum=0)
+        if self.partitioning is not None and self.if_exists == "skip":
+            raise ValueError(
+                "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
+                "leave if_exists unset"
+            )
         self.compression = validate_compression(compression)
         if format not in FORMATS:
             raise ValueError(f"format: {format!r} is not one of 'jsonl', 'csv'; e.g. format='csv'")
@@ -148,6 +170,8 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         if static_destination is None:
             check_templated_destination(destination)  # its static prefix: scheme installed, not relative
         else:
+            check_template(static_destination.url, self.partitioning)
+        if static_destination is not None and self.partitioning is None:
             from airflow.providers.common.compat.sdk import Asset
 
             kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
@@ -178,12 +202,17 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         # Everything is checked before the first request: arguments, vendor, then the store.
         try:
             dest = parse_destination(self.destination, self.storage_conn_id)
+            check_template(dest.url, self.partitioning)
             if self._window_from_run:
                 check_run_interval(self.start_datetime, self.end_datetime)
             try:
                 start, end = _window(self.start_datetime, self.end_datetime)
             except ValueError as error:
                 raise with_interval_advice(error, self._window_templated) from None
+            zone = self.partitioning.tz if self.partitioning else timezone.utc
+            start = restated_start(start, self.restate_days, zone)
+            if self.partitioning is not None:
+                self.partitioning.check_start(Window(start, end), "start_datetime")
             status = _status(self.status)
             client = self.hook.get_client()
             spec = _message_list(client)
@@ -193,10 +222,76 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             # Rendered arguments stay wrong on a retry: fail at once, as the export operator does.
             raise BadArgumentError(str(error)) from error
         fs = dest.filesystem()
+        if self.partitioning is not None:
+            check_destination_store(dest, fs, "replace")  # a template: its bucket only
+            return self._load_partitions(client, dest, spec, series, start, end, channels, status)
         if check_destination_store(dest, fs, self.if_exists) and self.if_exists == "skip":
             self.log.info("%s already exists and if_exists='skip': nothing read", dest.url)
             return self._result(dest, start, end, channels, status, None, skipped=True)
         return self._load(dest, fs, spec, series, start, end, channels, status)
+
+    def _load_partitions(
+        self,
+        client: ExportClient,
+        template: Destination,
+        spec: MessageListSpec,
+        series: list[Iterator[HistoryPage]],
+        start: datetime,
+        end: datetime,
+        channels: list[str | None],
+        status: str | None,
+    ) -> dict[str, Any]:
+        """The list into one file per partition of ``[start, end)`` (see ``partition_by``)."""
+        assert self.partitioning is not None
+        dialect = client.dialect
+        known = (*spec.fields, *(() if "channel" in spec.fields else ("channel",)))
+        router = RecordPartitioner(
+            self.partitioning, Window(start, end), self.format, known, dialect.message_time,
+            dialect.status_column, stager(template, self.compression),
+        )  # fmt: skip
+        # The snapshot: the vendor's view is read from the first page on, so its time is the earliest.
+        snapshot = datetime.now(timezone.utc)
+        self.log.info(
+            "Loading the message list of %s .. %s (channels %s%s) into %s partitions of %s",
+            format_api(start),
+            format_api(end),
+            channels,
+            f", status {status}" if status else "",
+            len(router.staged),
+            template.url,
+        )
+        progress = _Progress(self.log, self.progress_interval)
+        try:
+            for pages in series:
+                for page in pages:
+                    for message in page.messages:
+                        router.add(message)
+                    progress.page(page, router.records)
+            staged = router.finish()
+            manifest = {
+                "vendor": dialect.name,
+                "export_ids": [],
+                "source": "message_list",
+                "channels": channels,
+                "status_filter": status.upper() if status else None,
+                "window": {"start": iso_utc(start), "end": iso_utc(end)},
+                "partition_by": self.partitioning.by,
+                "partition_timezone": self.partitioning.timezone,
+                "sha256_of": self.format,
+                "compression": self.compression,
+            }
+            written = publish(staged, template, manifest, snapshot, self.log)
+        finally:
+            router.close()
+        result = self._result(template, start, end, channels, status, progress.requests)
+        result.update(
+            records=router.records,
+            bytes=sum(p["bytes"] for p in written),
+            stored_bytes=sum(p["stored_bytes"] for p in written),
+            snapshot=iso_utc(snapshot),
+            partitions=written,
+        )
+        return result
 
     def _channels(self, spec: MessageListSpec) -> list[str | None]:
         wanted = _channel_list(self.channels)

@@ -35,6 +35,7 @@ from airflow_provider_msghistory.client.api import AsyncExportClient
 from airflow_provider_msghistory.client.cadence import JobCadence, first_look_offset
 from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
+from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
 from airflow_provider_msghistory.client.waiting import is_transient, transient_delay, until_last_look
 
@@ -70,6 +71,8 @@ class _Subscription:
         self, export_id: str, page_hint: int, poll_interval: float, deadline: float | None = None
     ) -> None:
         self.export_id = export_id
+        # The list knows the vendor's id; a restating export's id also carries its window (client.refs).
+        self.job_id = ExportRef.parse(export_id).job_id
         self.page_hint = page_hint
         self.poll_interval = poll_interval
         self.deadline = deadline  # epoch seconds: the poll gives this wait a last look just before it
@@ -194,8 +197,8 @@ class _Poller:
             self._joined.clear()
             hints: dict[str, int] = {}
             for subscription in subscriptions:  # two waits on one export: look from the earlier hint
-                hint = hints.get(subscription.export_id, subscription.page_hint)
-                hints[subscription.export_id] = min(hint, subscription.page_hint)
+                hint = hints.get(subscription.job_id, subscription.page_hint)
+                hints[subscription.job_id] = min(hint, subscription.page_hint)
             error: Exception | None = None
             try:
                 found = await self._find(hints)
@@ -204,7 +207,7 @@ class _Poller:
             failures = failures + 1 if error is not None and is_transient(error) else 0
             round_number = self.rounds_started
             for count, subscription in enumerate(subscriptions, 1):
-                job, page = found.get(subscription.export_id, (None, 0))
+                job, page = found.get(subscription.job_id, (None, 0))
                 subscription.deliver(Look(job, page, error, round_number))
                 if count % WAKE_BATCH == 0:
                     # Let the woken waits run before waking more: a thousand waits deciding (and logging)

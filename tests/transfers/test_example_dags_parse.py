@@ -13,6 +13,7 @@ FILES = {
     "example_msghistory_daily_report": "example_msghistory_daily_report.py",
     "example_msghistory_weekly_contacts": "example_msghistory_weekly_contacts.py",
     "example_msghistory_campaign_delivery_reports": "example_msghistory_campaign_delivery_reports.py",
+    "example_msghistory_settled_delivery_reports": "example_msghistory_settled_delivery_reports.py",
 }
 
 
@@ -67,8 +68,9 @@ def test_daily_report_uses_a_data_interval_timetable_and_defers() -> None:
 def test_every_example_task_retries_so_a_worker_crash_reconnects() -> None:
     # Crash safety needs a retry: on Airflow >= 3.3 the retry reconnects to the export already submitted.
     bag = load("")
-    # the four export DAGs, the hourly message-list load, 8x8 SMS logs, Messangi's report and message log
-    assert len(bag.dags) == 8
+    # the four export DAGs, the hourly message-list load, 8x8 SMS logs, Messangi's report and message log,
+    # the settled delivery reports
+    assert len(bag.dags) == 9
     no_retries = [
         f"{dag_id}.{task.task_id}"
         for dag_id, dag in bag.dags.items()

@@ -119,8 +119,12 @@ class Dialect(ABC):
 
     name: ClassVar[str]
     caps: ClassVar[Capabilities]
-    #: column whose timestamp places a row in a window (used when ``caps.exact_bounds`` is False)
+    #: export CSV column of a message's send time: cuts rows to a window (when ``caps.exact_bounds`` is
+    #: False, or when a restating export id carries its window) and places them in date partitions
+    #: (``None``: this vendor's files can be neither)
     row_time_column: ClassVar[str | None] = None
+    #: export CSV column (and message-list field) of a message's delivery status, counted in manifests
+    status_column: ClassVar[str | None] = None
     #: what a 401 means (shown by the connection test and added to the error)
     unauthorized_help: ClassVar[str] = (
         "API key rejected (401): check the API key in the password field (or the login and password)."

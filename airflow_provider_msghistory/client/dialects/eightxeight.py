@@ -66,6 +66,7 @@ class EightByEightDialect(Dialect):
         auth_forms=("API key (Bearer)",),
     )
     row_time_column: ClassVar[str | None] = "createdat"
+    status_column: ClassVar[str | None] = "status_value"
     # [unknown] 8x8 publishes no duration: half a minute is assumed for a day's logs; the triggerer learns
     # the real durations of the jobs it sees finish (client/cadence.py).
     typical_export_seconds: ClassVar[float | None] = 30.0

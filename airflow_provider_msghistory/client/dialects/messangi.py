@@ -79,6 +79,7 @@ class MessangiDialect(Dialect):
         auth_forms=("API key (Bearer)", "login + password (24 h key)"),
     )
     row_time_column: ClassVar[str | None] = "createdAt"
+    status_column: ClassVar[str | None] = "status"
     message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
         channels=CHANNEL_CODES,
         statuses=(),  # per channel and unpublished: passed on, comma-separated without spaces

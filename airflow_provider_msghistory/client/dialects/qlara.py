@@ -95,6 +95,10 @@ class QlaraDialect(Dialect):
     )
     # Production keys; trial keys get 100/min and 10/s (connection extras requests_per_minute/_second).
     rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(50, 1.0), RateLimit(1000, 60.0))
+    # History and delivery-report files both carry the message's send time (a report row is placed on the day
+    # its message was sent, not when the receipt came) and its status.
+    row_time_column: ClassVar[str | None] = "sendDate"
+    status_column: ClassVar[str | None] = "deliveryStatus"
     message_list: ClassVar[MessageListSpec | None] = MessageListSpec(
         channels=CHANNELS,
         statuses=HISTORY_STATUSES,

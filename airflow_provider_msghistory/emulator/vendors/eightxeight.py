@@ -15,6 +15,7 @@ from ..faults import Faults
 from ..httpserver import Handler
 from ..requestlog import RequestLog
 from ..server import Emulator
+from ..settling import DataClock
 from ..timeutil import to_epoch_ms
 from .eightxeight_app import (
     ENDPOINTS,
@@ -63,6 +64,9 @@ class EightByEightEmulator(Emulator):
     :param link_host: host name the download links carry instead of ``host`` (e.g. ``"localhost"``: the
         same server under another origin, for testing that the Bearer key is not sent to it).
     :param request_log_limit: entries kept in the request log.
+    :param clock: the instant the data is read at, an OffsetDateTime string or aware datetime (default:
+        the wall clock): statuses settle against it (:mod:`~airflow_provider_msghistory.emulator.settling`);
+        move it with :meth:`set_clock`.
     """
 
     vendor = "8x8"
@@ -96,6 +100,7 @@ class EightByEightEmulator(Emulator):
         link_host: str | None = None,
         timestamp_style: str = "iso",
         request_log_limit: int = 100_000,
+        clock: str | datetime | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be a non-empty string, e.g. api_key='demo-key'")
@@ -120,9 +125,11 @@ class EightByEightEmulator(Emulator):
         self.api_key = api_key
         self._link_host = link_host
         self.sub_account_id = sub_account_id
+        self.data_clock = DataClock(clock)
         self.dataset = LogDataset(
-            product, sub_account_id, messages, seed, to_epoch_ms(start), days, timestamp_style
-        )
+            product, sub_account_id, messages, seed, to_epoch_ms(start), days, timestamp_style,
+            self.data_clock,
+        )  # fmt: skip
         options = Options(
             export_delay, link_ttl, parts, gzip_parts, zip_parts, header_mismatch, job_outcome,
             to_inclusive, line_terminator, download_requires_auth, export_size_bytes,

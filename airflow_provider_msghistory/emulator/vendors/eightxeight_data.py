@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import dataclasses
 import gzip
 import io
 import random
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..dataset import DAY_MS
+from ..settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
 from ..timeutil import format_ms
 
 SMS_COLUMNS = (
@@ -83,6 +85,8 @@ class LogRow:
     country: str
     channel_user_id: str | None
     cells: tuple[str, ...]
+    settle_ms: int = 0  # after created_ms, when the message reaches its final status (emulator.settling)
+    steps: int = 1  # Chat Apps: the message's status rows (this one is ``cells[step]`` of them)
 
 
 class LogDataset:
@@ -96,6 +100,7 @@ class LogDataset:
     :param start_ms: epoch milliseconds of the first day's midnight (UTC).
     :param days: number of days covered.
     :param timestamp_style: ``iso`` (``2025-01-02T00:00:00.000Z``) or ``space`` (``2025-01-02 00:00:00.000``).
+    :param clock: the instant the data is read at (statuses settle against it; default the wall clock).
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class LogDataset:
         start_ms: int,
         days: int,
         timestamp_style: str = "iso",
+        clock: DataClock | None = None,
     ) -> None:
         if product not in PRODUCTS:
             raise ValueError(f"product must be one of {PRODUCTS}, e.g. product='chatapps'")
@@ -130,8 +136,18 @@ class LogDataset:
         if timestamp_style == "space":
             stamps = [i for i, name in enumerate(self.columns) if name in _TIMESTAMP_COLUMNS]
             rows = [_restyle(row, stamps) for row in rows]
-        self.rows: list[LogRow] = rows
+        steps: dict[str, int] = {}
+        for row in rows:
+            steps[row.cells[0]] = steps.get(row.cells[0], 0) + 1
+        self.rows: list[LogRow] = [
+            dataclasses.replace(row, settle_ms=settle_after_ms(seed, row.cells[0]), steps=steps[row.cells[0]])
+            for row in rows
+        ]
         self._created = [r.created_ms for r in rows]
+        self._last_created = rows[-1].created_ms if rows else 0
+        self._status = self.columns.index("status_value")
+        self._step = self.columns.index("step") if "step" in self.columns else None
+        self.clock = clock or DataClock()
 
     def as_dict(self, row: LogRow) -> dict[str, str]:
         return dict(zip(self.columns, row.cells, strict=True))
@@ -151,12 +167,43 @@ class LogDataset:
         wanted = {c.upper() for c in countries} if countries else None
         rows = [
             r
-            for r in self.rows[lo:hi]
+            for r in self.as_of_now(self.rows[lo:hi])
             if (phone_number is None or r.msisdn == phone_number)
             and (wanted is None or r.country in wanted)
             and (channel_user_id is None or r.channel_user_id == channel_user_id)
         ]
         return rows[:limit] if limit else rows
+
+
+    def as_of_now(self, rows: list[LogRow]) -> list[LogRow]:
+        """``rows`` as the clock's now shows them: SMS statuses of then, Chat Apps steps taken by then,
+        nothing created later."""
+        now = self.clock.now_ms()
+        if now >= self._last_created + SETTLE_MAX_MS:
+            return rows  # everything settled (the wall clock with a dataset in the past)
+        shown = []
+        for row in rows:
+            if now >= row.created_ms + row.settle_ms:
+                shown.append(row)
+            elif self._step is not None:  # Chat Apps: a row per step; show the steps taken
+                step = step_at(range(row.steps), row.created_ms, row.settle_ms, now)
+                if step >= int(row.cells[self._step]) - 1:
+                    shown.append(row)
+            else:
+                chain = chain_to(row.cells[self._status], sent="sent", delivered="delivered")
+                step = step_at(chain, row.created_ms, row.settle_ms, now)
+                if step == len(chain) - 1:
+                    shown.append(row)
+                elif step >= 0:
+                    shown.append(_still_sent(row, self._status))
+        return shown
+
+
+def _still_sent(row: LogRow, status: int) -> LogRow:
+    """An SMS row before its final receipt: ``sent`` at its creation."""
+    cells = list(row.cells)
+    cells[status : status + 5] = ["sent", "Sent to carrier", "", "", cells[status + 8]]  # createdat's text
+    return dataclasses.replace(row, cells=tuple(cells))
 
 
 def _restyle(row: LogRow, stamps: list[int]) -> LogRow:

@@ -14,6 +14,7 @@ from ..faults import Faults
 from ..httpserver import Handler
 from ..requestlog import RequestLog
 from ..server import Emulator
+from ..settling import DataClock
 from ..timeutil import to_epoch_ms
 from .messangi_app import DAY_SECONDS, ENDPOINTS, MessangiApp, ReportRequest, Settings
 from .messangi_data import MlogDataset
@@ -38,6 +39,9 @@ class MessangiEmulator(Emulator):
     :param report_max_records: a report holding more records gets the too-big error.
     :param to_inclusive: ``to`` includes its millisecond (``False``: exclusive); unknown at the vendor.
     :param request_log_limit: entries kept in the request log.
+    :param clock: the instant the data is read at, an OffsetDateTime string or aware datetime (default:
+        the wall clock): statuses settle against it (:mod:`~airflow_provider_msghistory.emulator.settling`);
+        move it with :meth:`set_clock`.
 
     ``.settings`` holds the knobs after construction (``key_ttl``, ``report_max_records``, ...), live.
     """
@@ -64,6 +68,7 @@ class MessangiEmulator(Emulator):
         report_max_records: int = 1_000_000,
         to_inclusive: bool = True,
         request_log_limit: int = 100_000,
+        clock: str | datetime | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be a non-empty string, e.g. api_key='demo-key'")
@@ -74,7 +79,8 @@ class MessangiEmulator(Emulator):
         self.settings = Settings(
             api_key, username, password, key_ttl, tuple(report_senders), report_max_records, to_inclusive
         )
-        self.dataset = MlogDataset(messages, seed, to_epoch_ms(start), days)
+        self.data_clock = DataClock(clock)
+        self.dataset = MlogDataset(messages, seed, to_epoch_ms(start), days, self.data_clock)
         faults, log = Faults(endpoints=ENDPOINTS), RequestLog(request_log_limit)
         self._app: MessangiApp = MessangiApp(self.settings, self.dataset, faults, log, latency)
         super().__init__(self._app, host=host, ports=(port,))

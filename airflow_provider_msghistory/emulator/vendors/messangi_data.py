@@ -7,6 +7,7 @@ that overlap or leave a gap by one millisecond show up in a test.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import random
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..dataset import DAY_MS
+from ..settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
 from ..timeutil import format_ms
 
 CHANNELS = ("S", "E", "P", "W", "R")  # SMS, Email, Push, WhatsApp, RCS
@@ -44,6 +46,8 @@ SENDERS = {
     "R": ("acme_rbm_agent",),
 }
 CAMPAIGNS = ("cmp-1001", "cmp-1002", "cmp-1003")
+# Final statuses reached through DELIVERED (the recipient opened or read it).
+_READ_STATUSES = ("OPENED", "READ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,17 @@ class MlogRecord:
     campaign_id: str | None
     created_ms: int
     updated_ms: int
+    settle_ms: int = 0  # after created_ms, when the final status is reached (emulator.settling)
+
+    def as_of(self, now_ms: int) -> MlogRecord | None:
+        """The record as the log shows it at ``now_ms`` (``None``: not created yet)."""
+        chain = chain_to(self.status, read=_READ_STATUSES)
+        step = step_at(chain, self.created_ms, self.settle_ms, now_ms)
+        if step < 0:
+            return None
+        if step == len(chain) - 1:
+            return self
+        return dataclasses.replace(self, status=chain[step], updated_ms=self.created_ms)
 
     def to_json(self) -> dict[str, Any]:
         """The ``/v3/mlog`` record [provisional field names]."""
@@ -83,9 +98,12 @@ class MlogDataset:
     :param seed: seed of every random choice.
     :param start_ms: epoch milliseconds of the first day's midnight (UTC).
     :param days: number of days covered.
+    :param clock: the instant the data is read at (statuses settle against it; default the wall clock).
     """
 
-    def __init__(self, messages: int, seed: int, start_ms: int, days: int) -> None:
+    def __init__(
+        self, messages: int, seed: int, start_ms: int, days: int, clock: DataClock | None = None
+    ) -> None:
         if messages < 0 or days < 1:
             raise ValueError("messages must be >= 0 and days >= 1, e.g. messages=2000, days=120")
         rng = random.Random(f"messangi-emulator:{seed}")
@@ -101,14 +119,17 @@ class MlogDataset:
         ]
         records = [self._record(rng, created, channel) for created, channel in instants]
         records.sort(key=lambda r: (r.created_ms, r.record_id))
+        records = [dataclasses.replace(r, settle_ms=settle_after_ms(seed, r.record_id)) for r in records]
+        self.clock = clock or DataClock()
+        self._settled_from = (records[-1].created_ms if records else 0) + SETTLE_MAX_MS
         self.records: list[MlogRecord] = records
         self._by_channel = {ch: [r for r in records if r.channel == ch] for ch in CHANNELS}
         self._created: dict[str | None, list[int]] = {
             ch: [r.created_ms for r in rs] for ch, rs in self._by_channel.items()
         }
         self._created[None] = [r.created_ms for r in records]
-        # Paging reads the same selection page after page: keep the last few (the data never changes).
-        self.select = functools.lru_cache(maxsize=32)(self._select)
+        # Paging reads the same selection page after page: keep the last few (statuses are applied after).
+        self._range = functools.lru_cache(maxsize=32)(self._in_range)
 
     @staticmethod
     def _record(rng: random.Random, created: int, channel: str) -> MlogRecord:
@@ -130,7 +151,7 @@ class MlogDataset:
             updated_ms=created + rng.randrange(0, 600_000),
         )
 
-    def _select(
+    def select(
         self,
         start_ms: int,
         end_ms: int,
@@ -140,10 +161,13 @@ class MlogDataset:
         campaign_id: str | None = None,
         sender: str | None = None,
     ) -> list[MlogRecord]:
-        """Records created in ``[start_ms, end_ms)`` matching every given filter, oldest first."""
-        created = self._created[channel]
-        lo, hi = bisect.bisect_left(created, start_ms), bisect.bisect_left(created, end_ms)
-        pool = (self.records if channel is None else self._by_channel[channel])[lo:hi]
+        """Records created in ``[start_ms, end_ms)`` matching every given filter, oldest first, as the
+        clock's now shows them."""
+        pool = self._range(start_ms, end_ms, channel)
+        now = self.clock.now_ms()
+        if now < self._settled_from:
+            shown = (r if now >= r.created_ms + r.settle_ms else r.as_of(now) for r in pool)
+            pool = [r for r in shown if r is not None]
         if statuses is None and recipient is None and campaign_id is None and sender is None:
             return pool
         return [
@@ -154,3 +178,8 @@ class MlogDataset:
             and (campaign_id is None or r.campaign_id == campaign_id)
             and (sender is None or r.sender == sender)
         ]
+
+    def _in_range(self, start_ms: int, end_ms: int, channel: str | None) -> list[MlogRecord]:
+        created = self._created[channel]
+        lo, hi = bisect.bisect_left(created, start_ms), bisect.bisect_left(created, end_ms)
+        return (self.records if channel is None else self._by_channel[channel])[lo:hi]

@@ -16,6 +16,7 @@ from ..links import LinkSigner
 from ..ratelimit import RateLimiter
 from ..requestlog import RequestLog
 from ..server import Emulator
+from ..settling import DataClock
 from ..shapes import Shape
 from ..timeutil import parse_offset_datetime, to_epoch_ms
 from .qlara_app import QlaraApp, Settings
@@ -46,6 +47,9 @@ class QlaraEmulator(Emulator):
     :param history_max_limit: the largest ``limit`` the history list (B) serves (not published by Qlara;
         above it: 400, or the maximum with ``set_shape(history_over_limit="clamp")``).
     :param request_log_limit: entries kept in the request log.
+    :param clock: the instant the data is read at, an OffsetDateTime string or aware datetime (default:
+        the wall clock): statuses settle against it (:mod:`~airflow_provider_msghistory.emulator.settling`);
+        move it with :meth:`set_clock`.
     """
 
     vendor = "qlara"
@@ -73,6 +77,7 @@ class QlaraEmulator(Emulator):
         export_size_bytes: int | None = None,
         history_max_limit: int = MAX_LIMIT,
         request_log_limit: int = 100_000,
+        clock: str | datetime | None = None,
     ) -> None:
         if history_max_limit < 1:
             raise ValueError("history_max_limit must be >= 1, e.g. history_max_limit=1000")
@@ -83,7 +88,8 @@ class QlaraEmulator(Emulator):
         self.api_key = api_key
         self.username = username
         self.password = password
-        self.dataset = Dataset(messages, seed, to_epoch_ms(start), days)
+        self.data_clock = DataClock(clock)
+        self.dataset = Dataset(messages, seed, to_epoch_ms(start), days, self.data_clock)
         self._store = ex.ExportStore(export_delay, link_ttl, fail_exports, seed)
         settings = Settings(api_key, username, password, seed, export_size_bytes, history_max_limit)
         faults, log = Faults(endpoints=ENDPOINTS), RequestLog(request_log_limit)
@@ -223,7 +229,7 @@ class QlaraEmulator(Emulator):
         first, last = to_epoch_ms(start), to_epoch_ms(end) - 1
         records = []
         for name in CHANNELS if channel is None else (channel,):
-            for message in self.dataset.channel_range(name, first, last):
+            for message in self.dataset.as_of_now(self.dataset.channel_range(name, first, last)):
                 if status is None or message.status == status:
                     records.append(self._app.history_record(message))
         return records
