@@ -73,15 +73,23 @@ async def _amask(config: ClientConfig) -> None:
 
 def _widget(option: ConnectionOption) -> Any:
     """The WTForms field of a declared connection option."""
-    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import BooleanField, IntegerField, SelectField, StringField
-    from wtforms.validators import NumberRange, Optional
+    from wtforms import BooleanField, IntegerField, StringField
+    from wtforms.validators import AnyOf, NumberRange, Optional
 
     label = lazy_gettext(option.label)
     if option.choices:
-        choices = [(value, value) for value in option.choices]
-        return SelectField(label, choices=choices, default=option.default, widget=Select2Widget())
+        # Airflow 2's form takes only String/Integer/Password/Boolean fields (a SelectField drops the hook):
+        # a text field that accepts the choices alone; Airflow 3's form shows them as a list (conn-fields).
+        choices = list(option.choices)
+        return StringField(
+            label,
+            validators=[Optional(), AnyOf(choices, message=f"one of: {', '.join(choices)}")],
+            default=option.default,
+            description=f"One of: {', '.join(choices)}.",
+            widget=BS3TextFieldWidget(),
+        )
     if option.type == "boolean":
         return BooleanField(label, default=option.default)
     if option.type == "integer":

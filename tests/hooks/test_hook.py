@@ -207,13 +207,15 @@ ALL_EXTRAS = {
 def test_connection_form_widgets() -> None:
     pytest.importorskip("flask_appbuilder", reason="the FAB UI is not installed on this Airflow line")
     pytest.importorskip("wtforms")
-    from wtforms import BooleanField, IntegerField, SelectField, StringField
+    from wtforms import BooleanField, IntegerField, StringField
 
     widgets = MsgHistoryHook.get_connection_form_widgets()
     assert set(widgets) == ALL_EXTRAS
     kinds = {name: field.field_class for name, field in widgets.items()}
-    assert kinds["vendor"] is SelectField  # a choice, not free text
-    assert [value for value, _ in widgets["vendor"].kwargs["choices"]] == ["qlara", "8x8", "messangi"]
+    # Airflow 2 registers a hook only with these field classes ("Error when importing hook!" otherwise)
+    assert set(kinds.values()) <= {StringField, IntegerField, BooleanField}
+    vendor = widgets["vendor"].kwargs
+    assert [v.values for v in vendor["validators"] if hasattr(v, "values")] == [["qlara", "8x8", "messangi"]]
     assert kinds["requests_per_minute"] is IntegerField and kinds["max_attempts"] is IntegerField
     assert kinds["call_timeout"] is StringField and kinds["verify"] is BooleanField
 
