@@ -21,6 +21,7 @@ from airflow_provider_msghistory.client.datetimes import parse_aware
 from airflow_provider_msghistory.client.dialects import Dialect, make_dialect
 from airflow_provider_msghistory.client.dialects.base import Capabilities
 from airflow_provider_msghistory.client.errors import (
+    ApiConnectionError,
     ApiError,
     ApiValidationError,
     NotFoundError,
@@ -279,12 +280,15 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         self._transport = SyncTransport(config, self.dialect, policy=policy, **extra)
 
     def _call(self, request: ApiRequest) -> Any:
-        response = self._transport.send(request)
-        if response.status_code == 401:
-            with self._transport.authenticating():
-                renewed = self._transport.auth.refresh()
-            if renewed:
-                response = self._transport.send(request)  # a login flow renewed its key
+        try:
+            response = self._transport.send(request)
+            if response.status_code == 401:
+                with self._transport.authenticating():
+                    renewed = self._transport.auth.refresh()
+                if renewed:
+                    response = self._transport.send(request)  # a login flow renewed its key
+        except ApiConnectionError as error:
+            raise error.locate(self.source)  # which connection's host did not answer
         return self._checked(request, response)
 
     # --- submissions ----------------------------------------------------------------------------------
@@ -520,12 +524,15 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         self._transport = AsyncTransport(config, self.dialect, policy=policy, **extra)
 
     async def _call(self, request: ApiRequest) -> Any:
-        response = await self._transport.send(request)
-        if response.status_code == 401:
-            with self._transport.authenticating():
-                renewed = await self._transport.auth.arefresh()
-            if renewed:
-                response = await self._transport.send(request)
+        try:
+            response = await self._transport.send(request)
+            if response.status_code == 401:
+                with self._transport.authenticating():
+                    renewed = await self._transport.auth.arefresh()
+                if renewed:
+                    response = await self._transport.send(request)
+        except ApiConnectionError as error:
+            raise error.locate(self.source)
         return self._checked(request, response)
 
     async def submit_export(self, request: ExportRequest) -> str:

@@ -89,7 +89,16 @@ class ApiConnectionError(MsgHistoryError):
     def __init__(self, message: str, endpoint: str) -> None:
         self.message = message
         self.endpoint = endpoint
+        #: where the client's settings came from (``"connection 'msghistory_default'"``), when known
+        self.source = ""
         super().__init__(f"{endpoint}: {message}")
+
+    def locate(self, source: str) -> ApiConnectionError:
+        """Say which settings pointed at the unreachable API (the fix is usually there: host, port)."""
+        self.source = source
+        if source:
+            self.args = (f"{source}: {self.endpoint}: {self.message}",)
+        return self
 
 
 class WaitFailedError(MsgHistoryError):

@@ -80,3 +80,33 @@ def test_8x8_forbidden_on_another_sub_account_names_sub_account_id(
         "sub-account's logs; check the connection's sub_account_id (8x8 code 1001: illegal sub-account) and "
         "the key's permissions in the Connect portal. Server said: Illegal sub-account 'someone_else_01'"
     )
+
+
+@pytest.mark.parametrize("side", ["sync", "async"])
+def test_an_unreachable_api_names_the_connection(monkeypatch: pytest.MonkeyPatch, side: str) -> None:
+    import asyncio
+    import socket
+
+    from airflow_provider_msghistory.client.errors import ApiConnectionError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    extra = {"max_attempts": 1, "connect_timeout": 2}
+    conn = {"conn_type": "msghistory", "host": f"http://127.0.0.1:{port}/api", "password": "k-0123456789"}
+    monkeypatch.setenv(ENV, json.dumps({**conn, "extra": extra}))
+    with pytest.raises(ApiConnectionError) as info:
+        if side == "sync":
+            MsgHistoryHook().get_client().list_exports()
+        else:
+
+            async def look() -> None:
+                client = await MsgHistoryHook().aget_client()
+                try:
+                    await client.list_exports()
+                finally:
+                    await client.aclose()
+
+            asyncio.run(look())
+    assert str(info.value).startswith("connection 'msghistory_default': list_exports: ")
+    assert "k-0123456789" not in str(info.value)
