@@ -288,7 +288,8 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
                 if renewed:
                     response = self._transport.send(request)  # a login flow renewed its key
         except ApiConnectionError as error:
-            raise error.locate(self.source)  # which connection's host did not answer
+            error.locate(self.source)  # which connection's host did not answer
+            raise
         return self._checked(request, response)
 
     # --- submissions ----------------------------------------------------------------------------------
@@ -532,7 +533,8 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
                 if renewed:
                     response = await self._transport.send(request)
         except ApiConnectionError as error:
-            raise error.locate(self.source)
+            error.locate(self.source)
+            raise
         return self._checked(request, response)
 
     async def submit_export(self, request: ExportRequest) -> str:
