@@ -17,12 +17,11 @@ from airflow_provider_msghistory.arguments import (
     is_templated,
     positive_seconds,
 )
-from airflow_provider_msghistory.client.datetimes import parse_vendor_time
+from airflow_provider_msghistory.client.datetimes import iso_utc, parse_vendor_time
 from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import ExportWaiter
-from airflow_provider_msghistory.client.windows import iso_utc
 from airflow_provider_msghistory.hooks.waits import (
     defer_timeout,
     export_trigger,

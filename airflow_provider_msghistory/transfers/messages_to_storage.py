@@ -19,9 +19,9 @@ from airflow_provider_msghistory.arguments import (
     is_templated,
     with_interval_advice,
 )
-from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
+from airflow_provider_msghistory.client.datetimes import format_api, iso_utc, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
-from airflow_provider_msghistory.client.windows import Window, iso_utc, restated_start
+from airflow_provider_msghistory.client.windows import Window, restated_start
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
