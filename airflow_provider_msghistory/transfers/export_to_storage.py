@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow_provider_msghistory.arguments import (
     BadArgumentError,
     check_export_origin,
+    checked_export_id,
     count,
     is_templated,
     positive_seconds,
@@ -140,12 +141,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
-        self.partitioning = partitioning(partition_by, partition_timezone)
-        if self.partitioning is not None and self.if_exists == "skip":
-            raise ValueError(
-                "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
-                "leave if_exists unset"
-            )
+        self.partitioning = partitioning(partition_by, partition_timezone, self.if_exists)
         self.compression = validate_compression(compression)
         if on_empty not in ON_EMPTY_CHOICES:
             raise ValueError(f"on_empty: expected one of {', '.join(ON_EMPTY_CHOICES)}; got {on_empty!r}")
@@ -156,7 +152,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         self.max_regenerations = count(max_regenerations, "max_regenerations", "3", minimum=0)
         self.max_part_bytes = count(max_part_bytes, "max_part_bytes", str(MAX_PART_BYTES), minimum=1)
         if not is_templated(export_id):
-            _export_id(export_id)
+            checked_export_id(export_id)
         static_destination = (
             None if is_templated(destination) else parse_destination(destination, storage_conn_id)
         )
@@ -259,7 +255,7 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         """The export id and destination after rendering, validated before any request."""
         dest = parse_destination(self.destination, self.storage_conn_id)
         check_template(dest.url, self.partitioning)
-        return _export_id(self.export_id), dest
+        return checked_export_id(self.export_id), dest
 
     def _store_has(self, dest: Destination, fs: Any) -> bool:
         """The store checks of task start (a partitioned destination is a template: its bucket only)."""
@@ -617,16 +613,6 @@ class _FreshLinks:
         url = self.client.get_download_link(export_id).url
         mask_link_query(url)
         return Link(url, self.generation)
-
-
-def _export_id(value: object) -> str:
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text or text in ("None", ".", ".."):
-        raise ValueError(
-            f"export_id: expected an export id such as 'exp_123' (usually "
-            f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"
-        )
-    return text
 
 
 def _window_of(ref: ExportRef) -> dict[str, str] | None:

@@ -17,6 +17,7 @@ from airflow_provider_msghistory.arguments import (
     check_run_interval,
     count,
     is_templated,
+    positive_seconds,
     with_interval_advice,
 )
 from airflow_provider_msghistory.client.datetimes import format_api, iso_utc, parse_aware
@@ -139,13 +140,8 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         self.if_exists = validate_if_exists(if_exists)
-        self.partitioning = partitioning(partition_by, partition_timezone)
+        self.partitioning = partitioning(partition_by, partition_timezone, self.if_exists)
         self.restate_days = count(restate_days, "restate_days", "3", minimum=0)
-        if self.partitioning is not None and self.if_exists == "skip":
-            raise ValueError(
-                "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
-                "leave if_exists unset"
-            )
         self.compression = validate_compression(compression)
         if format not in FORMATS:
             raise ValueError(f"format: {format!r} is not one of 'jsonl', 'csv'; e.g. format='csv'")
@@ -156,8 +152,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
                 f"page_size: expected a positive integer such as 1000, or None for the "
                 f"largest the vendor serves; got {page_size!r}"
             )
-        if not isinstance(progress_interval, (int, float)) or not progress_interval > 0:
-            raise ValueError(f"progress_interval: expected seconds > 0, e.g. 10; got {progress_interval!r}")
+        positive_seconds(progress_interval, "progress_interval", "10")
         if not is_templated(start_datetime) and not is_templated(end_datetime):
             _window(start_datetime, end_datetime)
         if not is_templated(channels):
