@@ -1,4 +1,5 @@
-"""Two thin HTTP transports sharing one retry policy: sync on ``requests``, async on ``httpx``.
+"""The HTTP transports, sharing one retry policy and one set of limits: sync on ``requests`` (API calls and
+downloads), async on ``httpx`` (API calls, for triggers).
 
 Auth headers come from the dialect's :class:`AuthFlow`, per request, and only when the URL's origin (scheme,
 host, port) is the API base URL's: never in session defaults, never on redirects (API calls do not follow

@@ -46,8 +46,6 @@ from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
-_MS = timedelta(milliseconds=1)
-
 log = logging.getLogger(__name__)
 
 
@@ -255,7 +253,7 @@ class Dialect(ABC):
         first, stop = ceil_to(start, MS), ceil_to(end, MS)
         if first >= stop:
             raise ValueError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
-        return first, stop - _MS
+        return first, stop - MS
 
     def is_last_history_page(self, messages: list[dict[str, Any]], limit: int) -> bool:
         """Whether a page of the list is its last one (default: fewer messages than asked for)."""
