@@ -37,6 +37,17 @@ def count(value: object, param: str, example: str, minimum: int) -> int:
     return value
 
 
+def checked_export_id(value: object) -> str:
+    """``value`` as an export id (an id or a number, blanks dropped); else ``ValueError`` naming it."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not text or text in ("None", ".", ".."):
+        raise ValueError(
+            f"export_id: expected an export id such as 'exp_123' (usually "
+            f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"
+        )
+    return text
+
+
 def time_zone(value: object, param: str) -> tzinfo:
     """The IANA zone ``value`` names, or ``ValueError`` naming ``param``."""
     try:

@@ -32,7 +32,6 @@ from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, E
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.retry import RetryPolicy
 from airflow_provider_msghistory.client.transport import (
-    AsyncDownloadResponse,
     AsyncTransport,
     DownloadResponse,
     SyncTransport,
@@ -112,12 +111,6 @@ class _ClientCore:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{param}: must be a positive integer, e.g. 50")
         return value
-
-    def _history_bounds(self, start: datetime | str, end: datetime | str) -> tuple[datetime, datetime]:
-        start_dt, end_dt = parse_aware(start, "start"), parse_aware(end, "end")
-        if end_dt < start_dt:
-            raise ValueError(f"end: {end_dt.isoformat()} is before start {start_dt.isoformat()}")
-        return start_dt, end_dt
 
     def _walk(
         self,
@@ -418,34 +411,6 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
             log.info("Export %s is already gone; nothing to cancel", export_id)
 
     # --- message history ------------------------------------------------------------------------------
-    def iter_message_history(
-        self,
-        channel: str,
-        start: datetime | str,
-        end: datetime | str,
-        status: str | None = None,
-        page_size: int = 20,
-    ) -> Iterator[dict[str, Any]]:
-        """Messages of one channel in ``[start, end]``, fetched page by page only as they are consumed.
-
-        Inputs are validated now (``ValueError``), before any request; iteration stops at the first
-        short page.
-        """
-        start_dt, end_dt = self._history_bounds(start, end)
-        self._page_size(page_size, "page_size")
-        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)  # validates
-        return self._history_pages(channel, start_dt, end_dt, status, page_size)
-
-    def _history_pages(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> Iterator[dict[str, Any]]:
-        for page in range(MAX_LIST_PAGES):
-            request = self.dialect.message_history(channel, start, end, status, page, page_size)
-            messages = self.dialect.parse_history(self._call(request))
-            yield from messages
-            if len(messages) < page_size:
-                return
-
     def iter_history_pages(
         self,
         channel: str | None,
@@ -537,12 +502,6 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
             raise
         return self._checked(request, response)
 
-    async def submit_export(self, request: ExportRequest) -> str:
-        """Async :meth:`ExportClient.submit_export`."""
-        job_id = self.dialect.parse_export_id(await self._call(self._prepared(request)))
-        log.debug("Submitted %s export %s", request.kind.value, job_id)  # the operator logs it once
-        return self._ref(job_id, request)
-
     async def list_exports(self, page: int = 0, limit: int | None = None) -> list[ExportJob]:
         """One page (0-based) of the account's exports, newest first."""
         if limit is not None:
@@ -602,12 +561,6 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         except NotFoundError:
             return None, 0
 
-    async def get_download_link(self, export_id: str) -> DownloadLink:
-        """Async :meth:`ExportClient.get_download_link`."""
-        self._needs("download-link call", self.caps.delivery == "links" and not self.caps.links_in_job)
-        job_id = self._job_id(export_id)
-        return self.dialect.parse_download_link(job_id, await self._call(self.dialect.download_link(job_id)))
-
     async def regenerate_download_link(self, export_id: str) -> None:
         """Async :meth:`ExportClient.regenerate_download_link`."""
         self._needs("regenerate call", self.caps.regenerate)
@@ -620,35 +573,6 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
             await self._call(self.dialect.cancel_export(self._job_id(export_id)))
         except NotFoundError:
             log.info("Export %s is already gone; nothing to cancel", export_id)
-
-    def open_download(self, url: str, offset: int = 0) -> AbstractAsyncContextManager[AsyncDownloadResponse]:
-        """Async :meth:`ExportClient.open_download`."""
-        return self._transport.open_download(url, offset)
-
-    def iter_message_history(
-        self,
-        channel: str,
-        start: datetime | str,
-        end: datetime | str,
-        status: str | None = None,
-        page_size: int = 20,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Async :meth:`ExportClient.iter_message_history` (validated now, fetched lazily)."""
-        start_dt, end_dt = self._history_bounds(start, end)
-        self._page_size(page_size, "page_size")
-        self.dialect.message_history(channel, start_dt, end_dt, status, 0, page_size)
-        return self._history_pages(channel, start_dt, end_dt, status, page_size)
-
-    async def _history_pages(
-        self, channel: str, start: datetime, end: datetime, status: str | None, page_size: int
-    ) -> AsyncIterator[dict[str, Any]]:
-        for page in range(MAX_LIST_PAGES):
-            request = self.dialect.message_history(channel, start, end, status, page, page_size)
-            messages = self.dialect.parse_history(await self._call(request))
-            for message in messages:
-                yield message
-            if len(messages) < page_size:
-                return
 
     def iter_history_pages(
         self,

@@ -62,9 +62,9 @@ class ClientConfig:
 
     :param base_url: API base URL, e.g. ``https://lora-api.agiletelecom.com/api``.
     :param api_key: API key (sent as the dialect's key header); alternative to username/password.
-    :param username: Basic-auth username.
-    :param password: Basic-auth password.
-    :param vendor: dialect name (``"qlara"``).
+    :param username: login (Qlara: HTTP Basic; Messangi: the login that yields a 24 h key).
+    :param password: that login's password.
+    :param vendor: dialect name (``"qlara"``, ``"8x8"``, ``"messangi"``).
     :param connect_timeout: seconds to establish a connection.
     :param read_timeout: seconds to wait for response data.
     :param call_timeout: seconds one API request may take from sending it to the last byte of its reply
@@ -107,11 +107,11 @@ class ClientConfig:
         if self.username is not None or self.password is not None:
             if not self.username or not self.password:
                 raise ValueError(
-                    "username/password: Basic auth needs both a username and a password "
+                    "username/password: a login needs both a username and a password "
                     "(or pass only api_key)"
                 )
         elif not self.api_key:
-            raise ValueError("api_key: empty; set the API key (or username and password for Basic auth)")
+            raise ValueError("api_key: empty; set the API key (or a username and password to log in)")
         if self.api_key is not None and self.username is not None:
             raise ValueError("api_key: pass either api_key or username/password, not both")
         if self.api_key is not None and not _header_safe(self.api_key):

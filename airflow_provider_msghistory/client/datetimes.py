@@ -1,4 +1,9 @@
-"""Parse and validate the datetimes users pass, and write them in the API's OffsetDateTime form."""
+"""Every time the provider parses, rounds or writes: users' datetimes (strict), vendors' (lenient), the
+provider's own stored ones (exact round trip), the wire forms and the ms/s grid.
+
+Three parsers, on purpose: a user's value must carry an offset and gets advice (``parse_aware``); a vendor's
+is read in any spelling and never raises (``parse_vendor_time``); the provider's own (``parse_utc``) is read
+back exactly as ``iso_utc`` wrote it."""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 EXAMPLE = "2025-01-01T00:00:00+01:00"
+MS = timedelta(milliseconds=1)
+SECOND = timedelta(seconds=1)
 MIN_YEAR, MAX_YEAR = 1900, 9998
 _DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 
@@ -75,6 +82,44 @@ def format_api(value: datetime) -> str:
         f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
         f"{value.second:02d}.{value.microsecond // 1000:03d}{sign}{hours:02d}:{mins:02d}"
     )
+
+
+def zulu_ms(value: datetime) -> str:
+    """``value`` in UTC as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (sub-millisecond digits dropped)."""
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def zulu_seconds(value: datetime) -> str:
+    """``value`` in UTC as ``YYYY-MM-DDTHH:MM:SSZ`` (the fraction dropped)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc(value: datetime) -> str:
+    """``value`` in UTC, microseconds, ``Z``: how the provider stores a time (export refs, manifests)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """A time :func:`iso_utc` wrote, in UTC; ``ValueError`` when it is not one."""
+    normalised = text[:-1] + "+00:00" if text.endswith("Z") else text
+    parsed = datetime.fromisoformat(normalised)
+    if parsed.tzinfo is None:
+        raise ValueError(f"window: {text[:40]!r} has no offset")
+    return parsed.astimezone(timezone.utc)
+
+
+def ceil_to(value: datetime, step: timedelta) -> datetime:
+    """``value`` rounded up to a whole ``step`` (ms or s) of its own clock."""
+    micros = step // timedelta(microseconds=1)
+    extra = (value.second * 1_000_000 + value.microsecond) % micros if micros > 1 else 0
+    return value + timedelta(microseconds=micros - extra) if extra else value
+
+
+def floor_to(value: datetime, step: timedelta) -> datetime:
+    """``value`` rounded down to a whole ``step`` (ms or s) of its own clock."""
+    micros = step // timedelta(microseconds=1)
+    return value - timedelta(microseconds=(value.second * 1_000_000 + value.microsecond) % micros)
 
 
 # A vendor's time: date, ``T``/``t``/space, time with any fraction (Python 3.10's fromisoformat takes only 3

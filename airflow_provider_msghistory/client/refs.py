@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from airflow_provider_msghistory.client.windows import Window, iso_utc, parse_utc
+from airflow_provider_msghistory.client.datetimes import iso_utc, parse_utc
+from airflow_provider_msghistory.client.windows import Window
 
 _SUFFIX = re.compile(r";window=([0-9T:.\-+Z]+/[0-9T:.\-+Z]+)(?:;asked=([0-9T:.\-+Z]+))?$")
 

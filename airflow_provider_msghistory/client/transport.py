@@ -1,4 +1,5 @@
-"""Two thin HTTP transports sharing one retry policy: sync on ``requests``, async on ``httpx``.
+"""The HTTP transports, sharing one retry policy and one set of limits: sync on ``requests`` (API calls and
+downloads), async on ``httpx`` (API calls, for triggers).
 
 Auth headers come from the dialect's :class:`AuthFlow`, per request, and only when the URL's origin (scheme,
 host, port) is the API base URL's: never in session defaults, never on redirects (API calls do not follow
@@ -22,8 +23,8 @@ import re
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -549,41 +550,6 @@ def _classify_httpx_error(exc: Exception) -> NetworkFailure | None:
     return None
 
 
-class AsyncDownloadResponse:
-    """A streaming download (async). Bytes are yielded exactly as stored (no content decoding).
-
-    :param response: the open ``httpx`` response.
-    :param safe: redacts text for error messages.
-    :param stall_window: seconds in which :data:`DOWNLOAD_MIN_BYTES` must arrive.
-    """
-
-    def __init__(self, response: httpx.Response, safe: Callable[[str], str], stall_window: float) -> None:
-        self._response = response
-        self._safe = safe
-        self._stall_window = stall_window
-        self.status_code: int = response.status_code
-        self.headers: Mapping[str, str] = response.headers
-
-    async def iter_bytes(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The body as it arrives (network reads, at most ``chunk_size`` bytes each are not re-buffered);
-        a broken or stalled stream raises ApiConnectionError."""
-        import httpx
-
-        stall = _Stall(self._stall_window)
-        received = 0
-        try:
-            async for chunk in self._response.aiter_raw():
-                for start in range(0, len(chunk), chunk_size):
-                    piece = chunk[start : start + chunk_size]
-                    received += len(piece)
-                    yield piece
-                stall.check(len(chunk))
-        except (httpx.HTTPError, OSError) as exc:
-            raise ApiConnectionError(
-                f"download interrupted after {received} bytes: {self._safe(repr(exc))}", DOWNLOAD_ENDPOINT
-            ) from None
-
-
 @functools.lru_cache(maxsize=8)
 def shared_ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     """One TLS context per ``verify`` setting per process.
@@ -653,49 +619,15 @@ class AsyncTransport(_TransportBase):
             params=request.params,
             json_body=request.json,
             idempotent=request.idempotent,
-            download=False,
             throttle=_Throttle(self.pacer),
         )
         return self._raw(response.status_code, response.headers, content)
 
-    @asynccontextmanager
-    async def open_download(self, url: str, offset: int = 0) -> AsyncIterator[AsyncDownloadResponse]:
-        """Stream ``url`` (auth only on the API's own origin); ``offset > 0`` asks for ``Range``."""
-        for _ in range(MAX_REDIRECTS):
-            headers, own = self._download_headers(url, offset)
-            if own:
-                with self.authenticating():
-                    headers.update(await self.auth.aheaders())
-            response, _ = await self._send(
-                DOWNLOAD_ENDPOINT,
-                "GET",
-                url,
-                headers,
-                params=None,
-                json_body=None,
-                idempotent=True,
-                download=True,
-                follow=not own,  # with credentials: each hop is checked here
-            )
-            location = response.headers.get("Location") if response.is_redirect else None
-            if not location:
-                break
-            await response.aclose()
-            url = urljoin(url, location)
-        else:
-            raise ApiConnectionError(f"more than {MAX_REDIRECTS} redirects", DOWNLOAD_ENDPOINT)
-        try:
-            yield AsyncDownloadResponse(response, self._safe, float(self.config.read_timeout))
-        finally:
-            await response.aclose()
-
     async def _attempt(
-        self, client: httpx.AsyncClient, built: httpx.Request, endpoint: str, download: bool, follow: bool
+        self, client: httpx.AsyncClient, built: httpx.Request, endpoint: str
     ) -> tuple[httpx.Response, bytes]:
-        """One request: the streamed response of a download, else the response and its capped body."""
-        response = await client.send(built, stream=True, follow_redirects=download and follow)
-        if download:
-            return response, b""
+        """One request: the response and its capped body."""
+        response = await client.send(built, stream=True)
         decoder = BoundedDecoder(response.headers.get("Content-Encoding"), endpoint)
         chunks: list[bytes] = []
         size = 0
@@ -724,22 +656,19 @@ class AsyncTransport(_TransportBase):
         params: Mapping[str, Any] | None,
         json_body: Any,
         idempotent: bool,
-        download: bool,
-        throttle: _Throttle | None = None,
-        follow: bool = True,
+        throttle: _Throttle,
     ) -> tuple[httpx.Response, bytes]:
-        """The final response and its body (API calls; a download's body is left to stream)."""
+        """The final response and its body."""
         import httpx
 
         started = self._clock()
         attempt = 0
         while True:
             attempt += 1
-            if throttle is not None:
-                held = throttle.hold_to_wait()
-                if held > 0:
-                    await self._sleep(held)
-                await throttle.pacer.aacquire()
+            held = throttle.hold_to_wait()
+            if held > 0:
+                await self._sleep(held)
+            await throttle.pacer.aacquire()
             try:
                 client = next(self._next)
                 built = client.build_request(
@@ -749,9 +678,9 @@ class AsyncTransport(_TransportBase):
                     json=json_body,
                     headers=dict(headers),
                 )
-                # The whole exchange, headers and body, within call_timeout (a download: until its headers).
+                # The whole exchange, headers and body, within call_timeout.
                 response, content = await within(
-                    self._attempt(client, built, endpoint, download, follow), float(self.config.call_timeout)
+                    self._attempt(client, built, endpoint), float(self.config.call_timeout)
                 )
             except (httpx.HTTPError, httpx.InvalidURL, OSError, asyncio.TimeoutError) as exc:
                 if isinstance(exc, asyncio.TimeoutError):
@@ -770,18 +699,17 @@ class AsyncTransport(_TransportBase):
                 self._log_retry(endpoint, what, delay, attempt)
                 await self._sleep(delay)
                 continue
-            if throttle is not None:
-                throttle.observe(response.headers)
+            throttle.observe(response.headers)
             if response.status_code < 400:
                 return response, content
-            body = None if download else _decode(content)
+            body = _decode(content)
             delay = self.policy.delay_for_status(
                 response.status_code, response.headers, body, attempt, self._clock() - started, idempotent
             )
             if delay is None:
                 return response, content
             await response.aclose()
-            if response.status_code == 429 and throttle is not None:
+            if response.status_code == 429:
                 throttle.rate_limited(delay)
             self._log_retry(endpoint, f"HTTP {response.status_code}", delay, attempt)
             await self._sleep(delay)

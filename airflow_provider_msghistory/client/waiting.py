@@ -155,10 +155,6 @@ class ExportWaiter:
     fallback_page_size: int = LIST_PAGE_SIZE
     can_regenerate: bool = True
     failures: int = 0
-    # Whether the last decision's reason differs from the one before: drivers log only news, so a
-    # thousand waits do not log every poll.
-    news: bool = True
-    _last_reason: str = ""
 
     tracks_list: bool = True
 

@@ -5,27 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-MS = timedelta(milliseconds=1)
-SECOND = timedelta(seconds=1)
+from airflow_provider_msghistory.client.datetimes import MS, SECOND, ceil_to, floor_to, iso_utc, parse_utc
 
 
 def restated_start(start: datetime, days: int, zone: tzinfo) -> datetime:
     """``start`` moved back ``days`` calendar days of ``zone`` (wall clock: across a DST change a day is 23
     or 25 hours, so a restated window still starts at a local midnight)."""
     return (start.astimezone(zone) - timedelta(days=days)).astimezone(timezone.utc) if days else start
-
-
-def ceil_to(value: datetime, step: timedelta) -> datetime:
-    """``value`` rounded up to a whole ``step`` (ms or s) of its own clock."""
-    micros = step // timedelta(microseconds=1)
-    extra = (value.second * 1_000_000 + value.microsecond) % micros if micros > 1 else 0
-    return value + timedelta(microseconds=micros - extra) if extra else value
-
-
-def floor_to(value: datetime, step: timedelta) -> datetime:
-    """``value`` rounded down to a whole ``step`` (ms or s) of its own clock."""
-    micros = step // timedelta(microseconds=1)
-    return value - timedelta(microseconds=(value.second * 1_000_000 + value.microsecond) % micros)
 
 
 @dataclass(frozen=True)
@@ -106,16 +92,3 @@ class Window:
         if end < start:
             raise ValueError(f"window: end {end_text!r} is before start {start_text!r}")
         return cls(start, end)
-
-
-def iso_utc(value: datetime) -> str:
-    """``value`` in UTC, microseconds, ``Z``."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_utc(text: str) -> datetime:
-    normalised = text[:-1] + "+00:00" if text.endswith("Z") else text
-    parsed = datetime.fromisoformat(normalised)
-    if parsed.tzinfo is None:
-        raise ValueError(f"window: {text[:40]!r} has no offset")
-    return parsed.astimezone(timezone.utc)

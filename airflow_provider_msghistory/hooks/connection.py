@@ -164,7 +164,7 @@ def config_from_connection(
     secret = password or ""
     if login and not secret:
         raise ValueError(
-            f"Connection {conn_id!r}: login is set but the password is empty; Basic auth needs both "
+            f"Connection {conn_id!r}: login is set but the password is empty; a login needs both "
             "(or leave login empty and put the API key in the password field)"
         )
     if not secret.strip():

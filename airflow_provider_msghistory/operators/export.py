@@ -206,15 +206,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         self.poll_interval = positive_seconds(poll_interval, "poll_interval", "10")
         self.timeout = positive_seconds(timeout, "timeout", "3600")
         self.wait_for_completion = wait_for_completion
-        if (
-            isinstance(max_regenerations, bool)
-            or not isinstance(max_regenerations, int)
-            or max_regenerations < 0
-        ):
-            raise ValueError(
-                f"max_regenerations: expected an integer >= 0, e.g. 3; got {max_regenerations!r}"
-            )
-        self.max_regenerations = max_regenerations
+        self.max_regenerations = count(max_regenerations, "max_regenerations", "3", minimum=0)
         self._validate_static()
         # Set at task start: the validated request and the status to report; the export to cancel on kill.
         self._request: ExportRequest | None = None

@@ -15,7 +15,12 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_msghistory.arguments import check_export_origin
+from airflow_provider_msghistory.arguments import (
+    check_export_origin,
+    checked_export_id,
+    is_templated,
+    positive_seconds,
+)
 from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.waits import defer_timeout, export_trigger, raise_for_event
@@ -57,10 +62,9 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         kwargs.setdefault("poke_interval", 10)
         kwargs.setdefault("timeout", 3600)
         super().__init__(**kwargs)
-        if export_id is None or export_id == "" or isinstance(export_id, bool):
-            raise ValueError(f"export_id: expected an export id such as 'exp_123'; got {export_id!r}")
-        if float(self.poke_interval) <= 0:
-            raise ValueError(f"poke_interval: expected seconds > 0, e.g. 10; got {self.poke_interval!r}")
+        if export_id is None or (isinstance(export_id, (str, int)) and not is_templated(export_id)):
+            checked_export_id(export_id)  # not an XComArg or a template (known once rendered)
+        positive_seconds(self.poke_interval, "poke_interval", "10")
         self.export_id = export_id  # may be a template or an XComArg until rendered
         self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable

@@ -5,24 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, conf
 
 from airflow_provider_msghistory.arguments import (
     BadArgumentError,
     check_export_origin,
+    checked_export_id,
     count,
     is_templated,
     positive_seconds,
 )
-from airflow_provider_msghistory.client.datetimes import parse_vendor_time
+from airflow_provider_msghistory.client.datetimes import iso_utc, parse_vendor_time
 from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import ExportWaiter
-from airflow_provider_msghistory.client.windows import iso_utc
 from airflow_provider_msghistory.hooks.waits import (
     defer_timeout,
     export_trigger,
@@ -32,30 +31,26 @@ from airflow_provider_msghistory.hooks.waits import (
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
-    check_templated_destination,
-    denied,
     parse_destination,
-    validate_compression,
-    validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.download import Link, ResumableDownload
 from airflow_provider_msghistory.transfers.lineage import export_lineage
-from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger
+from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger, MergeStats
 from airflow_provider_msghistory.transfers.partition_store import publish, stager
-from airflow_provider_msghistory.transfers.partitions import CsvPartitioner, check_template, partitioning
+from airflow_provider_msghistory.transfers.partitions import CsvPartitioner
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
+from airflow_provider_msghistory.transfers.to_storage import StorageTransferOperator
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_msghistory.client.api import ExportClient
-    from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
 ON_EMPTY_CHOICES = ("write", "skip", "fail")
 
 
-class MsgHistoryExportToStorageOperator(BaseOperator):
+class MsgHistoryExportToStorageOperator(StorageTransferOperator):
     """Download a completed export to one CSV file on local disk or object storage.
 
     One CSV per export, whatever the vendor delivers: a single pre-signed link (Qlara) is streamed byte for
@@ -140,14 +135,6 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         partition_timezone: str = "UTC",
         **kwargs: Any,
     ) -> None:
-        self.if_exists = validate_if_exists(if_exists)
-        self.partitioning = partitioning(partition_by, partition_timezone)
-        if self.partitioning is not None and self.if_exists == "skip":
-            raise ValueError(
-                "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
-                "leave if_exists unset"
-            )
-        self.compression = validate_compression(compression)
         if on_empty not in ON_EMPTY_CHOICES:
             raise ValueError(f"on_empty: expected one of {', '.join(ON_EMPTY_CHOICES)}; got {on_empty!r}")
         self.on_empty = on_empty
@@ -157,32 +144,21 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
         self.max_regenerations = count(max_regenerations, "max_regenerations", "3", minimum=0)
         self.max_part_bytes = count(max_part_bytes, "max_part_bytes", str(MAX_PART_BYTES), minimum=1)
         if not is_templated(export_id):
-            _export_id(export_id)
-        static_destination = (
-            None if is_templated(destination) else parse_destination(destination, storage_conn_id)
+            checked_export_id(export_id)
+        super().__init__(
+            destination=destination,
+            storage_conn_id=storage_conn_id,
+            if_exists=if_exists,
+            compression=compression,
+            msghistory_conn_id=msghistory_conn_id,
+            partition_by=partition_by,
+            partition_timezone=partition_timezone,
+            **kwargs,
         )
-        if static_destination is None:
-            check_templated_destination(destination)  # its static prefix: scheme installed, not relative
-        else:
-            check_template(static_destination.url, self.partitioning)
-        if static_destination is not None and self.partitioning is None:
-            from airflow.providers.common.compat.sdk import Asset
-
-            kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
-        super().__init__(**kwargs)
         self.export_id = export_id
-        self.destination = destination
-        self.storage_conn_id = storage_conn_id
-        self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable
         # What the finished transfer read and wrote, for OpenLineage: (base URL, vendor, export id, file).
         self._lineage: tuple[str, str, str, Destination] | None = None
-
-    @cached_property
-    def hook(self) -> MsgHistoryHook:
-        from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-
-        return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
 
     # -- execution ----------------------------------------------------------------------------------------
 
@@ -258,9 +234,8 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
 
     def _rendered(self) -> tuple[str, Destination]:
         """The export id and destination after rendering, validated before any request."""
-        dest = parse_destination(self.destination, self.storage_conn_id)
-        check_template(dest.url, self.partitioning)
-        return _export_id(self.export_id), dest
+        dest = self._rendered_destination()
+        return checked_export_id(self.export_id), dest
 
     def _store_has(self, dest: Destination, fs: Any) -> bool:
         """The store checks of task start (a partitioned destination is a template: its bucket only)."""
@@ -294,25 +269,15 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
                 export_id,
                 client.dialect.name,
             )
-        part = PartFile(dest, fs, self.compression)
+        part = self._opened_part(dest, fs)
         self.log.info("Downloading export %s to %s (temporary %s)", export_id, dest.url, part.path)
-        try:
-            part.open()
-        except PermissionError as error:
-            raise denied(dest, error) from None
-        try:
+
+        def fill() -> dict[str, Any]:
             if client.caps.links_in_job or ref.window is not None:
-                result = self._merged(client, export_id, job, ref, part, waiter)
-            else:
-                result = self._single(client, export_id, part, waiter)
-            stored = part.finish()  # checks the stored size against the bytes written
-            part.commit(replace=self.if_exists != "fail")
-        except PermissionError as error:
-            part.abort()
-            raise denied(dest, error) from None
-        except BaseException:
-            part.abort()
-            raise
+                return self._merged(client, export_id, job, ref, part, waiter)
+            return self._single(client, export_id, part, waiter)
+
+        result, stored = self._fill_and_commit(dest, part, fill)
         self._lineage = (client.config.base_url, client.dialect.name, export_id, dest)
         self.log.info(
             "Stored export %s at %s: %s bytes, %s rows (%s parts, %s rows outside the window left out), "
@@ -515,18 +480,15 @@ class MsgHistoryExportToStorageOperator(BaseOperator):
             return {**self._skipped(export_id, dest), "empty": True}
         kind = ExportKind.parse(job.kind) if job.kind else ExportKind.MESSAGE_HISTORY
         header = client.dialect.empty_csv_header(kind) or b""
-        part = PartFile(dest, fs, self.compression)
-        part.open()
-        try:
+        part = self._opened_part(dest, fs)
+
+        def fill() -> MergeStats:
             merger = CsvMerger(part.write, None, None)
             if header:
                 merger.add(iter((header,)), "documented header")
-            stats = merger.finish()
-            stored = part.finish()
-            part.commit(replace=self.if_exists != "fail")
-        except BaseException:
-            part.abort()
-            raise
+            return merger.finish()
+
+        stats, stored = self._fill_and_commit(dest, part, fill)
         self._lineage = (client.config.base_url, client.dialect.name, export_id, dest)
         what = "the documented header alone" if header else "an empty file (no documented header)"
         self.log.info("Export %s finished with no rows: stored %s at %s", export_id, what, dest.url)
@@ -620,24 +582,8 @@ class _FreshLinks:
         return Link(url, self.generation)
 
 
-def _export_id(value: object) -> str:
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text or text in ("None", ".", ".."):
-        raise ValueError(
-            f"export_id: expected an export id such as 'exp_123' (usually "
-            f"\"{{{{ ti.xcom_pull(task_ids='export')['export_id'] }}}}\"); got {value!r}"
-        )
-    return text
-
-
 def _window_of(ref: ExportRef) -> dict[str, str] | None:
     """The half-open window an export id carries, for manifests and the XCom."""
     if ref.window is None:
         return None
     return {"start": iso_utc(ref.window.start), "end": iso_utc(ref.window.end)}
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from airflow_provider_msghistory.client.datetimes import parse_vendor_time
+from airflow_provider_msghistory.client.datetimes import MS, ceil_to, parse_vendor_time, zulu_ms
 from airflow_provider_msghistory.client.errors import MsgHistoryError
-from airflow_provider_msghistory.client.windows import MS, Window, ceil_to
+from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.transfers.streaming import CsvDigest
 
 CHUNK = 1 << 20
@@ -213,7 +213,7 @@ _CANONICAL = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
 
 
 def _canonical(value: datetime) -> bytes:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.").encode() + f"{value.microsecond // 1000:03d}Z".encode()
+    return zulu_ms(value).encode()
 
 
 @dataclass

@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_msghistory.arguments import (
     RUN_INTERVAL_END,
@@ -17,34 +14,29 @@ from airflow_provider_msghistory.arguments import (
     check_run_interval,
     count,
     is_templated,
+    positive_seconds,
     with_interval_advice,
 )
-from airflow_provider_msghistory.client.datetimes import format_api, parse_aware
+from airflow_provider_msghistory.client.datetimes import format_api, iso_utc, parse_aware
 from airflow_provider_msghistory.client.history import HistoryPage, message_list_of
-from airflow_provider_msghistory.client.windows import Window, iso_utc, restated_start
+from airflow_provider_msghistory.client.windows import Window, restated_start
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
-    check_templated_destination,
-    denied,
-    parse_destination,
-    validate_compression,
-    validate_if_exists,
 )
 from airflow_provider_msghistory.transfers.partition_store import publish, stager
-from airflow_provider_msghistory.transfers.partitions import RecordPartitioner, check_template, partitioning
+from airflow_provider_msghistory.transfers.partitions import RecordPartitioner
 from airflow_provider_msghistory.transfers.records import FORMATS, writer_for
-from airflow_provider_msghistory.transfers.streaming import PartFile
+from airflow_provider_msghistory.transfers.to_storage import StorageTransferOperator
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.client.dialects.base import MessageListSpec
-    from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 
 EXAMPLE_CHANNELS = "['SMS', 'WHATSAPP']"
 
 
-class MsgHistoryMessagesToStorageOperator(BaseOperator):
+class MsgHistoryMessagesToStorageOperator(StorageTransferOperator):
     """Page the vendor's message list for ``[start_datetime, end_datetime)`` into one JSONL or CSV file.
 
     The list (Qlara: ``GET /messages/history``) suits short windows, near-real-time loads and status
@@ -138,15 +130,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         restate_days: int = 0,
         **kwargs: Any,
     ) -> None:
-        self.if_exists = validate_if_exists(if_exists)
-        self.partitioning = partitioning(partition_by, partition_timezone)
         self.restate_days = count(restate_days, "restate_days", "3", minimum=0)
-        if self.partitioning is not None and self.if_exists == "skip":
-            raise ValueError(
-                "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
-                "leave if_exists unset"
-            )
-        self.compression = validate_compression(compression)
         if format not in FORMATS:
             raise ValueError(f"format: {format!r} is not one of 'jsonl', 'csv'; e.g. format='csv'")
         if page_size is not None and (
@@ -156,32 +140,26 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
                 f"page_size: expected a positive integer such as 1000, or None for the "
                 f"largest the vendor serves; got {page_size!r}"
             )
-        if not isinstance(progress_interval, (int, float)) or not progress_interval > 0:
-            raise ValueError(f"progress_interval: expected seconds > 0, e.g. 10; got {progress_interval!r}")
+        positive_seconds(progress_interval, "progress_interval", "10")
         if not is_templated(start_datetime) and not is_templated(end_datetime):
             _window(start_datetime, end_datetime)
         if not is_templated(channels):
             _channel_list(channels)
         if not is_templated(status):
             _status(status)
-        static_destination = (
-            None if is_templated(destination) else parse_destination(destination, storage_conn_id)
+        super().__init__(
+            destination=destination,
+            storage_conn_id=storage_conn_id,
+            if_exists=if_exists,
+            compression=compression,
+            msghistory_conn_id=msghistory_conn_id,
+            partition_by=partition_by,
+            partition_timezone=partition_timezone,
+            **kwargs,
         )
-        if static_destination is None:
-            check_templated_destination(destination)  # its static prefix: scheme installed, not relative
-        else:
-            check_template(static_destination.url, self.partitioning)
-        if static_destination is not None and self.partitioning is None:
-            from airflow.providers.common.compat.sdk import Asset
-
-            kwargs["outlets"] = [*_as_list(kwargs.get("outlets")), Asset(static_destination.url)]
-        super().__init__(**kwargs)
         # Whether the window is the run's data interval, which a run without a logical date lacks.
         self._window_from_run = start_datetime == RUN_INTERVAL_START and end_datetime == RUN_INTERVAL_END
         self._window_templated = is_templated(start_datetime) or is_templated(end_datetime)
-        self.destination = destination
-        self.storage_conn_id = storage_conn_id
-        self.msghistory_conn_id = msghistory_conn_id
         self.start_datetime = start_datetime
         self.end_datetime = end_datetime
         self.channels = channels
@@ -190,19 +168,12 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         self.page_size = page_size
         self.progress_interval = float(progress_interval)
 
-    @cached_property
-    def hook(self) -> MsgHistoryHook:
-        from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-
-        return MsgHistoryHook(msghistory_conn_id=self.msghistory_conn_id)
-
     # -- execution ----------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
         # Everything is checked before the first request: arguments, vendor, then the store.
         try:
-            dest = parse_destination(self.destination, self.storage_conn_id)
-            check_template(dest.url, self.partitioning)
+            dest = self._rendered_destination()
             if self._window_from_run:
                 check_run_interval(self.start_datetime, self.end_datetime)
             try:
@@ -350,7 +321,7 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
         channels: list[str | None],
         status: str | None,
     ) -> dict[str, Any]:
-        part = PartFile(dest, fs, self.compression)
+        part = self._opened_part(dest, fs)
         known = (*spec.fields, *(() if "channel" in spec.fields else ("channel",)))
         self.log.info(
             "Loading the message list of %s .. %s (channels %s%s) to %s (temporary %s)",
@@ -361,29 +332,18 @@ class MsgHistoryMessagesToStorageOperator(BaseOperator):
             dest.url,
             part.path,
         )
-        try:
-            part.open()
-        except PermissionError as error:
-            raise denied(dest, error) from None
         writer = writer_for(self.format, part.write, known)
         progress = _Progress(self.log, self.progress_interval)
-        try:
+
+        def fill() -> None:
             for pages in series:
                 for page in pages:
                     for message in page.messages:
                         writer.add(message)
                     progress.page(page, writer.records)
             writer.finish()
-            stored = part.finish()
-            part.commit(replace=self.if_exists != "fail")
-        except PermissionError as error:
-            writer.close()
-            part.abort()
-            raise denied(dest, error) from None
-        except BaseException:
-            writer.close()
-            part.abort()
-            raise
+
+        _, stored = self._fill_and_commit(dest, part, fill, cleanup=writer.close)
         self.log.info(
             "Stored %s records at %s: %s bytes, %d requests (%.1f/s), sha256 %s",
             f"{writer.records:,}",
@@ -501,9 +461,3 @@ def _status(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"status: expected a delivery status such as 'DELIVERED', or None; got {value!r}")
     return value.strip().upper()
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]

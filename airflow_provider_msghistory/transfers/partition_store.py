@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_msghistory.client.windows import iso_utc, parse_utc
+from airflow_provider_msghistory.client.datetimes import iso_utc, parse_utc
 from airflow_provider_msghistory.transfers.destination import Destination, parse_destination
 from airflow_provider_msghistory.transfers.partitions import PLACEHOLDER, Staged, Stager
 from airflow_provider_msghistory.transfers.streaming import _part_token, remove_stale_parts

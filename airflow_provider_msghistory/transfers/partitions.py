@@ -91,7 +91,9 @@ class Partitioning:
         return list(labels)
 
 
-def partitioning(partition_by: object, partition_timezone: object) -> Partitioning | None:
+def partitioning(
+    partition_by: object, partition_timezone: object, if_exists: str | None = None
+) -> Partitioning | None:
     """The validated arguments (``None``: an unpartitioned transfer); ``ValueError`` naming the argument."""
     if partition_by is None:
         if partition_timezone not in (None, "UTC"):
@@ -103,6 +105,11 @@ def partitioning(partition_by: object, partition_timezone: object) -> Partitioni
         raise ValueError(f"partition_by: {partition_by!r} is not one of 'day', 'hour' (or None); e.g. 'day'")
     name = "UTC" if partition_timezone is None else partition_timezone
     tz = time_zone(name, "partition_timezone")
+    if if_exists == "skip":
+        raise ValueError(
+            "if_exists: 'skip' does not apply to partitions, which a later snapshot always replaces; "
+            "leave if_exists unset"
+        )
     return Partitioning(str(partition_by), str(name).strip(), tz)
 
 

@@ -7,7 +7,7 @@ import base64
 import itertools
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from airflow_provider_msghistory.client.errors import (
     RateLimitedError,
     ServerError,
 )
+from airflow_provider_msghistory.client.history import HistoryPage
 from airflow_provider_msghistory.client.models import ExportStatus
 from airflow_provider_msghistory.client.pacing import MAX_HOLD
 
@@ -79,9 +80,9 @@ def test_invalid_input_sends_nothing(emu: Any, make_client: MakeClient) -> None:
     with pytest.raises(ValueError, match=r"^campaign_id:"):
         client.submit_delivery_reports_export()
     with pytest.raises(ValueError, match=r"^channel:"):
-        client.iter_message_history("FAX", *EVER)
+        client.iter_history_pages("FAX", *EVER)
     with pytest.raises(ValueError, match=r"^end:"):
-        client.iter_message_history("SMS", END, START)
+        client.iter_history_pages("SMS", END, START)
     with pytest.raises(ValueError, match=r"^export_id:"):
         client.get_download_link("")
     assert log_entries(emu) == []
@@ -232,30 +233,35 @@ def test_regenerate_makes_an_expired_export_downloadable_again(emu: Any, make_cl
 
 
 # --- B: message history ---
-def test_history_is_lazy_and_stops_at_the_first_short_page(emu: Any, make_client: MakeClient) -> None:
+def messages_of(pages: Iterable[HistoryPage]) -> list[dict[str, Any]]:
+    return [message for page in pages for message in page.messages]
+
+
+def test_history_is_lazy_and_paged_in_order(emu: Any, make_client: MakeClient) -> None:
     client = make_client(emu)
-    everything = list(client.iter_message_history("SMS", *EVER, page_size=1000))
+    everything = messages_of(client.iter_history_pages("SMS", *EVER, page_size=1000))
     assert len(everything) > 25, "the emulator should hold enough SMS for paging"
     assert {m["channel"] for m in everything} == {"SMS"}
     before = len(api_calls(emu, "GET", HISTORY))
 
-    pages = client.iter_message_history("SMS", *EVER, page_size=10)
+    pages = client.iter_history_pages("SMS", *EVER, page_size=10)
     assert len(api_calls(emu, "GET", HISTORY)) == before  # nothing fetched yet
-    first_15 = list(itertools.islice(pages, 15))
+    first_15 = list(itertools.islice((m for page in pages for m in page.messages), 15))
     assert first_15 == everything[:15]
     assert len(api_calls(emu, "GET", HISTORY)) - before == 2  # pages 0 and 1 only
 
-    paged = list(client.iter_message_history("SMS", *EVER, page_size=10))
+    before = len(api_calls(emu, "GET", HISTORY))
+    paged = messages_of(client.iter_history_pages("SMS", *EVER, page_size=10))
     assert paged == everything
-    calls = api_calls(emu, "GET", HISTORY)[-(len(everything) // 10 + 1) :]
-    assert [int(c.query["page"]) for c in calls] == list(range(len(everything) // 10 + 1))
+    calls = api_calls(emu, "GET", HISTORY)[before:]
+    assert [int(c.query["page"]) for c in calls] == list(range(len(calls)))
     assert calls[0].query["from"] == "2000-01-01T00:00:00.000+00:00"
     assert calls[0].query["channel"] == "SMS" and calls[0].query["limit"] == "10"
 
 
 def test_history_status_filter(emu: Any, make_client: MakeClient) -> None:
     client = make_client(emu)
-    delivered = list(client.iter_message_history("whatsapp", *EVER, status="delivered", page_size=500))
+    delivered = messages_of(client.iter_history_pages("whatsapp", *EVER, status="delivered", page_size=500))
     assert delivered and {m["deliveryStatus"] for m in delivered} == {"DELIVERED"}
     assert api_calls(emu, "GET", HISTORY)[-1].query["status"] == "DELIVERED"
 
@@ -310,7 +316,7 @@ def test_failure_status_variants(emu: Any, make_client: MakeClient, failed: str,
 def test_history_wrap_variants(emu: Any, make_client: MakeClient, wrap: str | None) -> None:
     emu.set_shape(history_wrap=wrap)
     client = make_client(emu)
-    messages = list(client.iter_message_history("RCS", *EVER, page_size=7))
+    messages = messages_of(client.iter_history_pages("RCS", *EVER, page_size=7))
     assert messages and all("deliveryStatus" in m for m in messages)
 
 

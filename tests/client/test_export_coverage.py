@@ -17,7 +17,6 @@ from airflow_provider_msghistory.client.api import ExportClient
 from airflow_provider_msghistory.client.config import ClientConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-DAY = ("2025-01-01T00:00:00.000+00:00", "2025-01-01T23:59:59.999+00:00")  # inclusive bounds of one day
 HALF_OPEN_DAY = ("2025-01-01T00:00:00.000+00:00", "2025-01-02T00:00:00.000+00:00")  # what exports take
 CHANNELS = ("SMS", "RCS", "WHATSAPP")
 
@@ -31,7 +30,8 @@ def test_the_export_holds_only_api_messages_as_the_readme_says(
         emulator.complete_export(export_id)
         with client.open_download(client.get_download_link(export_id).url) as response:
             body = b"".join(response.iter_bytes(1 << 16))
-        listed = [m for ch in CHANNELS for m in client.iter_message_history(ch, *DAY, page_size=100)]
+        pages = [p for ch in CHANNELS for p in client.iter_history_pages(ch, *HALF_OPEN_DAY, page_size=100)]
+        listed = [m for page in pages for m in page.messages]
 
     exported = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
     assert 0 < len(exported) < len(listed)

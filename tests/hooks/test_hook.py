@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_msghistory.client.api import ExportClient
 from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL
-from airflow_provider_msghistory.client.errors import AuthenticationError, ExportExpiredError
+from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportStatus
 from airflow_provider_msghistory.hooks.connection import (
     base_url_from_fields,
@@ -294,7 +294,7 @@ def test_get_client_is_cached_and_speaks_to_the_api(emu: Any) -> None:
         assert b"".join(response.iter_bytes()) == emu.export_csv(export_id)
     client.regenerate_download_link(export_id)
     assert emu.exports[export_id].regenerations == 1
-    assert next(client.iter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"))
+    assert next(client.iter_history_pages("SMS", "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z")).messages
     client.check_connection()
     hook.close()
 
@@ -340,18 +340,11 @@ def test_async_client_in_an_event_loop(emu: Any) -> None:
         assert await hook.aget_client() is client
         job, page = await client.find_export(export_id)
         assert job is not None and job.status is ExportStatus.PENDING and page == 0
-        with pytest.raises(ExportExpiredError):
-            await client.get_download_link(export_id)
         emu.complete_export(export_id)
         assert (await client.get_export(export_id)).ready
-        link = await client.get_download_link(export_id)
-        assert link.export_id == export_id
         await client.regenerate_download_link(export_id)
-        messages = [
-            m
-            async for m in client.iter_message_history("SMS", "2025-01-01T00:00:00Z", "2025-01-01T12:00:00Z")
-        ]
-        assert messages
+        pages = client.iter_history_pages("SMS", "2025-01-01T00:00:00Z", "2025-01-01T12:00:00Z")
+        assert [m async for page in pages for m in page.messages]
         await hook.aclose()
         assert client.closed
 

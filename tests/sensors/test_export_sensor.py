@@ -79,7 +79,13 @@ def test_deferrable_sensor_timeout_and_error_events() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"), [({"export_id": ""}, "export_id"), ({"poke_interval": 0}, "poke")]
+    ("kwargs", "field"),
+    [
+        ({"export_id": ""}, "export_id"),
+        ({"export_id": "  "}, "export_id"),
+        ({"export_id": "."}, "export_id"),
+        ({"poke_interval": 0}, "poke"),
+    ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], field: str) -> None:
     arguments = {"export_id": "exp_1", "task_id": "wait", **kwargs}

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_msghistory.client.auth import AuthFlow
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.datetimes import parse_vendor_time
+from airflow_provider_msghistory.client.datetimes import MS, ceil_to, parse_vendor_time
 from airflow_provider_msghistory.client.errors import (
     ApiError,
     ApiValidationError,
@@ -45,8 +45,6 @@ from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
-
-_MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -252,10 +250,10 @@ class Dialect(ABC):
         the millisecond first), so consecutive windows neither overlap nor leave a gap. ``ValueError`` for
         an empty window.
         """
-        first, stop = _ceil_ms(start), _ceil_ms(end)
+        first, stop = ceil_to(start, MS), ceil_to(end, MS)
         if first >= stop:
             raise ValueError(f"end: {end.isoformat()} is not after start {start.isoformat()}")
-        return first, stop - _MS
+        return first, stop - MS
 
     def is_last_history_page(self, messages: list[dict[str, Any]], limit: int) -> bool:
         """Whether a page of the list is its last one (default: fewer messages than asked for)."""
@@ -350,12 +348,6 @@ class Dialect(ABC):
         if status >= 500:
             return ServerError(status, message, endpoint)
         return ApiValidationError(status, message, endpoint)
-
-
-def _ceil_ms(value: datetime) -> datetime:
-    """Round up to the next whole millisecond."""
-    extra = value.microsecond % 1000
-    return value + timedelta(microseconds=1000 - extra) if extra else value
 
 
 def normalise_status(raw: object, mapping: Mapping[str, ExportStatus], context: str) -> ExportStatus:

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.datetimes import EXAMPLE
+from airflow_provider_msghistory.client.datetimes import EXAMPLE, zulu_seconds
 from airflow_provider_msghistory.client.dialects.base import (
     Capabilities,
     Dialect,
@@ -159,8 +159,8 @@ class EightByEightDialect(Dialect):
         assert request.window is not None  # check() refuses a request without one
         first, last = request.window.covering_seconds()
         body: dict[str, Any] = {
-            "from": _seconds(first),
-            "to": _seconds(last),
+            "from": zulu_seconds(first),
+            "to": zulu_seconds(last),
             **self._filters(request.filters),
         }
         return ApiRequest("submit_export", "POST", self._jobs, json=body, creates_export=True)
@@ -237,10 +237,6 @@ class EightByEightDialect(Dialect):
                 endpoint,
             )
         return super().error_for(endpoint, status, headers, body, text)
-
-
-def _seconds(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _file_urls(job_id: str, data: Any) -> tuple[str, ...]:

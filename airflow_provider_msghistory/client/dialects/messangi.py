@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.datetimes import EXAMPLE
+from airflow_provider_msghistory.client.datetimes import EXAMPLE, MS, ceil_to, floor_to, zulu_ms
 from airflow_provider_msghistory.client.dialects.base import (
     Capabilities,
     Dialect,
@@ -41,7 +41,7 @@ from airflow_provider_msghistory.client.models import (
     email_addresses,
 )
 from airflow_provider_msghistory.client.options import ConnectionOption
-from airflow_provider_msghistory.client.windows import MS, Window, ceil_to, floor_to
+from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 LOGIN_PATH = "/kingslanding/login"  # [doc]
@@ -187,7 +187,7 @@ class MessangiDialect(Dialect):
         if len(channels) > 1:
             raise ValueError("filters.channel: one channel per Messangi request; plan() splits them")
         first, last = request.window.inclusive_ms()
-        params: dict[str, Any] = {"from": zulu(first), "to": zulu(last), **filters}
+        params: dict[str, Any] = {"from": zulu_ms(first), "to": zulu_ms(last), **filters}
         if channels:
             params["channel"] = channels[0]
         for name, wire in (("recipient", "recipient"), ("campaign_id", "campaignId"), ("sender", "sender")):
@@ -270,8 +270,8 @@ class MessangiDialect(Dialect):
                 "(or SMS, EMAIL, PUSH, WHATSAPP, RCS)"
             )
         params: dict[str, Any] = {
-            "from": zulu(start),
-            "to": zulu(end),
+            "from": zulu_ms(start),
+            "to": zulu_ms(end),
             "channel": code,
             "page": page,
             "size": limit,
@@ -301,7 +301,7 @@ class MessangiDialect(Dialect):
         # One record of a one-millisecond window: the cheapest authenticated read.
         now = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
         first, last = Window(now, now + timedelta(milliseconds=2)).inclusive_ms()
-        params = {"from": zulu(first), "to": zulu(last), "page": 0, "size": 1}
+        params = {"from": zulu_ms(first), "to": zulu_ms(last), "page": 0, "size": 1}
         return ApiRequest("check_connection", "GET", MLOG_PATH, params=params)
 
     def parse_connection_check(self, body: Any) -> None:
@@ -343,12 +343,6 @@ class MessangiDialect(Dialect):
         else:
             return error
         return ApiValidationError(status, message, endpoint)
-
-
-def zulu(value: datetime) -> str:
-    """``2015-03-04T00:00:00.000Z`` ([doc]: UTC Zulu with milliseconds)."""
-    utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _blank_none(value: Any) -> Any:
