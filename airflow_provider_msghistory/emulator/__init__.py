@@ -8,10 +8,10 @@ alone, so the client is tested against an independent implementation.
 from __future__ import annotations
 
 from .exports import Export
+from .factory import VENDORS, create_emulator
 from .faults import Faults
 from .requestlog import LoggedRequest
 from .server import Emulator
 from .shapes import Shape
-from .vendors import VENDORS
 
-__all__ = ["VENDORS", "Emulator", "Export", "Faults", "LoggedRequest", "Shape"]
+__all__ = ["VENDORS", "Emulator", "Export", "Faults", "LoggedRequest", "Shape", "create_emulator"]

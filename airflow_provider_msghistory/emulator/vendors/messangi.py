@@ -51,7 +51,6 @@ class MessangiEmulator(Emulator):
     def __init__(
         self,
         *,
-        vendor: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str = "demo-key",

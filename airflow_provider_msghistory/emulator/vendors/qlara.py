@@ -57,7 +57,6 @@ class QlaraEmulator(Emulator):
     def __init__(
         self,
         *,
-        vendor: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         storage_port: int = 0,
