@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .factory import VENDORS, create_emulator, emulator_class
+from .qlara.shapes import parse_shape_option
 from .requestlog import format_line
-from .shapes import parse_shape_option
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 1024**2,
           "g": 10**9, "gb": 10**9, "gib": 1024**3}  # fmt: skip

@@ -13,7 +13,7 @@ from .server import Emulator
 
 # vendor name -> (module, class)
 _VENDORS = {
-    "qlara": ("vendors.qlara", "QlaraEmulator"),
+    "qlara": ("qlara.emulator", "QlaraEmulator"),
     "8x8": ("vendors.eightxeight", "EightByEightEmulator"),
     "messangi": ("vendors.messangi", "MessangiEmulator"),
 }

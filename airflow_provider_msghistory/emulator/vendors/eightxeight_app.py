@@ -20,12 +20,11 @@ from typing import Any
 
 from ..base import ApiError, EndpointHandler, VendorApp, json_object, json_response
 from ..content import BytesContent, Content
-from ..dataset import DAY_MS
 from ..downloads import serve_content
 from ..faults import Fault, Faults
 from ..httpserver import Request, Response
 from ..requestlog import RequestLog
-from ..timeutil import format_epoch, to_epoch_ms
+from ..timeutil import DAY_MS, format_epoch, to_epoch_ms
 from .eightxeight_data import (
     LogDataset,
     LogRow,

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base import ApiError, EndpointHandler, VendorApp, int_param, json_object, json_response
-from ..dataset import DAY_MS
 from ..faults import Fault, Faults
 from ..httpserver import Request, Response
 from ..requestlog import REDACTED, RequestLog
-from ..timeutil import to_epoch_ms
+from ..timeutil import DAY_MS, to_epoch_ms
 from .messangi_data import CHANNELS, STATUSES, MlogDataset, MlogRecord
 
 ENDPOINTS = ("login", "export", "mlog")
