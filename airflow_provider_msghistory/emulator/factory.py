@@ -14,8 +14,8 @@ from .server import Emulator
 # vendor name -> (module, class)
 _VENDORS = {
     "qlara": ("qlara.emulator", "QlaraEmulator"),
-    "8x8": ("vendors.eightxeight", "EightByEightEmulator"),
-    "messangi": ("vendors.messangi", "MessangiEmulator"),
+    "8x8": ("eightxeight.emulator", "EightByEightEmulator"),
+    "messangi": ("messangi.emulator", "MessangiEmulator"),
 }
 VENDORS = tuple(_VENDORS)
 
