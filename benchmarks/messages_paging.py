@@ -40,9 +40,9 @@ START, END = "2025-01-01T00:00:00+00:00", "2025-02-01T00:00:00+00:00"  # the emu
 # --- child: the emulator ------------------------------------------------------------------------------
 def serve(messages: int, per_minute: int, burst: int) -> None:
     """Run an emulator until stdin closes; on a ``stats`` line print the history requests' log."""
-    from airflow_provider_msghistory.emulator.server import Emulator
+    from airflow_provider_msghistory.emulator import create_emulator
 
-    with Emulator(
+    with create_emulator(
         api_key=API_KEY, messages=messages, rate_limit=(per_minute, burst), request_log_limit=2_000_000
     ) as emulator:
         print(json.dumps({"base_url": emulator.base_url}), flush=True)

@@ -61,10 +61,10 @@ def expected_records() -> int:
     """The channel's records in the month, read from an unthrottled emulator with the same data."""
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.client.config import ClientConfig
-    from airflow_provider_msghistory.emulator.server import Emulator
+    from airflow_provider_msghistory.emulator import create_emulator
 
     with (
-        Emulator(api_key=API_KEY, messages=MESSAGES) as emulator,
+        create_emulator(api_key=API_KEY, messages=MESSAGES) as emulator,
         ExportClient(ClientConfig(base_url=emulator.base_url, api_key=API_KEY)) as client,
     ):
         pages = client.iter_history_pages(CHANNEL, *MONTH, page_size=PAGE_SIZE)
@@ -72,9 +72,9 @@ def expected_records() -> int:
 
 
 def run(name: str, workers: int, per_minute: int, burst: int, store: str, expected: int) -> dict[str, Any]:
-    from airflow_provider_msghistory.emulator.server import Emulator
+    from airflow_provider_msghistory.emulator import create_emulator
 
-    with Emulator(api_key=API_KEY, messages=MESSAGES, rate_limit=(per_minute, burst)) as emulator:
+    with create_emulator(api_key=API_KEY, messages=MESSAGES, rate_limit=(per_minute, burst)) as emulator:
         cmd = [sys.executable, __file__, "worker", emulator.base_url, str(per_minute), str(burst), store]
         procs = [
             subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -160,14 +160,14 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 def run(home: Path, vendor: str) -> None:
-    from airflow_provider_msghistory.emulator import Emulator
+    from airflow_provider_msghistory.emulator import create_emulator
 
     demo = DEMOS[vendor]
     log = LOG
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")  # this demo's log only
     step(f"Starting the {vendor} emulator (seeded dataset)")
-    with Emulator(vendor=vendor, **demo.emulator_options) as emulator:
+    with create_emulator(vendor, **demo.emulator_options) as emulator:
         print(f"    API at {emulator.base_url}; {demo.blurb}")
         # Only this vendor's DAG in the DAGs folder: the others' would be parsed (and logged) for nothing.
         dags = home / "dags"

@@ -7,11 +7,11 @@ alone, so the client is tested against an independent implementation.
 
 from __future__ import annotations
 
-from .exports import Export
+from .factory import VENDORS, create_emulator
 from .faults import Faults
+from .qlara.exports import Export
+from .qlara.shapes import Shape
 from .requestlog import LoggedRequest
 from .server import Emulator
-from .shapes import Shape
-from .vendors import VENDORS
 
-__all__ = ["VENDORS", "Emulator", "Export", "Faults", "LoggedRequest", "Shape"]
+__all__ = ["VENDORS", "Emulator", "Export", "Faults", "LoggedRequest", "Shape", "create_emulator"]

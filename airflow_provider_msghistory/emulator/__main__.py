@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .factory import VENDORS, create_emulator, emulator_class
+from .qlara.shapes import parse_shape_option
 from .requestlog import format_line
-from .server import Emulator
-from .shapes import parse_shape_option
-from .vendors import VENDORS, emulator_class
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 1024**2,
           "g": 10**9, "gb": 10**9, "gib": 1024**3}  # fmt: skip
@@ -169,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`Emulator` options of ``args.vendor``."""
+    """The :func:`~.factory.create_emulator` options of ``args.vendor``."""
     common = {
         "host": args.host, "port": VENDOR_DEFAULTS[args.vendor][0] if args.port is None else args.port,
         "api_key": args.api_key, "messages": args.messages,
@@ -209,7 +208,7 @@ def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        emulator = Emulator(vendor=args.vendor, **vendor_options(args))
+        emulator = create_emulator(args.vendor, **vendor_options(args))
     except ValueError as exc:
         print(f"msghistory-emulator: {exc}", file=sys.stderr)
         return 2

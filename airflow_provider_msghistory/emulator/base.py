@@ -20,8 +20,6 @@ from .ratelimit import RateLimiter, Verdict
 from .requestlog import LoggedRequest, RequestLog, has_auth, redact
 from .timeutil import parse_offset_datetime
 
-MAX_LIMIT = 1000
-
 
 class ApiError(Exception):
     """An error answer of the API: status code, message and, where the vendor has them, its own code.

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-ENDPOINTS = ("submit", "history", "list", "link", "regenerate", "download")
 _ONLY_ON = {"truncate": {"download"}, "fail": {"submit"}, "expire": {"link", "download"}}
 
 
@@ -42,10 +41,10 @@ class Faults:
 
     def __init__(
         self,
+        endpoints: Iterable[str],
         slow_seconds: float = 2.0,
         truncate_bytes: int = 1024,
         retry_after: int = 1,
-        endpoints: Iterable[str] = ENDPOINTS,
     ) -> None:
         self.endpoints = tuple(endpoints)
         self.slow_seconds = slow_seconds

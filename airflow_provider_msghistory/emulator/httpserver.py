@@ -84,10 +84,12 @@ class HttpServer:
     :param handler: coroutine turning a :class:`Request` into a :class:`Response`.
     :param host: interface to bind.
     :param port: port to bind, 0 for a free one.
+    :param name: the ``Server`` header of every response (``8x8-emulator``, ...).
     """
 
-    def __init__(self, handler: Handler, host: str, port: int) -> None:
+    def __init__(self, handler: Handler, host: str, port: int, name: str) -> None:
         self._handler = handler
+        self._name = name
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -122,7 +124,7 @@ class HttpServer:
                 try:
                     request = await _read_request(reader, port)
                 except _BadRequest as exc:
-                    await _write_simple(writer, 400, str(exc))
+                    await _write_simple(writer, 400, str(exc), self._name)
                     break
                 if request is None:
                     break
@@ -131,7 +133,7 @@ class HttpServer:
                     _reset(writer)
                     return
                 keep_alive = _wants_keep_alive(request)
-                completed = await _write_response(writer, request, response, keep_alive)
+                completed = await _write_response(writer, request, response, keep_alive, self._name)
                 if not (completed and keep_alive):
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
@@ -204,25 +206,25 @@ def _wants_keep_alive(request: Request) -> bool:
     return connection != "close"
 
 
-def _head(status: int, headers: Mapping[str, str], keep_alive: bool) -> bytes:
+def _head(status: int, headers: Mapping[str, str], keep_alive: bool, server: str) -> bytes:
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}", "Server: qlara-emulator"]
+    lines = [f"HTTP/1.1 {status} {reason}", f"Server: {server}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 async def _write_response(
-    writer: asyncio.StreamWriter, request: Request, response: Response, keep_alive: bool
+    writer: asyncio.StreamWriter, request: Request, response: Response, keep_alive: bool, server: str
 ) -> bool:
     """Write the response; False when the body was cut short on purpose (the connection must close)."""
     headers = dict(response.headers)
     if response.stream is None:
         headers.setdefault("Content-Length", str(len(response.body)))
-    head = _head(response.status, headers, keep_alive)
+    head = _head(response.status, headers, keep_alive, server)
     if request.method == "HEAD":
         writer.write(head)
         await writer.drain()
@@ -260,10 +262,10 @@ async def _chunks(stream: Iterable[bytes], in_thread: bool) -> AsyncIterator[byt
         yield chunk
 
 
-async def _write_simple(writer: asyncio.StreamWriter, status: int, text: str) -> None:
+async def _write_simple(writer: asyncio.StreamWriter, status: int, text: str, server: str) -> None:
     body = text.encode()
     headers = {"Content-Type": "text/plain", "Content-Length": str(len(body))}
-    writer.write(_head(status, headers, keep_alive=False) + body)
+    writer.write(_head(status, headers, False, server) + body)
     with contextlib.suppress(ConnectionError):
         await writer.drain()
 

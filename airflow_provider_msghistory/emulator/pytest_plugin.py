@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from .factory import create_emulator
 from .server import Emulator
 
 # Fast job turnaround and no rate limit unless a test asks; Messangi has no job to wait for.
@@ -20,7 +21,7 @@ FAST_DEFAULTS: dict[str, dict[str, Any]] = {
 @pytest.fixture
 def msghistory_emulator() -> Iterator[Emulator]:
     """A fresh Qlara emulator per test: free ports, exports complete after 0.2 s, no rate limit."""
-    with Emulator(**FAST_DEFAULTS["qlara"]) as emulator:
+    with create_emulator(**FAST_DEFAULTS["qlara"]) as emulator:
         yield emulator
 
 
@@ -32,7 +33,7 @@ def msghistory_emulator_factory() -> Iterator[Callable[..., Emulator]]:
 
     def factory(vendor: str = "qlara", **options: Any) -> Emulator:
         defaults = FAST_DEFAULTS.get(vendor.lower(), {})
-        emulator = Emulator(vendor=vendor, **{**defaults, **options}).start()
+        emulator = create_emulator(vendor, **{**defaults, **options}).start()
         started.append(emulator)
         return emulator
 

@@ -1,7 +1,7 @@
 """``Emulator``: a vendor's servers on an asyncio loop in a background thread, plus the state tests inspect.
 
-``Emulator(vendor="qlara" | "8x8" | "messangi", **options)`` builds that vendor's subclass (modules in
-:mod:`.vendors`); what every vendor shares (lifecycle, request log, faults, rate limiter) lives here.
+:func:`~.factory.create_emulator` (``vendor="qlara" | "8x8" | "messangi"``) builds a vendor's subclass; what
+every vendor shares (lifecycle, request log, faults, rate limiter) lives here.
 """
 
 from __future__ import annotations
@@ -27,22 +27,13 @@ if TYPE_CHECKING:
 class Emulator(ABC):
     """A stateful vendor API on loopback. Use as a context manager (or ``start()`` / ``stop()``).
 
-    ``Emulator(**options)`` is Qlara (:class:`~.vendors.qlara.QlaraEmulator`);
-    ``Emulator(vendor="8x8", ...)`` and ``Emulator(vendor="messangi", ...)`` the others.
+    Built by :func:`~.factory.create_emulator`: ``create_emulator(**options)`` is Qlara,
+    ``create_emulator(vendor="8x8", ...)`` and ``create_emulator(vendor="messangi", ...)`` the others.
     """
 
     vendor: str = ""
     #: the instant the vendor's data is read at (each vendor's constructor sets it)
     data_clock: DataClock
-
-    def __new__(cls, *args: Any, vendor: str | None = None, **options: Any) -> Emulator:
-        if cls is Emulator:
-            from .vendors import emulator_class  # the vendor modules subclass this one
-
-            cls = emulator_class(vendor or "qlara")
-        elif vendor is not None and vendor != cls.vendor:
-            raise ValueError(f"{cls.__name__} emulates {cls.vendor!r}, not vendor={vendor!r}")
-        return super().__new__(cls)
 
     def __init__(self, app: VendorApp, *, host: str, ports: tuple[int, ...]) -> None:
         self.host = host
@@ -75,7 +66,7 @@ class Emulator(ABC):
         self._thread = threading.Thread(target=loop.run_forever, name=f"{self.vendor}-emulator", daemon=True)
         self._thread.start()
         servers = tuple(
-            HttpServer(handler, self.host, port)
+            HttpServer(handler, self.host, port, f"{self.vendor}-emulator")
             for handler, port in zip(self._handlers(), self._ports, strict=True)
         )
 
@@ -150,7 +141,9 @@ class Emulator(ABC):
 
     def _require_servers(self) -> tuple[HttpServer, ...]:
         if self._servers is None:
-            raise RuntimeError("the emulator is not running; use `with Emulator(...) as emu:` or start()")
+            raise RuntimeError(
+                "the emulator is not running; use `with create_emulator(...) as emu:` or start()"
+            )
         return self._servers
 
     # ------------------------------------------------------------------------------------------- state

@@ -13,6 +13,7 @@ _OFFSET_DATETIME = re.compile(
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EXAMPLE = "2025-01-01T00:00:00.000+01:00"
+DAY_MS = 86_400_000
 
 
 def parse_offset_datetime(value: object, field: str) -> int:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from airflow_provider_msghistory.emulator import Emulator
+from airflow_provider_msghistory.emulator import create_emulator
 from airflow_provider_msghistory.emulator.__main__ import (
     VENDOR_DEFAULTS,
     build_parser,
@@ -19,7 +19,7 @@ from airflow_provider_msghistory.emulator.__main__ import (
     parse_size,
     vendor_options,
 )
-from airflow_provider_msghistory.emulator.vendors import VENDORS
+from airflow_provider_msghistory.emulator.factory import VENDORS
 
 
 def test_cli_prints_base_url_and_connection_then_serves_until_sigterm() -> None:
@@ -136,11 +136,11 @@ def test_log_requests_prints_one_line_per_request_without_secrets() -> None:
 def test_export_ids_do_not_repeat_after_a_restart_with_the_same_seed() -> None:
     ids, files = [], []
     for _ in range(2):
-        with Emulator(seed=7, messages=100, export_delay=0) as emu:
+        with create_emulator(seed=7, messages=100, export_delay=0) as emu:
             export_id = emu.create_export(startDateTime="2025-01-02T00:00:00Z")
             ids.append(export_id)
             files.append(emu.export_csv(export_id))
-        with Emulator(seed=7, messages=100, export_delay=0, shape={"id_type": "int"}) as emu:
+        with create_emulator(seed=7, messages=100, export_delay=0, shape={"id_type": "int"}) as emu:
             ids.append(emu.create_export())
     assert len(set(ids)) == 4  # unique ids across processes and restarts ...
     assert files[0] == files[1]  # ... while the data stays seeded
@@ -169,3 +169,10 @@ def test_cli_serves_messangi_with_a_login() -> None:
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Messangi emulator stopped" in out
+
+
+def test_each_vendor_answers_under_its_own_server_name() -> None:
+    for vendor in VENDORS:
+        with create_emulator(vendor, rate_limit=None) as emu:
+            response = requests.get(emu.origin + "/no-such-path", timeout=10)
+        assert response.headers["Server"] == f"{vendor}-emulator"

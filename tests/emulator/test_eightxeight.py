@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_msghistory.emulator import Emulator
+from airflow_provider_msghistory.emulator import Emulator, create_emulator
 
 DAY2 = {"from": "2025-01-02T00:00:00Z", "to": "2025-01-03T00:00:00Z"}
 ERROR_KEYS = {"code", "message", "errorId", "timestamp"}
@@ -316,9 +316,9 @@ def test_same_seed_same_rows_but_fresh_job_ids(make: Callable[..., tuple[Emulato
 def test_bad_options_are_refused() -> None:
     for options in ({"parts": 0}, {"job_outcome": "done"}, {"sub_account_id": "x"}, {"header_mismatch": 3}):
         with pytest.raises(ValueError):
-            Emulator(vendor="8x8", **options)
+            create_emulator(vendor="8x8", **options)
     with pytest.raises(ValueError, match="vendor"):
-        Emulator(vendor="acme")
+        create_emulator(vendor="acme")
 
 
 def test_synthetic_big_parts_stream_unique_rows_with_one_edge_row_per_block(
@@ -387,7 +387,7 @@ def test_timestamp_style_is_a_knob(make: Callable[..., tuple[Emulator, EightApi]
     api.wait(job_id)
     assert spaced.job_parts(job_id)[0].startswith(spaced.expected_csv(*window))
     with pytest.raises(ValueError, match="timestamp_style"):
-        Emulator(vendor="8x8", timestamp_style="epoch")
+        create_emulator(vendor="8x8", timestamp_style="epoch")
 
 
 def test_random_faults_draw_on_the_vendors_own_endpoints(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_msghistory.emulator.content import SyntheticCsv
+from airflow_provider_msghistory.emulator.qlara.content import SyntheticCsv
 from airflow_provider_msghistory.emulator.ratelimit import RateLimiter
 from airflow_provider_msghistory.emulator.requestlog import LoggedRequest, format_line
 from airflow_provider_msghistory.emulator.timeutil import format_ms, parse_offset_datetime

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_msghistory.emulator import Emulator
+from airflow_provider_msghistory.emulator import Emulator, create_emulator
 
 from .schedules import (
     CLIENT_MAX_ATTEMPTS,
@@ -48,7 +48,7 @@ def reliability_emulator() -> Iterator[Emulator]:
 
     A distinctive API key, so a leak cannot hide behind a common word; ~85 KB per one-day export.
     """
-    with Emulator(
+    with create_emulator(
         api_key=f"rel-key-{secrets.token_hex(12)}",
         messages=20_000,
         export_delay=0.1,

@@ -31,7 +31,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.refs import ExportRef
-from airflow_provider_msghistory.emulator import Emulator
+from airflow_provider_msghistory.emulator import Emulator, create_emulator
 
 from .conftest import connection_json
 from .pipeline import Outcome, run_pipeline
@@ -46,7 +46,7 @@ _JOB_PATH = re.compile(r"/messages/exports/([^/]+)$")
 @pytest.fixture(scope="module")
 def emulator_8x8() -> Iterator[Emulator]:
     """One 8x8 emulator for the module's schedules (faults, request log and job shape reset per schedule)."""
-    with Emulator(
+    with create_emulator(
         vendor="8x8",
         api_key=f"rel-key-{secrets.token_hex(12)}",
         messages=20_000,

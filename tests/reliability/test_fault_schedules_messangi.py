@@ -34,7 +34,7 @@ from state_store import DictStateStore
 
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.login import forget_login_keys
-from airflow_provider_msghistory.emulator import Emulator
+from airflow_provider_msghistory.emulator import Emulator, create_emulator
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
 from airflow_provider_msghistory.transfers.messages_to_storage import MsgHistoryMessagesToStorageOperator
 
@@ -55,7 +55,7 @@ def has_task_state_store() -> bool:
 
 @pytest.fixture(scope="module")
 def messangi() -> Iterator[Emulator]:
-    with Emulator(
+    with create_emulator(
         vendor="messangi",
         api_key=f"rel-key-{secrets.token_hex(12)}",
         password=f"rel-pw-{secrets.token_hex(12)}",

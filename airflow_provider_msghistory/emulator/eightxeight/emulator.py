@@ -1,12 +1,11 @@
 """``EightByEightEmulator``: 8x8's log export jobs, its knobs and the helpers tests use.
 
-Requests are served by ``eightxeight_app``, rows come from ``eightxeight_data``.
+Requests are served by ``app`` (over the jobs of ``jobs``), rows come from ``data``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,16 +16,9 @@ from ..requestlog import RequestLog
 from ..server import Emulator
 from ..settling import DataClock
 from ..timeutil import to_epoch_ms
-from .eightxeight_app import (
-    ENDPOINTS,
-    MONTH_SECONDS,
-    OUTCOMES,
-    SUB_ACCOUNT,
-    EightByEightApp,
-    Job,
-    Options,
-)
-from .eightxeight_data import PRODUCTS, LogDataset, render_csv
+from .app import ENDPOINTS, SUB_ACCOUNT, EightByEightApp
+from .data import PRODUCTS, LogDataset, render_csv
+from .jobs import MONTH_SECONDS, OUTCOMES, Job, JobStore, Options
 
 
 class EightByEightEmulator(Emulator):
@@ -74,7 +66,6 @@ class EightByEightEmulator(Emulator):
     def __init__(
         self,
         *,
-        vendor: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str = "demo-key",
@@ -135,9 +126,8 @@ class EightByEightEmulator(Emulator):
             to_inclusive, line_terminator, download_requires_auth, export_size_bytes,
         )  # fmt: skip
         faults, log = Faults(endpoints=ENDPOINTS), RequestLog(request_log_limit)
-        self._app: EightByEightApp = EightByEightApp(
-            api_key, sub_account_id, self.dataset, options, faults, log, latency
-        )
+        self._jobs = JobStore(self.dataset, options)
+        self._app = EightByEightApp(api_key, sub_account_id, self._jobs, faults, log, latency)
         super().__init__(self._app, host=host, ports=(port,))
         self.set_rate_limit(rate_limit)
 
@@ -164,43 +154,38 @@ class EightByEightEmulator(Emulator):
     @property
     def options(self) -> Options:
         """The job-building knobs, live: change ``parts``, ``gzip_parts``, ... between jobs."""
-        return self._app.options
+        return self._jobs.options
 
     @property
     def jobs(self) -> dict[str, Job]:
         """Jobs by id (a snapshot of the mapping; the Job objects are live)."""
-        with self._app.lock:
-            return dict(self._app.jobs)
+        with self._jobs.lock:
+            return dict(self._jobs.jobs)
 
     def job(self, job_id: str) -> Job:
         """The job (``KeyError`` if unknown): ``.status``, ``.params``, ``.rows``, ``.parts``."""
-        with self._app.lock:
-            return self._app.jobs[job_id]
+        with self._jobs.lock:
+            return self._jobs.jobs[job_id]
 
     @property
     def cancelled_jobs(self) -> list[str]:
         """Job ids a DELETE was received for, in order (a finished job is not changed by it)."""
-        with self._app.lock:
-            return list(self._app.cancelled)
+        with self._jobs.lock:
+            return list(self._jobs.cancelled)
 
     def complete_job(self, job_id: str) -> None:
         """End the job now with its outcome (``succeeded`` or ``empty``, unless forced)."""
-        job = self.job(job_id)
-        with self._app.lock:
-            job.ready_at = min(job.ready_at, time.time())
+        self._jobs.complete(self.job(job_id))
 
     def fail_job(self, job_id: str, status: str = "failed") -> None:
         """End the job now as ``failed`` or ``error``."""
         if status not in ("failed", "error"):
             raise ValueError("status must be 'failed' or 'error'")
-        job = self.job(job_id)
-        with self._app.lock:
-            job.outcome, job.parts = status, []
-            job.ready_at = min(job.ready_at, time.time())
+        self._jobs.fail(self.job(job_id), status)
 
     def expire_links(self, job_id: str) -> None:
         """The job's download links expire now (downloads answer 410; the status still says succeeded)."""
-        self._app.expire(self.job(job_id))
+        self._jobs.expire(self.job(job_id))
 
     def job_parts(self, job_id: str) -> list[bytes]:
         """The job's files as served (gzip or zip bytes where compressed)."""
@@ -209,7 +194,7 @@ class EightByEightEmulator(Emulator):
     def submit_job(self, rows_from: str | datetime, rows_to: str | datetime, *, ready: bool = True) -> str:
         """Add a job without HTTP holding the rows created in ``[rows_from, rows_to)``; returns its id."""
         rows = self.dataset.select(to_epoch_ms(rows_from), to_epoch_ms(rows_to))
-        job = self._app.create_job({"from": str(rows_from), "to": str(rows_to)}, rows)
+        job = self._jobs.create({"from": str(rows_from), "to": str(rows_to)}, rows)
         if ready:
             self.complete_job(job.job_id)
         return job.job_id

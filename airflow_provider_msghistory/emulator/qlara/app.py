@@ -1,7 +1,7 @@
 """Qlara Partner Gateway requests: endpoints A-G on the API server, pre-signed downloads on a storage host.
 
 Written from ``docs/vendors/qlara.md``; the response shapes switch between the tolerance-contract
-variants (:class:`~..shapes.Shape`).
+variants (:class:`~.shapes.Shape`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from .. import exports as ex
 from ..base import (
-    MAX_LIMIT,
     ApiError,
     EndpointHandler,
     VendorApp,
@@ -28,26 +26,29 @@ from ..base import (
     json_response,
     parse_datetime,
 )
-from ..content import (
+from ..content import Content
+from ..downloads import serve_content
+from ..faults import Fault, Faults
+from ..httpserver import Request, Response
+from ..requestlog import RequestLog
+from ..timeutil import format_epoch
+from . import exports as ex
+from .content import (
     CONTACT_COLUMNS,
     DELIVERY_REPORT_COLUMNS,
     HISTORY_COLUMNS,
-    Content,
     RowsContent,
     SyntheticCsv,
     contact_row,
     delivery_report_row,
     history_row,
 )
-from ..dataset import CHANNELS, STATUSES, Dataset, Message
-from ..downloads import serve_content
-from ..faults import Fault, Faults
-from ..httpserver import Request, Response
-from ..links import LinkSigner
-from ..requestlog import RequestLog
-from ..shapes import Shape
-from ..timeutil import format_epoch
+from .dataset import CHANNELS, STATUSES, Dataset, Message
+from .links import LinkSigner
+from .shapes import Shape
 
+ENDPOINTS = ("submit", "history", "list", "link", "regenerate", "download")  # fault names, see faults.py
+MAX_LIMIT = 1000
 PREFIX = "/api/partner-gateway/v1"
 _EXPORT_PATH = re.compile(re.escape(PREFIX) + r"/exports/([^/]+)")
 _DOWNLOAD_PATH = re.compile(r"/exports/([^/]+)/[^/]+")
@@ -55,7 +56,7 @@ _DOWNLOAD_PATH = re.compile(r"/exports/([^/]+)/[^/]+")
 
 @dataclass
 class Settings:
-    """Credentials and knobs of one emulator (see :class:`~.server.Emulator` for their meaning)."""
+    """Credentials and knobs of one emulator (see :class:`~.emulator.QlaraEmulator` for their meaning)."""
 
     api_key: str
     username: str | None

@@ -7,34 +7,19 @@ the 429 error code, the download link's expiry answer (410, code 1300).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import secrets
-import threading
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..base import ApiError, EndpointHandler, VendorApp, json_object, json_response
-from ..content import BytesContent, Content
-from ..dataset import DAY_MS
 from ..downloads import serve_content
 from ..faults import Fault, Faults
 from ..httpserver import Request, Response
 from ..requestlog import RequestLog
-from ..timeutil import format_epoch, to_epoch_ms
-from .eightxeight_data import (
-    LogDataset,
-    LogRow,
-    gzip_bytes,
-    mismatched,
-    render_csv,
-    synthetic_parts,
-    zip_bytes,
-)
+from ..timeutil import DAY_MS, format_epoch, to_epoch_ms
+from .jobs import Job, JobStore
 
 ENDPOINTS = ("submit", "status", "cancel", "download")
 SUB_ACCOUNT = re.compile(r"[A-Za-z0-9\-._&]{3,50}")
@@ -42,83 +27,9 @@ _PREFIX = re.compile(r"/api/v1/subaccounts/([^/]+)/messages/(exports|download)(?
 # The three documented forms: yyyy-MM-dd, yyyy-MM-ddTHH:mm:ssZ, yyyy-MM-ddTHH:mm:ss+hh:mm (seconds at most).
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(Z|[+-]\d{2}:\d{2}))?")
 _PHONE = re.compile(r"\+?[1-9]\d{6,14}")
-WORKING = ("queued", "running")
-OUTCOMES = ("succeeded", "empty", "failed", "error")
 CODE_INVALID, CODE_SUB_ACCOUNT, CODE_UNAUTHORIZED, CODE_JOB = 1000, 1001, 1200, 4018
 CODE_GONE = 1300  # "not found / expired"
 CODE_RATE_LIMITED = 1100  # not published: any code will do, the status and Retry-After are what count
-MONTH_SECONDS = 30 * 86_400
-
-
-@dataclass
-class Part:
-    """One file of a job: its content as served (CSV, gzip or zip), download token and ETag."""
-
-    token: str
-    content: Content
-    compression: str | None
-    etag: str
-
-    @classmethod
-    def of(cls, content: Content, compression: str | None = None) -> Part:
-        token = secrets.token_urlsafe(24)
-        return cls(token, content, compression, '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"')
-
-
-@dataclass
-class Job:
-    """One export job (times are wall-clock epoch seconds).
-
-    :param job_id: the opaque 64-character id.
-    :param params: the request body as received.
-    :param rows: the rows the job holds (after the window, filters and ``limit``).
-    :param parts: the files it serves once succeeded.
-    :param outcome: ``succeeded`` / ``empty`` / ``failed`` / ``error`` reached at ``ready_at``.
-    """
-
-    job_id: str
-    params: dict[str, Any]
-    rows: list[LogRow]
-    parts: list[Part]
-    created_at: float
-    ready_at: float
-    outcome: str
-    link_ttl: float
-    cancelled: bool = False
-    expires_override: float | None = None
-    deletes: int = 0
-
-    def status_at(self, now: float) -> str:
-        if self.cancelled:
-            return "cancelled"
-        if now < self.ready_at:
-            return "queued" if now < (self.created_at + self.ready_at) / 2 else "running"
-        return self.outcome
-
-    @property
-    def status(self) -> str:
-        return self.status_at(time.time())
-
-    @property
-    def expires_at(self) -> float:
-        return self.expires_override if self.expires_override is not None else self.ready_at + self.link_ttl
-
-
-@dataclass
-class Options:
-    """How jobs are built (see :class:`EightByEightEmulator` for each knob)."""
-
-    export_delay: float
-    link_ttl: float
-    parts: int
-    gzip_parts: bool | Sequence[int]
-    zip_parts: bool | Sequence[int]
-    header_mismatch: int | None
-    job_outcome: str | None
-    to_inclusive: bool
-    line_terminator: str
-    download_requires_auth: bool
-    export_size_bytes: int | None
 
 
 class EightByEightApp(VendorApp):
@@ -128,8 +39,7 @@ class EightByEightApp(VendorApp):
         self,
         api_key: str,
         sub_account_id: str,
-        dataset: LogDataset,
-        options: Options,
+        store: JobStore,
         faults: Faults,
         log: RequestLog,
         latency: float,
@@ -137,13 +47,8 @@ class EightByEightApp(VendorApp):
         super().__init__(faults, log, latency)
         self.api_key = api_key
         self.sub_account_id = sub_account_id
-        self.dataset = dataset
-        self.options = options
+        self.store = store
         self.link_origin = ""  # scheme://host:port the download links name (set once the server listens)
-        self.jobs: dict[str, Job] = {}
-        self.parts: dict[str, tuple[Job, int]] = {}
-        self.cancelled: list[str] = []
-        self.lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------ pipeline
     def route(self, request: Request) -> tuple[str, EndpointHandler]:
@@ -171,7 +76,7 @@ class EightByEightApp(VendorApp):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
             return "subaccount:" + self.sub_account_id
-        if self._is_download(request) and not self.options.download_requires_auth:
+        if self._is_download(request) and not self.store.options.download_requires_auth:
             return "download"  # whether links need the Bearer header is unknown: a knob decides
         return None
 
@@ -217,7 +122,7 @@ class EightByEightApp(VendorApp):
         if start >= end:
             raise ApiError(400, "'from' must be before 'to'", CODE_INVALID)
         named_end = end
-        if self.options.to_inclusive:
+        if self.store.options.to_inclusive:
             end += DAY_MS if end_is_date else 1000  # the whole second (or day) named by `to`
         phone = body.get("phoneNumber")
         if phone is not None and (not isinstance(phone, str) or not _PHONE.fullmatch(phone)):
@@ -234,13 +139,13 @@ class EightByEightApp(VendorApp):
         user_id = body.get("channelUserId")
         if user_id is not None and not isinstance(user_id, str):
             raise ApiError(400, "channelUserId must be a string", CODE_INVALID)
-        if user_id is not None and self.dataset.product == "sms":
+        if user_id is not None and self.store.dataset.product == "sms":
             raise ApiError(400, "channelUserId applies to Chat Apps only", CODE_INVALID)
         number = "+" + phone.lstrip("+") if phone else None
-        rows = self.dataset.select(start, end, number, countries, limit, user_id)
+        rows = self.store.dataset.select(start, end, number, countries, limit, user_id)
         fail = fault is not None and fault.kind == "fail"
-        job = self.create_job(
-            body, rows, fail, (start, named_end) if self.options.export_size_bytes else None
+        job = self.store.create(
+            body, rows, fail, (start, named_end) if self.store.options.export_size_bytes else None
         )
         return json_response(202, {"jobId": job.job_id})
 
@@ -258,19 +163,14 @@ class EightByEightApp(VendorApp):
     def _cancel(self, request: Request, fault: Fault | None) -> Response:
         self._check_sub_account(request)
         job = self._job_from_path(request)
-        with self.lock:
-            job.deletes += 1
-            self.cancelled.append(job.job_id)
-            if job.status in WORKING:
-                job.cancelled = True
+        self.store.cancel(job)
         return Response(204)
 
     def _download(self, request: Request, fault: Fault | None) -> Response:
         self._check_sub_account(request)
         match = _PREFIX.fullmatch(request.path.rstrip("/"))
         assert match is not None
-        with self.lock:
-            found = self.parts.get(match.group(3) or "")
+        found = self.store.part(match.group(3) or "")
         if found is None:
             raise ApiError(404, "Download not found", CODE_GONE)
         job, index = found
@@ -296,7 +196,7 @@ class EightByEightApp(VendorApp):
             in_thread=part.content.size > 1 << 20,  # big synthetic parts: build blocks off the loop
         )
         if fault is not None and fault.kind == "expire":
-            self.expire(job)  # the link expires while this body is in flight: a resume gets 410
+            self.store.expire(job)  # the link expires while this body is in flight: a resume gets 410
         return response
 
     def _range_error(self, headers: dict[str, str], request: Request) -> Response:
@@ -307,72 +207,11 @@ class EightByEightApp(VendorApp):
     def _job_from_path(self, request: Request) -> Job:
         match = _PREFIX.fullmatch(request.path.rstrip("/"))
         assert match is not None
-        with self.lock:
-            job = self.jobs.get(match.group(3) or "")
+        job = self.store.get(match.group(3) or "")
         if job is None:
             raise ApiError(404, "Invalid jobId", CODE_JOB)
         return job
 
-    # -------------------------------------------------------------------------------------------- jobs
-    def create_job(
-        self,
-        params: dict[str, Any],
-        rows: list[LogRow],
-        fail: bool = False,
-        synthetic_window: tuple[int, int] | None = None,
-    ) -> Job:
-        """A new job; ``synthetic_window`` (with ``export_size_bytes``) serves big synthetic parts instead."""
-        options = self.options
-        outcome = options.job_outcome or ("succeeded" if rows or synthetic_window else "empty")
-        if fail:
-            outcome = "failed"
-        parts: list[Part] = []
-        if outcome == "succeeded" and synthetic_window is not None and options.export_size_bytes:
-            big = synthetic_parts(
-                options.export_size_bytes, options.parts, *synthetic_window, options.line_terminator
-            )
-            parts = [Part.of(content) for content in big]
-        elif outcome == "succeeded":
-            parts = self._parts(rows)
-        now = time.time()
-        job = Job(
-            job_id=secrets.token_hex(32),
-            params=dict(params),
-            rows=rows,
-            parts=parts,
-            created_at=now,
-            ready_at=now + options.export_delay,
-            outcome=outcome,
-            link_ttl=options.link_ttl,
-        )
-        with self.lock:
-            self.jobs[job.job_id] = job
-            for index, part in enumerate(parts):
-                self.parts[part.token] = (job, index)
-        return job
-
-    def _parts(self, rows: list[LogRow]) -> list[Part]:
-        options = self.options
-        count = options.parts
-        size = -(-len(rows) // count) if rows else 0
-        parts = []
-        for index in range(count):
-            chunk = rows[index * size : (index + 1) * size]
-            columns = self.dataset.columns
-            if options.header_mismatch == index:
-                columns = mismatched(columns)
-            data = render_csv(columns, chunk, options.line_terminator)
-            compression = None
-            if _chosen(options.zip_parts, index):
-                data, compression = zip_bytes(data, f"sms-logs-{index + 1}.csv"), "zip"
-            elif _chosen(options.gzip_parts, index):
-                data, compression = gzip_bytes(data), "gzip"
-            parts.append(Part.of(BytesContent(data), compression))
-        return parts
-
-    def expire(self, job: Job) -> None:
-        with self.lock:
-            job.expires_override = min(job.expires_at, time.time())
 
 
 def _expires(epoch_seconds: float) -> str:
@@ -382,10 +221,6 @@ def _expires(epoch_seconds: float) -> str:
     whole, _, fraction = stamp[:-1].partition(".")
     fraction = fraction.rstrip("0")
     return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
-
-
-def _chosen(which: bool | Sequence[int], index: int) -> bool:
-    return which if isinstance(which, bool) else index in which
 
 
 def _bound(body: dict[str, Any], name: str, default_ms: int) -> tuple[int, bool]:

@@ -14,9 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..dataset import DAY_MS
 from ..settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
-from ..timeutil import format_ms
+from ..timeutil import DAY_MS, format_ms
 
 CHANNELS = ("S", "E", "P", "W", "R")  # SMS, Email, Push, WhatsApp, RCS
 # [provisional] each channel has its own statuses; the vendor lists none publicly.

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
-from .timeutil import format_ms
+from ..settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
+from ..timeutil import DAY_MS, format_ms
 
 CHANNELS = ("SMS", "RCS", "WHATSAPP")
 STATUSES = ("DELIVERED", "SENT", "RECEIVED", "ERROR", "EXPIRED", "UNKNOWN")
@@ -44,7 +44,6 @@ SENDERS = {
 }
 ORIGIN_API = "API"
 ORIGIN_CONSOLE = "CONSOLE"
-DAY_MS = 86_400_000
 _FIRST_NAMES = ("Giulia", "Marco", "Sofia", "Luca", "Chiara", "Matteo", "Anna", "Paolo", "Elena", "Davide")
 _LAST_NAMES = ("Rossi", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti")
 LIST_NAMES = {1: "Customers", 2: "Newsletter", 3: "VIP", 4: "Prospects", 5: "Staff"}

@@ -19,9 +19,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ..dataset import DAY_MS
 from ..settling import SETTLE_MAX_MS, DataClock, chain_to, settle_after_ms, step_at
-from ..timeutil import format_ms
+from ..timeutil import DAY_MS, format_ms
 
 SMS_COLUMNS = (
     "umid", "subaccountid", "direction", "country", "operator", "mcc", "mnc", "status_value",

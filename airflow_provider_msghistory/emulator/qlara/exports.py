@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .content import Content, SyntheticCsv
+from ..content import Content
+from .content import SyntheticCsv
 
 MESSAGE_HISTORY = "MESSAGE_HISTORY"
 CONTACTS = "CONTACTS"
@@ -66,15 +67,6 @@ class Export:
         if now >= self.link_expires_at:
             return EXPIRED
         return COMPLETED
-
-    @property
-    def available(self) -> bool:
-        """``isAvailableForDownload``: completed and the link not expired."""
-        return self.status == COMPLETED
-
-    @property
-    def completed_at(self) -> float | None:
-        return self.ready_at if self.status in (COMPLETED, EXPIRED) else None
 
     @property
     def link_expires_at(self) -> float:

@@ -4,7 +4,7 @@ Written from ``docs/vendors/messangi.md``. What the vendor publishes: the login 
 ``authorization`` response header, 24 h), Bearer keys, the 92-day cap and its ``explain`` text, the
 too-big ``explain`` text, the ``{"meta", "data"}`` envelope, channels S E P W R. Everything else here is
 **provisional** (paths ``/v3/mlog/export`` and ``/v3/mlog``, the paging fields, the record fields, the
-status codes of errors, the bad-sender text) and lives in the ``messangi*`` modules alone.
+status codes of errors, the bad-sender text) and lives in the ``messangi/`` folder alone.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base import ApiError, EndpointHandler, VendorApp, int_param, json_object, json_response
-from ..dataset import DAY_MS
 from ..faults import Fault, Faults
 from ..httpserver import Request, Response
 from ..requestlog import REDACTED, RequestLog
-from ..timeutil import to_epoch_ms
-from .messangi_data import CHANNELS, STATUSES, MlogDataset, MlogRecord
+from ..timeutil import DAY_MS, to_epoch_ms
+from .data import CHANNELS, STATUSES, MlogDataset, MlogRecord
 
 ENDPOINTS = ("login", "export", "mlog")
 LOGIN_PATH, EXPORT_PATH, MLOG_PATH = "/kingslanding/login", "/v3/mlog/export", "/v3/mlog"
@@ -44,7 +43,7 @@ DAY_SECONDS = 86_400
 
 @dataclass
 class Settings:
-    """Credentials and knobs (see :class:`~.messangi.MessangiEmulator`); live: change them between calls."""
+    """Credentials and knobs (see :class:`~.emulator.MessangiEmulator`); live: change them between calls."""
 
     api_key: str
     username: str | None

@@ -1,6 +1,6 @@
 """``MessangiEmulator``: Messangi's Reporting API v3 (provisional wire), its knobs and the helpers tests use.
 
-Requests are served by ``messangi_app``, records come from ``messangi_data``.
+Requests are served by ``app``, records come from ``data``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from ..requestlog import RequestLog
 from ..server import Emulator
 from ..settling import DataClock
 from ..timeutil import to_epoch_ms
-from .messangi_app import DAY_SECONDS, ENDPOINTS, MessangiApp, ReportRequest, Settings
-from .messangi_data import MlogDataset
+from .app import DAY_SECONDS, ENDPOINTS, MessangiApp, ReportRequest, Settings
+from .data import MlogDataset
 
 
 class MessangiEmulator(Emulator):
@@ -51,7 +51,6 @@ class MessangiEmulator(Emulator):
     def __init__(
         self,
         *,
-        vendor: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         api_key: str = "demo-key",

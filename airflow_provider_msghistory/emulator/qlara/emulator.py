@@ -1,4 +1,4 @@
-"""``QlaraEmulator``: the Qlara Partner Gateway's state and test helpers (the requests: ``qlara_app``)."""
+"""``QlaraEmulator``: the Qlara Partner Gateway's knobs and test helpers (the requests: ``app``)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,26 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .. import exports as ex
-from ..base import MAX_LIMIT
-from ..content import HISTORY_COLUMNS, Content, RowsContent, SyntheticCsv, history_row
-from ..dataset import CHANNELS, Dataset
-from ..faults import ENDPOINTS, Faults
+from ..content import Content
+from ..faults import Faults
 from ..httpserver import Handler
-from ..links import LinkSigner
 from ..ratelimit import RateLimiter
 from ..requestlog import RequestLog
 from ..server import Emulator
 from ..settling import DataClock
-from ..shapes import Shape
 from ..timeutil import parse_offset_datetime, to_epoch_ms
-from .qlara_app import QlaraApp, Settings
+from . import exports as ex
+from .app import ENDPOINTS, MAX_LIMIT, QlaraApp, Settings
+from .content import HISTORY_COLUMNS, RowsContent, SyntheticCsv, history_row
+from .dataset import CHANNELS, Dataset
+from .links import LinkSigner
+from .shapes import Shape
 
 
 class QlaraEmulator(Emulator):
     """A stateful Qlara Partner Gateway on loopback: API on one port, pre-signed downloads on another.
 
-    ``Emulator(**options)`` or ``Emulator(vendor="qlara", **options)`` builds one.
+    ``create_emulator(**options)`` or ``create_emulator(vendor="qlara", **options)`` builds one.
 
     :param host: interface of both servers.
     :param port: API port (0 = a free one).
@@ -57,7 +57,6 @@ class QlaraEmulator(Emulator):
     def __init__(
         self,
         *,
-        vendor: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         storage_port: int = 0,
