@@ -176,12 +176,13 @@ def trigger_state(trigger: Any) -> tuple[Any, ...]:
 
 def max_failing_polls(seconds: float) -> int:
     """Most polls one trigger run can start in ``seconds`` when every poll fails, counting the first look
-    at 0 s: the documented back-off doubles the poll interval per failure, up to 8x."""
+    at 0 s: the documented back-off doubles the poll interval per failure, up to 8x, and never outlasts
+    the deadline: a cut back-off adds the last look just before it."""
     polls, spent = 1, 0.0
     while True:
         spent += POLL_INTERVAL * 2 ** min(polls - 1, 3)
         if spent > seconds:
-            return polls
+            return polls + 1
         polls += 1
 
 
