@@ -215,7 +215,7 @@ class MsgHistoryMessagesToStorageOperator(StorageTransferOperator):
         """The list into one file per partition of ``[start, end)`` (see ``partition_by``)."""
         assert self.partitioning is not None
         dialect = client.dialect
-        known = (*spec.fields, *(() if "channel" in spec.fields else ("channel",)))
+        known = _known_fields(spec)
         router = RecordPartitioner(
             self.partitioning, Window(start, end), self.format, known, dialect.message_time,
             dialect.status_column, stager(template, self.compression),
@@ -322,7 +322,7 @@ class MsgHistoryMessagesToStorageOperator(StorageTransferOperator):
         status: str | None,
     ) -> dict[str, Any]:
         part = self._opened_part(dest, fs)
-        known = (*spec.fields, *(() if "channel" in spec.fields else ("channel",)))
+        known = _known_fields(spec)
         self.log.info(
             "Loading the message list of %s .. %s (channels %s%s) to %s (temporary %s)",
             format_api(start),
@@ -437,6 +437,12 @@ def _window(start: object, end: object) -> tuple[datetime, datetime]:
     start_dt, end_dt = parse_aware(start, "start_datetime"), parse_aware(end, "end_datetime")
     Window(start_dt, end_dt).check_not_empty()  # the export operator's rules and errors (empty, inverted)
     return start_dt, end_dt
+
+
+def _known_fields(spec: MessageListSpec) -> tuple[str, ...]:
+    """The CSV columns that come first: the vendor's record fields, then the channel each record was read
+    for (added when the vendor's records do not carry it)."""
+    return (*spec.fields, *(() if "channel" in spec.fields else ("channel",)))
 
 
 def _channel_list(value: object) -> list[str] | None:
