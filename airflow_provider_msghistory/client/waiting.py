@@ -1,15 +1,18 @@
 """The wait for an export, written once: what a status means (:func:`decide`), the bookkeeping of one wait
-(:class:`ExportWaiter`) and the synchronous drive of it (:meth:`ExportWaiter.poke`, :func:`wait_until_ready`).
+and what to do after each look (:meth:`ExportWaiter.step`), and the synchronous drive of it
+(:meth:`ExportWaiter.poke`, :func:`wait_until_ready`).
 
-The trigger (async, fed by the shared poll), the sync operator, the sensor and the transfer all drive an
-``ExportWaiter``; they differ only in how they sleep and fetch. No Airflow here: the Airflow layer turns
-:class:`WaitFailedError` into its own exceptions (``hooks/waits.py``).
+The trigger (async, fed by the shared poll), the sync operator, the sensor and the transfer all hand each
+look to :meth:`ExportWaiter.step` and do what the :class:`WaitStep` says; they differ only in how they fetch
+and sleep. No Airflow here: the Airflow layer turns :class:`WaitFailedError` into its own exceptions
+(``utils/waits.py``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_msghistory.client.errors import (
@@ -48,6 +51,41 @@ class WaitDecision:
 
     action: Action
     reason: str
+
+
+@dataclass(frozen=True)
+class WaitStep:
+    """What a driver does after one look at an export (:meth:`ExportWaiter.step`).
+
+    :param action: ``"done"`` (``job`` is downloadable or finished empty: stop), ``"wait"`` (look again
+        ``delay`` seconds after this look started), ``"regenerate"`` (regenerate the download link, call
+        :meth:`ExportWaiter.regenerated`, then look again as for ``"wait"``) or ``"fail"`` (stop, for
+        :attr:`message`).
+    :param export_id: the export waited for.
+    :param reason: one line saying why.
+    :param job: the export as seen (``None`` when the look failed or the vendor does not know it).
+    :param delay: seconds from the start of this look to the next one.
+    :param line: what to log now (``None``: stay quiet), at ``level``.
+    :param level: the line's logging level (a transient failure is a warning).
+    """
+
+    action: Action
+    export_id: str
+    reason: str
+    job: ExportJob | None = None
+    delay: float = 0.0
+    line: str | None = None
+    level: int = logging.INFO
+
+    @property
+    def message(self) -> str:
+        """Why the wait failed, naming the export (the words of :class:`WaitFailedError`)."""
+        return f"export {self.export_id}: {self.reason}"
+
+    def log_to(self, log: Any) -> None:
+        """Log the step's line, if it has one."""
+        if self.line:
+            log.log(self.level, "%s", self.line)
 
 
 def decide(
@@ -117,6 +155,14 @@ def transient_delay(failures: int, poll_interval: float, error: BaseException | 
     return backoff
 
 
+def timeout_reason(export_id: str) -> str:
+    """Message for a wait for ``export_id`` that ran out of time."""
+    return (
+        f"export {export_id} was not ready before the deadline; raise the timeout or check the export on "
+        f"the vendor side"
+    )
+
+
 def until_last_look(deadline: float | None, now: float) -> float:
     """Seconds until a wait's last look, :data:`LAST_LOOK_LEAD` before its ``deadline`` (epoch seconds);
     infinity when it has no deadline or that moment has passed (the next look is then the last)."""
@@ -128,10 +174,11 @@ def until_last_look(deadline: float | None, now: float) -> float:
 
 @dataclass
 class ExportWaiter:
-    """Bookkeeping of one wait: page hint, regenerations, consecutive transient failures, deadline.
+    """One wait: page hint, regenerations, consecutive transient failures, deadline, progress log.
 
-    Drivers (trigger, sync operator, sensor) fetch, then report what they saw; the waiter answers with a
-    :class:`WaitDecision` and how long to sleep. Time is passed in, so this stays pure and testable.
+    Drivers (trigger, sync operator, sensor, transfer) fetch, hand each look (or its failure) to
+    :meth:`step` and do what it says; how they fetch and sleep is theirs. Time is passed in, so this stays
+    pure and testable.
 
     :param export_id: the export being waited for.
     :param poll_interval: seconds between polls while the export is still working.
@@ -143,6 +190,9 @@ class ExportWaiter:
     :param fallback_page_size: the smaller page size to rescan with before calling an export unknown
         (``Dialect.list_fallback_page_size``).
     :param can_regenerate: the vendor can re-create an expired export.
+    :param failures: consecutive transient failures so far.
+    :param tracks_list: the vendor's exports are found in its export list (else by job id).
+    :param paced: the driver sleeps the step's ``delay`` itself (a sensor is poked on Airflow's schedule).
     """
 
     export_id: str
@@ -155,11 +205,53 @@ class ExportWaiter:
     fallback_page_size: int = LIST_PAGE_SIZE
     can_regenerate: bool = True
     failures: int = 0
-
     tracks_list: bool = True
+    paced: bool = True
+    progress: WaitProgress | None = field(default=None, repr=False, compare=False)
+
+    def begin(self, now: float) -> None:
+        """Count the wait's elapsed time (in its log lines) from ``now``, unless it already began."""
+        if self.progress is None:
+            self.progress = WaitProgress(self.export_id, now)
+
+    def step(
+        self,
+        job: ExportJob | None = None,
+        page: int = 0,
+        *,
+        error: BaseException | None = None,
+        now: float | None = None,
+    ) -> WaitStep:
+        """What to do after one look: it saw ``job`` on list ``page``, or failed with ``error``.
+
+        A transient ``error`` (5xx, 429, network) is waited out with a back-off; any other ends the wait.
+        The step's ``line`` is the wait's log: each change of what it sees, a sparse heartbeat in between
+        (:class:`WaitProgress`), a warning per transient failure; nothing for a failure (the driver raises
+        or reports it).
+
+        :param now: epoch seconds of the look (default: the clock).
+        """
+        now = time.time() if now is None else now
+        self.begin(now)
+        assert self.progress is not None
+        if error is not None:
+            backoff = self.on_error(error)
+            if backoff is None:
+                return WaitStep("fail", self.export_id, str(error))
+            reason = f"transient failure #{self.failures} ({error})"
+            retry = f"retrying in {backoff:.1f}s" if self.paced else "poking again later"
+            line = f"Export {self.export_id}: {reason}; {retry}"
+            return WaitStep("wait", self.export_id, reason, delay=backoff, line=line, level=logging.WARNING)
+        decision = self.observe(job, page)
+        if decision.action == "fail":
+            return WaitStep("fail", self.export_id, decision.reason, job)
+        done = decision.action == "done"
+        line = self.progress.poll(decision.reason, now, None if done else self.poll_interval)
+        return WaitStep(decision.action, self.export_id, decision.reason, job, self.poll_interval, line)
 
     def observe(self, job: ExportJob | None, page: int) -> WaitDecision:
-        """Record a successful look at the export list and decide; call :meth:`regenerated` after acting."""
+        """Record a successful look at the export list and decide (the part of :meth:`step` without the
+        log); call :meth:`regenerated` after acting."""
         self.failures = 0
         if job is not None:
             self.page_hint = page
@@ -196,29 +288,34 @@ class ExportWaiter:
 
     def timeout_reason(self) -> str:
         """Message for a wait that ran out of time."""
-        return (
-            f"export {self.export_id} was not ready before the deadline; raise the timeout or check the "
-            f"export on the vendor side"
-        )
+        return timeout_reason(self.export_id)
 
     # --- the synchronous drive (operator, sensor, transfer) --------------------------------------------
-    def poke(self, client: ExportClient) -> tuple[WaitDecision, ExportJob | None, float]:
-        """One look and what it calls for: a regeneration is done here; a transient failure becomes a
-        ``"wait"`` with its backoff. Returns the decision, the job seen and the delay before the next look.
-        Raises what is not transient.
-        """
+    def poke(self, client: ExportClient, log: Any) -> WaitStep:
+        """One look, its :meth:`step` logged to ``log`` and a regeneration it calls for done. Raises an
+        error that is not transient as it is (a typed client error)."""
+        now = time.time()
         try:
-            job, page = client.look(self.export_id, self.page_hint, self.page_size)
-            decision = self.observe(job, page)
-            if decision.action == "regenerate":
+            step = self.step(*client.look(self.export_id, self.page_hint, self.page_size), now=now)
+            step.log_to(log)
+            if step.action == "regenerate":
                 client.regenerate_download_link(self.export_id)
                 self.regenerated()
-            return decision, job, self.poll_interval
         except Exception as error:
-            backoff = self.on_error(error)
-            if backoff is None:
+            step = self.step(error=error, now=now)
+            if step.action == "fail":
                 raise
-            return WaitDecision("wait", f"transient failure #{self.failures} ({error})"), None, backoff
+            step.log_to(log)
+        return step
+
+    def status(self, client: ExportClient) -> WaitStep:
+        """What the wait would do now, acting on nothing and raising any error (a retry reconnecting to
+        its export); a miss with large list pages is looked for again at once with small ones."""
+        while True:
+            size = self.page_size
+            step = self.step(*client.look(self.export_id, self.page_hint, size))
+            if self.page_size == size:
+                return step
 
     @classmethod
     def for_client(
@@ -249,23 +346,15 @@ def wait_until_ready(client: ExportClient, waiter: ExportWaiter, log: Any) -> Ex
     """Poll until ``waiter`` says done; ``WaitFailedError`` / ``WaitTimeoutError`` otherwise.
 
     Each look starts one delay after the previous one started (a steady cadence whatever the latency).
-    Logs each change of the export's status and a sparse heartbeat in between (:class:`WaitProgress`).
     """
-    progress = WaitProgress(waiter.export_id, time.time())
+    waiter.begin(time.time())
     while True:
         if waiter.remaining(time.time()) <= 0:
             raise WaitTimeoutError(waiter.export_id, waiter.timeout_reason())
         polled_at = time.time()
-        decision, job, delay = waiter.poke(client)
-        if decision.action == "fail":
-            raise WaitFailedError(waiter.export_id, decision.reason)
-        done = decision.action == "done" and job is not None
-        if job is None and waiter.failures:
-            log.warning("Export %s: %s; retrying in %.1fs", waiter.export_id, decision.reason, delay)
-        else:
-            line = progress.poll(decision.reason, time.time(), None if done else waiter.poll_interval)
-            if line:
-                log.info("%s", line)
-        if done and job is not None:
-            return job
-        time.sleep(waiter.sleep_for(delay, time.time(), since=polled_at))
+        step = waiter.poke(client, log)
+        if step.action == "fail":
+            raise WaitFailedError(waiter.export_id, step.reason)
+        if step.action == "done" and step.job is not None:
+            return step.job
+        time.sleep(waiter.sleep_for(step.delay, time.time(), since=polled_at))

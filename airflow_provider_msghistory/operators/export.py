@@ -34,13 +34,13 @@ from airflow_provider_msghistory.client.dialects import DEFAULT_VENDOR, parse_ti
 from airflow_provider_msghistory.client.errors import ApiValidationError, MsgHistoryError
 from airflow_provider_msghistory.client.models import ExportKind, ExportRequest
 from airflow_provider_msghistory.client.refs import ExportRef
-from airflow_provider_msghistory.client.waiting import ExportWaiter, decide
+from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.client.windows import Window, restated_start
 from airflow_provider_msghistory.hooks.connection import vendor_visible_at_parse
-from airflow_provider_msghistory.hooks.waits import (
+from airflow_provider_msghistory.utils.waits import (
     defer_timeout,
     export_trigger,
-    raise_for_event,
+    finished_event,
     wait_in_worker,
 )
 
@@ -386,15 +386,11 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
         """Status of a previously submitted export, as the waiting logic's action (used on retry)."""
-        client = self.hook.get_client()
         self._export_id = str(external_id)
-        waiter = self._waiter(str(external_id))
-        job, _ = client.look(waiter.export_id, 0, waiter.page_size)
-        if job is None and waiter.tracks_list:  # the server may cap the page size
-            job, _ = client.look(waiter.export_id, 0, waiter.fallback_page_size)
-        if job is not None:
-            self._final_status = job.status.value
-        return decide(job, 0, self.max_regenerations, waiter.can_regenerate).action
+        step = self._waiter(str(external_id)).status(self.hook.get_client())
+        if step.job is not None:
+            self._final_status = step.job.status.value
+        return step.action
 
     def is_job_active(self, status: str) -> bool:
         return status in ("wait", "regenerate")
@@ -423,9 +419,9 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the XCom, or fail with the trigger's cause."""
-        export_id = raise_for_event(event)
+        done = finished_event(event)
         _, self._window = self.build_request()
-        return self._result(export_id, str(event.get("export_status") or "COMPLETED"))
+        return self._result(done.export_id, done.export_status)
 
     def on_kill(self) -> None:
         """Cancel the export this task is waiting for, where the vendor can (8x8's DELETE)."""

@@ -21,9 +21,8 @@ from airflow_provider_msghistory.arguments import (
     is_templated,
     positive_seconds,
 )
-from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.waiting import ExportWaiter
-from airflow_provider_msghistory.hooks.waits import defer_timeout, export_trigger, raise_for_event
+from airflow_provider_msghistory.utils.waits import defer_timeout, export_trigger, finished_event
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
@@ -69,8 +68,7 @@ class MsgHistoryExportSensor(BaseSensorOperator):
         self.msghistory_conn_id = msghistory_conn_id
         self.deferrable = deferrable
         self.max_regenerations = max_regenerations
-        self._waiter: ExportWaiter | None = None
-        self._progress: WaitProgress | None = None  # status changes and heartbeats across pokes
+        self._waiter: ExportWaiter | None = None  # kept across pokes: page hint, regenerations, log
 
     @cached_property
     def hook(self) -> MsgHistoryHook:
@@ -91,43 +89,31 @@ class MsgHistoryExportSensor(BaseSensorOperator):
             timeout=defer_timeout(waiter),
         )
 
-    def _new_waiter(self, deadline: float) -> ExportWaiter:
+    def _new_waiter(self, deadline: float, **kwargs: Any) -> ExportWaiter:
         return ExportWaiter.for_client(
             self.hook.get_client(),
             str(self.export_id),
             float(self.poke_interval),
             deadline,
             self.max_regenerations,
+            **kwargs,
         )
 
     def poke(self, context: Any) -> Any:
         from airflow.providers.common.compat.sdk import PokeReturnValue
 
-        if self._waiter is None:  # kept across pokes for the page hint and the regeneration count
-            self._waiter = self._new_waiter(float("inf"))
-        waiter = self._waiter
-        decision, job, _ = waiter.poke(self.hook.get_client())
-        if decision.action == "fail":
-            raise AirflowException(f"export {self.export_id}: {decision.reason}")
-        done = decision.action == "done" and job is not None
-        if job is None and waiter.failures:
-            self.log.warning("Export %s: %s; poking again later", self.export_id, decision.reason)
-        else:
-            if self._progress is None:
-                self._progress = WaitProgress(waiter.export_id, time.time())
-            interval = None if done else float(self.poke_interval)
-            line = self._progress.poll(decision.reason, time.time(), interval)
-            if line:
-                self.log.info("%s", line)
-        if not done or job is None:
+        if self._waiter is None:  # Airflow pokes it again on its own schedule: no deadline, no pacing
+            self._waiter = self._new_waiter(float("inf"), paced=False)
+        step = self._waiter.poke(self.hook.get_client(), self.log)
+        if step.action == "fail":
+            raise AirflowException(step.message)
+        if step.action != "done" or step.job is None:
             return False
         return PokeReturnValue(
-            is_done=True, xcom_value={"export_id": waiter.export_id, "status": job.status.value}
+            is_done=True, xcom_value={"export_id": step.export_id, "status": step.job.status.value}
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: the XCom, or the trigger's cause as the failure."""
-        if event and event.get("status") == "timeout":
-            raise AirflowSensorTimeout(f"export {self.export_id}: {event.get('message')}")
-        export_id = raise_for_event(event)
-        return {"export_id": export_id, "status": str(event.get("export_status") or "COMPLETED")}
+        done = finished_event(event, timeout_error=AirflowSensorTimeout)
+        return {"export_id": done.export_id, "status": done.export_status}

@@ -22,12 +22,6 @@ from airflow_provider_msghistory.client.errors import ExportExpiredError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import ExportWaiter
-from airflow_provider_msghistory.hooks.waits import (
-    defer_timeout,
-    export_trigger,
-    raise_for_event,
-    wait_in_worker,
-)
 from airflow_provider_msghistory.transfers.destination import (
     Destination,
     check_destination_store,
@@ -41,6 +35,12 @@ from airflow_provider_msghistory.transfers.partitions import CsvPartitioner
 from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 from airflow_provider_msghistory.transfers.to_storage import StorageTransferOperator
+from airflow_provider_msghistory.utils.waits import (
+    defer_timeout,
+    export_trigger,
+    finished_event,
+    wait_in_worker,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -176,11 +176,11 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
         if self._store_has(dest, fs) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
         waiter = self._waiter(client, export_id)
-        decision, job, _ = waiter.poke(client)
-        if decision.action == "fail":
-            raise AirflowException(f"export {export_id}: {decision.reason}")
-        if decision.action != "done" or job is None:
-            self.log.info("Export %s is not downloadable yet: %s", export_id, decision.reason)
+        step = waiter.poke(client, self.log)
+        if step.action == "fail":
+            raise AirflowException(step.message)
+        job = step.job
+        if step.action != "done" or job is None:
             if self.deferrable:
                 self.defer(
                     trigger=export_trigger(waiter, self.msghistory_conn_id),
@@ -192,24 +192,22 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger saw the export ready: download it."""
-        raise_for_event(event)
+        done = finished_event(event)
         export_id, dest = self._rendered()
         fs = dest.filesystem()
         if self._store_has(dest, fs) and self.if_exists == "skip":
             return self._skipped(export_id, dest)
         client = self.hook.get_client()
-        waiter = self._waiter(client, export_id)
-        waiter.regenerations = int(event.get("regenerations") or 0)
-        waiter.page_hint = int(event.get("page_hint") or 0)
+        waiter = self._waiter(client, export_id, page_hint=done.page_hint, regenerations=done.regenerations)
         job = None
         if client.caps.links_in_job:
             # The files are read again: this look goes through the wait's own decision, so a job that is
             # now cancelled, queued, expired or without its files fails instead of passing for empty.
             job = client.get_export(export_id)
-            decision = waiter.observe(job, 0)
-            if decision.action != "done":
+            step = waiter.step(job)
+            if step.action != "done":
                 raise AirflowException(
-                    f"export {export_id} was ready when the wait ended, but is no longer: {decision.reason}"
+                    f"export {export_id} was ready when the wait ended, but is no longer: {step.reason}"
                 )
         return self._transfer(client, export_id, job, dest, fs, waiter)
 
@@ -241,9 +239,10 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
         """The store checks of task start (a partitioned destination is a template: its bucket only)."""
         return check_destination_store(dest, fs, "replace" if self.partitioning else self.if_exists)
 
-    def _waiter(self, client: ExportClient, export_id: str) -> ExportWaiter:
+    def _waiter(self, client: ExportClient, export_id: str, **kwargs: Any) -> ExportWaiter:
+        deadline = time.time() + self.timeout
         return ExportWaiter.for_client(
-            client, export_id, self.poll_interval, time.time() + self.timeout, self.max_regenerations
+            client, export_id, self.poll_interval, deadline, self.max_regenerations, **kwargs
         )
 
     def _transfer(

@@ -11,13 +11,18 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_msghistory.client.cancel import CANCEL_TIMEOUT
 from airflow_provider_msghistory.client.models import ExportStatus
-from airflow_provider_msghistory.client.progress import WaitProgress
 from airflow_provider_msghistory.client.transport import within
-from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter
+from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter, timeout_reason
 from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
+from airflow_provider_msghistory.triggers.events import ExportEvent
 from airflow_provider_msghistory.version_compat import AIRFLOW_V_3_3_PLUS
 
 DEFAULT_CONN_ID = "msghistory_default"
+# The trigger's keyword arguments, all plain JSON values (Airflow 3.2+ serializes them with serde).
+_KWARGS = (
+    "export_id", "msghistory_conn_id", "poll_interval", "end_time", "max_regenerations", "page_hint",
+    "regenerations", "page_size", "cancel_on_kill", "fallback_page_size",
+)  # fmt: skip
 ON_KILL_SUPPORTED = AIRFLOW_V_3_3_PLUS  # the triggerer calls on_kill() when the user kills the task
 
 
@@ -67,9 +72,8 @@ class MsgHistoryExportTrigger(BaseTrigger):
     429 and network failures are waited out with backoff until ``end_time``; they never end the trigger.
     Every call is async; the first look comes within one poll interval.
 
-    Events: ``{"status": "success", "export_id", "export_status", ...}``, ``{"status": "error", "export_id",
-    "message"}`` (FAILED, unknown id, expired too often, a non-transient API error) and
-    ``{"status": "timeout", "export_id", "message"}``.
+    Events: an :class:`~airflow_provider_msghistory.triggers.events.ExportEvent`'s payload, ``success``,
+    ``error`` (FAILED, unknown id, expired too often, a non-transient API error) or ``timeout``.
 
     :param export_id: the export to wait for.
     :param msghistory_conn_id: Airflow connection of the API.
@@ -113,41 +117,38 @@ class MsgHistoryExportTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self._watch: ExportWatch | None = None
 
+    @classmethod
+    def for_waiter(
+        cls, waiter: ExportWaiter, conn_id: str, *, cancel_on_kill: bool = False
+    ) -> MsgHistoryExportTrigger:
+        """The trigger that carries ``waiter``'s wait on (deadline, page hint and size, regenerations)."""
+        return cls(
+            export_id=waiter.export_id,
+            msghistory_conn_id=conn_id,
+            poll_interval=waiter.poll_interval,
+            end_time=waiter.deadline,
+            max_regenerations=waiter.max_regenerations,
+            page_hint=waiter.page_hint,
+            regenerations=waiter.regenerations,
+            page_size=waiter.page_size,
+            fallback_page_size=waiter.fallback_page_size,
+            cancel_on_kill=cancel_on_kill,
+        )
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "export_id": self.export_id,
-                "msghistory_conn_id": self.msghistory_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "max_regenerations": self.max_regenerations,
-                "page_hint": self.page_hint,
-                "regenerations": self.regenerations,
-                "page_size": self.page_size,
-                "cancel_on_kill": self.cancel_on_kill,
-                "fallback_page_size": self.fallback_page_size,
-            },
+            {name: getattr(self, name) for name in _KWARGS},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        waiter = ExportWaiter(
-            export_id=self.export_id,
-            poll_interval=self.poll_interval,
-            deadline=self.end_time,
-            max_regenerations=self.max_regenerations,
-            page_hint=self.page_hint,
-            regenerations=self.regenerations,
-            page_size=self.page_size,
-            fallback_page_size=self.fallback_page_size,
-        )
         try:
-            event = await self._wait(waiter)
+            event = await self._wait()
         except asyncio.CancelledError:
             if self.cancel_on_kill and not ON_KILL_SUPPORTED:
                 await self._cancel_if_ending()
             raise
-        yield TriggerEvent(event)
+        yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:
         """Airflow >= 3.3: cancel the export where the vendor can, but only when the task is really ending.
@@ -175,16 +176,16 @@ class MsgHistoryExportTrigger(BaseTrigger):
         decision.add_done_callback(_ENDING.discard)
         await asyncio.shield(decision)
 
-    async def _wait(self, waiter: ExportWaiter) -> dict[str, Any]:
-        if waiter.remaining(time.time()) <= 0:
-            return self._timeout(waiter)
+    async def _wait(self) -> ExportEvent:
+        if self.end_time <= time.time():
+            return self._timeout()
         watch = ExportWatch(
             self.msghistory_conn_id,
             self.export_id,
-            waiter.page_hint,
-            waiter.page_size,
-            waiter.poll_interval,
-            deadline=waiter.deadline,
+            self.page_hint,
+            self.page_size,
+            self.poll_interval,
+            deadline=self.end_time,
         )
         try:
             await watch.start()
@@ -192,12 +193,21 @@ class MsgHistoryExportTrigger(BaseTrigger):
             return self._error(
                 f"cannot build the API client from connection {self.msghistory_conn_id!r}: {error}"
             )
-        caps = watch.client.caps
-        waiter.can_regenerate, waiter.tracks_list = caps.regenerate, caps.tracking == "list"
+        waiter = ExportWaiter.for_client(
+            watch.client,
+            self.export_id,
+            self.poll_interval,
+            self.end_time,
+            self.max_regenerations,
+            page_hint=self.page_hint,
+            regenerations=self.regenerations,
+            page_size=self.page_size,
+            fallback_page_size=self.fallback_page_size,
+        )
         self._watch = watch
         try:
             event = await self._follow(waiter, watch)
-            if event["status"] == "timeout" and self.cancel_on_kill:
+            if event.status == "timeout" and self.cancel_on_kill:
                 await self._cancel_export()  # the task fails: its export is not wanted any more
             return event
         finally:
@@ -250,44 +260,32 @@ class MsgHistoryExportTrigger(BaseTrigger):
             return False
         return True
 
-    async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> dict[str, Any]:
-        """Take the shared poll's looks at the export until the waiter decides, or the deadline passes.
-
-        Logs each change of the export's status and a sparse heartbeat in between (:class:`WaitProgress`),
-        so a long wait shows it is alive without a thousand waits flooding the triggerer's log.
-        """
-        progress = WaitProgress(self.export_id, time.time())
+    async def _follow(self, waiter: ExportWaiter, watch: ExportWatch) -> ExportEvent:
+        """Take the shared poll's looks at the export and do what the waiter's step says, until it is done
+        or failed, or the deadline passes. (The shared poll keeps the cadence: a step's delay is its.)"""
+        waiter.begin(time.time())
         while True:
             remaining = waiter.remaining(time.time())
             if remaining <= 0:
-                return self._timeout(waiter)
+                return self._timeout()
             try:
                 look = await watch.next_look(timeout=remaining)
                 if look is None:
                     continue  # the deadline passed first: the loop head reports the timeout
-                if look.error is not None:
-                    # Not re-raised: the one error object of a failed round goes to every trigger.
-                    failed = self._failed(waiter, look.error)
-                    if failed is not None:
-                        return failed
-                    continue
-                decision = waiter.observe(look.job, look.page)
-                done = decision.action == "done" and look.job is not None
-                if decision.action != "fail":
-                    line = progress.poll(decision.reason, time.time(), None if done else waiter.poll_interval)
-                    if line:
-                        self.log.info("%s", line)
-                if done and look.job is not None:
-                    return {
-                        "status": "success",
-                        "export_id": self.export_id,
-                        "export_status": look.job.status.value,
-                        "page_hint": waiter.page_hint,
-                        "regenerations": waiter.regenerations,
-                    }
-                if decision.action == "fail":
-                    return self._error(f"export {self.export_id}: {decision.reason}")
-                if decision.action == "regenerate":
+                # A failed round is not re-raised: its one error object goes to every trigger.
+                step = waiter.step(look.job, look.page, error=look.error, now=time.time())
+                step.log_to(self.log)
+                if step.action == "done" and step.job is not None:
+                    return ExportEvent(
+                        "success",
+                        self.export_id,
+                        export_status=step.job.status.value,
+                        page_hint=waiter.page_hint,
+                        regenerations=waiter.regenerations,
+                    )
+                if step.action == "fail":
+                    return self._error(step.message)
+                if step.action == "regenerate":
                     await self._regenerate(watch, waiter, remaining)
                     watch.skip_rounds_started()  # a list read before the regeneration shows it expired
                 if waiter.page_size != watch.page_size:  # the waiter fell back to small pages
@@ -295,9 +293,10 @@ class MsgHistoryExportTrigger(BaseTrigger):
             except asyncio.TimeoutError:
                 continue  # the deadline passed mid-regeneration: the loop head reports the timeout
             except Exception as error:  # from the regeneration
-                failed = self._failed(waiter, error)
-                if failed is not None:
-                    return failed
+                step = waiter.step(error=error, now=time.time())
+                step.log_to(self.log)
+                if step.action == "fail":
+                    return self._error(step.message)
 
     async def _regenerate(self, watch: ExportWatch, waiter: ExportWaiter, remaining: float) -> None:
         """Regenerate the expired link, if the export is still expired right before.
@@ -316,23 +315,8 @@ class MsgHistoryExportTrigger(BaseTrigger):
             await within(watch.client.regenerate_download_link(self.export_id), remaining)
             waiter.regenerated()
 
-    def _failed(self, waiter: ExportWaiter, error: Exception) -> dict[str, Any] | None:
-        """The error event when ``error`` ends the wait; ``None`` (logged) when it is waited out."""
-        backoff = waiter.on_error(error)
-        if backoff is None:
-            return self._error(f"export {self.export_id}: {error}")
-        # The shared poll backs off by the same rule: its next round comes after about ``backoff``.
-        self.log.warning(
-            "Export %s: transient failure #%d (%s); retrying in %.1fs",
-            self.export_id,
-            waiter.failures,
-            error,
-            backoff,
-        )
-        return None
+    def _timeout(self) -> ExportEvent:
+        return ExportEvent("timeout", self.export_id, timeout_reason(self.export_id))
 
-    def _timeout(self, waiter: ExportWaiter) -> dict[str, Any]:
-        return {"status": "timeout", "export_id": self.export_id, "message": waiter.timeout_reason()}
-
-    def _error(self, message: str) -> dict[str, Any]:
-        return {"status": "error", "export_id": self.export_id, "message": message}
+    def _error(self, message: str) -> ExportEvent:
+        return ExportEvent("error", self.export_id, message)

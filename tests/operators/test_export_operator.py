@@ -15,9 +15,9 @@ from triggers.helpers import run_trigger
 
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-from airflow_provider_msghistory.hooks.waits import wait_in_worker
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
 from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
+from airflow_provider_msghistory.utils.waits import wait_in_worker
 
 DAY1 = "2025-01-01T00:00:00+00:00"
 DAY2 = "2025-01-02T00:00:00+00:00"

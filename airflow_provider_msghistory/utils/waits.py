@@ -1,8 +1,8 @@
 """The Airflow side of waiting for an export, shared by the operator, sensor and transfer.
 
-Lives below them (``hooks/``), so none imports another's module: the wait itself is
-:mod:`airflow_provider_msghistory.client.waiting`; this turns its outcomes into Airflow's terms (exceptions,
-the trigger to defer to, the trigger's events).
+Lives below them (``utils/``, not ``hooks/``: it builds a trigger, which no hook should import), so none
+imports another's module: the wait itself is :mod:`airflow_provider_msghistory.client.waiting`; this turns
+its outcomes into Airflow's terms (exceptions, the trigger to defer to, the trigger's event read back).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_provider_msghistory.client.errors import WaitFailedError
 from airflow_provider_msghistory.client.waiting import ExportWaiter, wait_until_ready
+from airflow_provider_msghistory.triggers.events import ExportEvent
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.client.api import ExportClient
@@ -34,20 +35,10 @@ def export_trigger(
     waiter: ExportWaiter, conn_id: str, *, cancel_on_kill: bool = False
 ) -> MsgHistoryExportTrigger:
     """The trigger that carries ``waiter``'s wait on in the triggerer (deadline, hint, regenerations)."""
+    # Imported here: the trigger pulls in the async client, which a task needs only once it defers.
     from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
-    return MsgHistoryExportTrigger(
-        export_id=waiter.export_id,
-        msghistory_conn_id=conn_id,
-        poll_interval=waiter.poll_interval,
-        end_time=waiter.deadline,
-        max_regenerations=waiter.max_regenerations,
-        page_hint=waiter.page_hint,
-        regenerations=waiter.regenerations,
-        page_size=waiter.page_size,
-        fallback_page_size=waiter.fallback_page_size,
-        cancel_on_kill=cancel_on_kill,
-    )
+    return MsgHistoryExportTrigger.for_waiter(waiter, conn_id, cancel_on_kill=cancel_on_kill)
 
 
 def defer_timeout(waiter: ExportWaiter) -> timedelta:
@@ -56,11 +47,20 @@ def defer_timeout(waiter: ExportWaiter) -> timedelta:
     return timedelta(seconds=max(waiter.remaining(time.time()), 0) + 5 * waiter.poll_interval + 60)
 
 
-def raise_for_event(event: dict[str, Any] | None) -> str:
-    """Return the export id of a success event; raise ``AirflowException`` with the cause otherwise."""
-    if not event:
-        raise AirflowException("the export trigger fired without an event")
-    if event.get("status") == "success":
-        return str(event["export_id"])
-    kind = "timed out" if event.get("status") == "timeout" else "failed"
-    raise AirflowException(f"waiting for export {event.get('export_id')} {kind}: {event.get('message')}")
+def finished_event(
+    payload: dict[str, Any] | None, timeout_error: type[Exception] = AirflowException
+) -> ExportEvent:
+    """The trigger's event of a successful wait; raises with the cause otherwise.
+
+    :param payload: the event the task was resumed with.
+    :param timeout_error: what a timed-out wait raises (a sensor's own timeout error).
+    """
+    try:
+        event = ExportEvent.from_payload(payload)
+    except ValueError as error:
+        raise AirflowException(str(error)) from None
+    if event.status == "success":
+        return event
+    if event.status == "timeout":
+        raise timeout_error(f"waiting for export {event.export_id} timed out: {event.message}")
+    raise AirflowException(f"waiting for export {event.export_id} failed: {event.message}")
