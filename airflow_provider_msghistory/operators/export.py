@@ -38,8 +38,7 @@ from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.client.windows import Window, restated_start
 from airflow_provider_msghistory.hooks.connection import vendor_visible_at_parse
 from airflow_provider_msghistory.utils.waits import (
-    defer_timeout,
-    export_trigger,
+    defer_wait,
     finished_event,
     wait_in_worker,
 )
@@ -404,11 +403,7 @@ class MsgHistoryExportOperator(ResumableJobMixin, BaseOperator):
         if self.wait_for_completion:
             waiter = self._waiter(export_id)
             if self.deferrable:
-                self.defer(
-                    trigger=export_trigger(waiter, self.msghistory_conn_id, cancel_on_kill=True),
-                    method_name="execute_complete",
-                    timeout=defer_timeout(waiter),
-                )
+                defer_wait(self, waiter, self.msghistory_conn_id, cancel_on_kill=True)
             job = wait_in_worker(self.hook.get_client(), waiter, self.log)
             self._final_status = job.status.value
         self._export_id = None  # done: nothing left to cancel

@@ -22,7 +22,7 @@ from airflow_provider_msghistory.arguments import (
     positive_seconds,
 )
 from airflow_provider_msghistory.client.waiting import ExportWaiter
-from airflow_provider_msghistory.utils.waits import defer_timeout, export_trigger, finished_event
+from airflow_provider_msghistory.utils.waits import defer_wait, finished_event
 
 if TYPE_CHECKING:
     from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
@@ -83,11 +83,7 @@ class MsgHistoryExportSensor(BaseSensorOperator):
             return super().execute(context)
         timeout = float(self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else self.timeout)
         waiter = self._new_waiter(time.time() + timeout)
-        self.defer(
-            trigger=export_trigger(waiter, self.msghistory_conn_id),
-            method_name="execute_complete",
-            timeout=defer_timeout(waiter),
-        )
+        defer_wait(self, waiter, self.msghistory_conn_id)
 
     def _new_waiter(self, deadline: float, **kwargs: Any) -> ExportWaiter:
         return ExportWaiter.for_client(

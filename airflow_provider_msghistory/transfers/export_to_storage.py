@@ -36,8 +36,7 @@ from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_p
 from airflow_provider_msghistory.transfers.streaming import PartFile
 from airflow_provider_msghistory.transfers.to_storage import StorageTransferOperator
 from airflow_provider_msghistory.utils.waits import (
-    defer_timeout,
-    export_trigger,
+    defer_wait,
     finished_event,
     wait_in_worker,
 )
@@ -182,11 +181,7 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
         job = step.job
         if step.action != "done" or job is None:
             if self.deferrable:
-                self.defer(
-                    trigger=export_trigger(waiter, self.msghistory_conn_id),
-                    method_name="execute_complete",
-                    timeout=defer_timeout(waiter),
-                )
+                defer_wait(self, waiter, self.msghistory_conn_id)
             job = wait_in_worker(client, waiter, self.log)
         return self._transfer(client, export_id, job, dest, fs, waiter)
 

@@ -2,14 +2,14 @@
 
 Lives below them (``utils/``, not ``hooks/``: it builds a trigger, which no hook should import), so none
 imports another's module: the wait itself is :mod:`airflow_provider_msghistory.client.waiting`; this turns
-its outcomes into Airflow's terms (exceptions, the trigger to defer to, the trigger's event read back).
+its outcomes into Airflow's terms (exceptions, the deferral to the trigger, the trigger's event read back).
 """
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowException
 
@@ -18,9 +18,10 @@ from airflow_provider_msghistory.client.waiting import ExportWaiter, wait_until_
 from airflow_provider_msghistory.triggers.events import ExportEvent
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import BaseOperator
+
     from airflow_provider_msghistory.client.api import ExportClient
     from airflow_provider_msghistory.client.models import ExportJob
-    from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
 
 def wait_in_worker(client: ExportClient, waiter: ExportWaiter, log: Any) -> ExportJob:
@@ -31,20 +32,25 @@ def wait_in_worker(client: ExportClient, waiter: ExportWaiter, log: Any) -> Expo
         raise AirflowException(str(error)) from None
 
 
-def export_trigger(
-    waiter: ExportWaiter, conn_id: str, *, cancel_on_kill: bool = False
-) -> MsgHistoryExportTrigger:
-    """The trigger that carries ``waiter``'s wait on in the triggerer (deadline, hint, regenerations)."""
+def defer_wait(
+    task: BaseOperator, waiter: ExportWaiter, conn_id: str, *, cancel_on_kill: bool = False
+) -> NoReturn:
+    """Hand ``waiter``'s wait on to the triggerer: ``task`` resumes in ``execute_complete`` with the
+    trigger's event (read it with :func:`finished_event`).
+
+    :param task: the operator or sensor deferring.
+    :param cancel_on_kill: the export is the task's own: cancel it when the task is killed or times out.
+    """
     # Imported here: the trigger pulls in the async client, which a task needs only once it defers.
     from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 
-    return MsgHistoryExportTrigger.for_waiter(waiter, conn_id, cancel_on_kill=cancel_on_kill)
-
-
-def defer_timeout(waiter: ExportWaiter) -> timedelta:
-    """The task's deferral timeout: the trigger keeps the deadline itself; this only guards against a
-    lost triggerer."""
-    return timedelta(seconds=max(waiter.remaining(time.time()), 0) + 5 * waiter.poll_interval + 60)
+    # The trigger keeps the deadline itself; the deferral's timeout only guards against a lost triggerer.
+    timeout = timedelta(seconds=max(waiter.remaining(time.time()), 0) + 5 * waiter.poll_interval + 60)
+    task.defer(
+        trigger=MsgHistoryExportTrigger.for_waiter(waiter, conn_id, cancel_on_kill=cancel_on_kill),
+        method_name="execute_complete",
+        timeout=timeout,
+    )
 
 
 def finished_event(
