@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from blocking import no_blocking_calls
 
+from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
+from airflow_provider_msghistory.triggers.events import ExportEvent
 from airflow_provider_msghistory.triggers.export import MsgHistoryExportTrigger
 from triggers.helpers import make_trigger, run_trigger
 
@@ -208,6 +210,36 @@ def test_serialize_survives_airflow_serde() -> None:
 
     _, kwargs = make_trigger("exp_9", end_time=1_900_000_000.0).serialize()
     assert BaseSerialization.deserialize(BaseSerialization.serialize(kwargs)) == kwargs
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ExportEvent("success", "exp_1", export_status="EMPTY", page_hint=4, regenerations=2),
+        ExportEvent("error", "exp_1", "export exp_1: export failed on the server (status 'FAILED')"),
+        ExportEvent("timeout", "exp_1", "export exp_1 was not ready before the deadline"),
+    ],
+    ids=["success", "error", "timeout"],
+)
+def test_an_event_round_trips_through_the_triggerers_payload(event: ExportEvent) -> None:
+    """Built by the trigger, fired as a plain dict, stored and read back as the triggerer does."""
+    from airflow.serialization.serialized_objects import BaseSerialization
+    from airflow.triggers.base import TriggerEvent
+
+    fired = TriggerEvent(event.to_payload()).payload
+    assert json.loads(json.dumps(fired)) == fired
+    stored = BaseSerialization.deserialize(BaseSerialization.serialize(fired))
+    assert ExportEvent.from_payload(stored) == event
+
+
+def test_a_trigger_carries_its_waiters_wait_on() -> None:
+    waiter = ExportWaiter("exp_1", 5.0, 1_900_000_000.5, 4, page_hint=3, regenerations=1, page_size=500)
+    trigger = MsgHistoryExportTrigger.for_waiter(waiter, "other", cancel_on_kill=True)
+    rebuilt = MsgHistoryExportTrigger(**trigger.serialize()[1])
+    carried = (rebuilt.export_id, rebuilt.poll_interval, rebuilt.end_time, rebuilt.max_regenerations)
+    assert carried == ("exp_1", 5.0, 1_900_000_000.5, 4)
+    assert (rebuilt.page_hint, rebuilt.regenerations, rebuilt.page_size) == (3, 1, 500)
+    assert (rebuilt.msghistory_conn_id, rebuilt.cancel_on_kill) == ("other", True)
 
 
 def test_run_makes_no_blocking_call(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
