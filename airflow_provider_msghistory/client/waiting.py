@@ -209,10 +209,11 @@ class ExportWaiter:
     paced: bool = True
     progress: WaitProgress | None = field(default=None, repr=False, compare=False)
 
-    def begin(self, now: float) -> None:
+    def begin(self, now: float) -> WaitProgress:
         """Count the wait's elapsed time (in its log lines) from ``now``, unless it already began."""
         if self.progress is None:
             self.progress = WaitProgress(self.export_id, now)
+        return self.progress
 
     def step(
         self,
@@ -232,8 +233,7 @@ class ExportWaiter:
         :param now: epoch seconds of the look (default: the clock).
         """
         now = time.time() if now is None else now
-        self.begin(now)
-        assert self.progress is not None
+        progress = self.begin(now)
         if error is not None:
             backoff = self.on_error(error)
             if backoff is None:
@@ -246,7 +246,7 @@ class ExportWaiter:
         if decision.action == "fail":
             return WaitStep("fail", self.export_id, decision.reason, job)
         done = decision.action == "done"
-        line = self.progress.poll(decision.reason, now, None if done else self.poll_interval)
+        line = progress.poll(decision.reason, now, None if done else self.poll_interval)
         return WaitStep(decision.action, self.export_id, decision.reason, job, self.poll_interval, line)
 
     def observe(self, job: ExportJob | None, page: int) -> WaitDecision:
