@@ -1,3 +1,3 @@
-"""Messangi Reporting API v3 (provisional wire): ``data`` (the message log), ``app`` (routes and handlers,
-with the login keys and report requests they keep), ``emulator`` (:class:`~.emulator.MessangiEmulator`:
-knobs and test helpers)."""
+"""Messangi Reporting API v3 (provisional wire): ``data`` (the message log), ``space`` (login keys, logins
+and report requests, without HTTP), ``app`` (routes and handlers), ``emulator``
+(:class:`~.emulator.MessangiEmulator`: knobs and test helpers)."""
