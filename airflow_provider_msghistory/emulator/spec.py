@@ -1,11 +1,14 @@
 """``VendorSpec``: what each vendor package of the emulator declares in its ``__init__.py`` as ``VENDOR``.
 
-Plain data, so :mod:`~.factory` can list every vendor without importing any vendor's servers.
+Plain data, so :mod:`~.factory`, the CLI and the pytest fixtures list every vendor without importing any
+vendor's servers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class VendorSpec:
     :param rate_limit: the vendor's documented ``(per_minute, burst_per_second)``, or ``None``; the CLI's
         default.
     :param storage_note: printed instead of the download URL by a vendor that serves no downloads.
+    :param test_defaults: the options the pytest fixtures start it with (fast jobs, no rate limit) unless
+        a test asks otherwise.
 
     The package also holds ``cli.py`` with ``add_arguments(group)`` (its own CLI flags) and
     ``options(args)`` (its :func:`~.factory.create_emulator` options beyond the common ones).
@@ -35,3 +40,4 @@ class VendorSpec:
     conn_id: str
     rate_limit: tuple[int, int] | None = None
     storage_note: str | None = None
+    test_defaults: Mapping[str, Any] = field(default_factory=lambda: {"rate_limit": None})

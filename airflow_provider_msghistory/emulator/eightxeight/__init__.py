@@ -8,4 +8,5 @@ from ..spec import VendorSpec
 VENDOR = VendorSpec(
     name="8x8", title="8x8", package=__name__, emulator="emulator:EightByEightEmulator",
     port=8767, conn_id="msghistory_8x8", rate_limit=(1800 * 60, 1800),
+    test_defaults={"export_delay": 0.2, "rate_limit": None},  # fast jobs in tests
 )  # fmt: skip

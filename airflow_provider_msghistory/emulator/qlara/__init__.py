@@ -9,4 +9,5 @@ from ..spec import VendorSpec
 VENDOR = VendorSpec(
     name="qlara", title="Qlara", package=__name__, emulator="emulator:QlaraEmulator",
     port=8765, conn_id="msghistory_default", rate_limit=(1000, 50),
+    test_defaults={"export_delay": 0.2, "rate_limit": None},  # fast jobs in tests
 )  # fmt: skip
