@@ -81,13 +81,6 @@ def test_a_bad_sub_account_id_fails_at_task_start_naming_it(
     assert not emu.request_log  # nothing was sent
 
 
-def test_test_connection_reaches_8x8_with_the_bearer_key(emu: Any) -> None:
-    ok, message = MsgHistoryHook().test_connection()
-    assert ok, message
-    (entry,) = emu.request_log
-    assert entry.had_auth and entry.status == 404  # the check reads a job that cannot exist
-
-
 def test_an_export_type_8x8_lacks_fails_at_parse(emu: Any) -> None:
     for kind in ("contacts", "delivery_reports"):
         with pytest.raises(ValueError, match=rf"^export_type: 8x8 has no '{kind}' export"):
