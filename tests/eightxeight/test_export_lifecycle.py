@@ -109,19 +109,6 @@ def test_filters_reach_the_wire_and_bad_ones_fail_at_parse(emu: Any) -> None:
 
 
 # --- statuses ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("deferrable", [False, True])
-def test_succeeded_export_carries_its_window_in_the_export_id(make_emu: Any, deferrable: bool) -> None:
-    emu = make_emu(export_delay=0.4)
-    result = run(export(deferrable=deferrable))
-    assert result["status"] == "COMPLETED"
-    ref = ExportRef.parse(result["export_id"])
-    assert emu.job(ref.job_id).status == "succeeded"
-    assert ref.window is not None and ref.window.start.isoformat() == "2025-01-02T00:00:00+00:00"
-    statuses = [e.status for e in emu.request_log if e.method == "GET"]
-    assert statuses and set(statuses) == {200}
-    assert all(e.had_auth for e in emu.request_log)
-
-
 @pytest.mark.parametrize("outcome", ["failed", "error"])
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_failed_and_error_jobs_fail_the_task(make_emu: Any, outcome: str, deferrable: bool) -> None:
