@@ -12,6 +12,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 from state_store import DictStateStore
 from triggers.helpers import run_trigger
+from vendor_groups import WAITED
 
 from airflow_provider_msghistory.client.dialects import DIALECTS
 from airflow_provider_msghistory.client.models import ExportStatus
@@ -96,10 +97,6 @@ def test_sync_mode_submits_waits_and_returns_a_small_xcom(
     if window is None:
         assert "startDateTime" not in sent
     assert emu.api_key not in json.dumps(result)
-
-
-# The vendors whose exports are waited for (an e-mailed report is done when accepted).
-WAITED = [vendor for vendor, dialect in DIALECTS.items() if dialect.caps.tracking != "none"]
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])

@@ -12,8 +12,8 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 from triggers.helpers import run_trigger
+from vendor_groups import WAITED
 
-from airflow_provider_msghistory.client.dialects import DIALECTS
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 from airflow_provider_msghistory.sensors.export import MsgHistoryExportSensor
 
@@ -31,10 +31,6 @@ def sensor(export_id: str, **kwargs: Any) -> MsgHistoryExportSensor:
     kwargs.setdefault("poke_interval", 0.05)
     kwargs.setdefault("timeout", 10)
     return MsgHistoryExportSensor(export_id=export_id, **kwargs)
-
-
-# The vendors whose exports are waited for (an e-mailed report has nothing to sense).
-WAITED = [vendor for vendor, dialect in DIALECTS.items() if dialect.caps.tracking != "none"]
 
 
 @pytest.fixture(params=WAITED)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from triggers.helpers import conn_json, run_trigger
+from vendor_groups import DOWNLOADED
 
 from airflow_provider_msghistory.client.dialects import DIALECTS
 from airflow_provider_msghistory.client.refs import ExportRef
@@ -56,10 +57,6 @@ def storage_requests(emulator: Any) -> list[Any]:
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
-
-
-# The vendors whose exports are downloaded (an e-mailed report never reaches the transfer).
-DOWNLOADED = [vendor for vendor, dialect in DIALECTS.items() if dialect.caps.delivery == "links"]
 
 
 def expected_csv(emu: Any, export_id: str) -> bytes:
