@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "airflow_provider_msghistory"
 
 # The new vendor speaks Qlara's wire (the test is about where a vendor lives, not about a new API).
@@ -109,3 +111,20 @@ def test_the_package_as_shipped_has_the_three_vendors_in_their_order() -> None:
     from airflow_provider_msghistory.emulator import VENDORS
 
     assert list(DIALECTS) == list(VENDORS) == ["qlara", "8x8", "messangi"]
+
+
+def test_a_module_that_declares_no_vendor_is_named_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msghistory.client.dialects import discover_dialects
+    from airflow_provider_msghistory.emulator.factory import discover_vendors
+
+    for package, module in (("stray_dialects", "helpers.py"), ("stray_emulators", "helpers/__init__.py")):
+        (tmp_path / package / module).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / module).write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TypeError, match=r"stray_dialects\.helpers declares no DIALECT.*leading underscore"):
+        discover_dialects("stray_dialects")
+    with pytest.raises(TypeError, match=r"stray_emulators\.helpers declares no VENDOR"):
+        discover_vendors("stray_emulators")
