@@ -49,7 +49,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_msghistory.client.dialects import QlaraDialect
+from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 
 API_KEY = "bench-key-0123456789"
 SUB_ACCOUNT = "bench-sms_01"
@@ -132,7 +132,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    from airflow_provider_msghistory.emulator.__main__ import DEFAULT_RATE_LIMITS
+    from airflow_provider_msghistory.emulator.factory import vendor_spec
 
     rows = [
         ("waits finished", "finished", "{:.0f}"),
@@ -170,7 +170,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         print(f"{label:{width}}{cells}")
     # Issue 20: within the poll interval + 2 s on a list vendor, two intervals on a job vendor.
     late_limit = args.poll + 2 if args.vendor == "qlara" else 2 * args.poll
-    per_minute, per_second = DEFAULT_RATE_LIMITS[args.vendor] or (math.inf, math.inf)
+    per_minute, per_second = vendor_spec(args.vendor).rate_limit or (math.inf, math.inf)
 
     def checks(r: dict[str, Any]) -> list[bool]:
         return [

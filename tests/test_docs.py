@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -72,3 +73,20 @@ def test_each_vendor_has_its_page_and_the_code_cites_it() -> None:
     package = REPO / "airflow_provider_msghistory"
     stale = [str(p) for p in package.rglob("*.py") if "shared/reference" in p.read_text()]
     assert stale == []
+
+
+def test_the_vendors_nav_is_every_vendor_page_in_the_registrys_order() -> None:
+    # mkdocs.yml leaves the section empty; its hook fills it, so a new vendor edits no nav.
+    from types import SimpleNamespace
+
+    from airflow_provider_msghistory.client.dialects import DIALECTS
+
+    spec = importlib.util.spec_from_file_location("vendor_nav", REPO / "scripts" / "mkdocs_vendor_nav.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    assert "- Vendors: []" in (REPO / "mkdocs.yml").read_text()
+    nav = [{"Home": "index.md"}, {"Vendors": []}]
+    config = SimpleNamespace(config_file_path=str(REPO / "mkdocs.yml"), nav=nav)
+    hook.on_config(config)
+    assert config.nav[1] == {"Vendors": [f"vendors/{vendor}.md" for vendor in DIALECTS]}

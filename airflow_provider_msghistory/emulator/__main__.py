@@ -1,12 +1,15 @@
 """CLI: ``msghistory-emulator [--vendor qlara|8x8|messangi]`` (or ``python -m ...emulator``).
 
 Prints the base URL, the seeded data's date range and the ``AIRFLOW_CONN_<ID>`` line (each vendor its own
-default port and connection id, so the three run side by side), then serves until SIGINT/SIGTERM.
+default port and connection id, so all run side by side), then serves until SIGINT/SIGTERM. The common
+flags are here; each vendor's defaults come from its ``VENDOR`` declaration and its own flags and options
+from its ``cli`` module (:class:`~.spec.VendorSpec`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import re
 import shlex
@@ -15,10 +18,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from types import ModuleType
 from typing import Any
 
-from .factory import VENDORS, create_emulator, emulator_class
-from .qlara.shapes import parse_shape_option
+from .factory import DEFAULT_VENDOR, SPECS, VENDORS, create_emulator, emulator_class, vendor_spec
 from .requestlog import format_line
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 1024**2,
@@ -43,32 +46,7 @@ def parse_rate_limit(text: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
-def parse_fail(text: str) -> bool | float:
-    if text.lower() in ("true", "yes", "all"):
-        return True
-    if text.lower() in ("false", "no", "none"):
-        return False
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --fail-exports {text!r}; e.g. 0.1, true or false") from None
-
-
-VENDOR_DEFAULT: Any = object()  # --rate-limit not given
-# The documented ceilings: Qlara 1,000/min with bursts of 50/s per key; 8x8 1,800/s per sub-account.
-DEFAULT_RATE_LIMITS: dict[str, tuple[int, int] | None] = {
-    "qlara": (1000, 50),
-    "8x8": (1800 * 60, 1800),
-    "messangi": None,
-}
-
-
-# vendor -> (default API port, the connection id its example DAGs use): distinct, so two never clash.
-VENDOR_DEFAULTS: dict[str, tuple[int, str]] = {
-    "qlara": (8765, "msghistory_default"),
-    "8x8": (8767, "msghistory_8x8"),
-    "messangi": (8768, "msghistory_messangi"),
-}
+VENDOR_DEFAULT: Any = object()  # --rate-limit not given: the vendor's documented limit
 DEFAULT_START = "2025-01-01T00:00:00Z"
 
 
@@ -83,26 +61,15 @@ def data_range(vendor: str, start: str, days: int | None) -> str:
 
 def _vendor_epilog() -> str:
     rows = [
-        f"  {vendor:<9} port {port}, connection {conn_id}, data {data_range(vendor, DEFAULT_START, None)}"
-        for vendor, (port, conn_id) in VENDOR_DEFAULTS.items()
+        f"  {name:<9} port {spec.port}, connection {spec.conn_id}, "
+        f"data {data_range(name, DEFAULT_START, None)}"
+        for name, spec in SPECS.items()
     ]
     return (
         "defaults per vendor (windows outside the data export nothing):\n" + "\n".join(rows) + "\n\n"
         "The command is installed in the bin/ of the venv holding the package (in a clone: "
         ".venv-<airflow version>/bin/msghistory-emulator)."
     )
-
-
-def parse_indexes(text: str) -> bool | list[int]:
-    """``all``, ``none`` or comma-separated 0-based part indexes (``1,2``)."""
-    if text.lower() in ("all", "true"):
-        return True
-    if text.lower() in ("none", "false", ""):
-        return False
-    try:
-        return [int(i) for i in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad part list {text!r}; e.g. all, none or 0,2") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_vendor_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--vendor", choices=VENDORS, default="qlara")
+    p.add_argument("--vendor", choices=VENDORS, default=DEFAULT_VENDOR)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="API port (0 = free port; default: per vendor)")
     p.add_argument(
@@ -122,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", default=DEFAULT_START, help="first day of the dataset")
-    p.add_argument("--days", type=int, default=None, help="days of data (default: 31; Messangi 200)")
+    p.add_argument("--days", type=int, default=None, help="days of data (default: per vendor)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each API response")
     p.add_argument(
         "--clock",
@@ -146,63 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--export-size", type=parse_size, default=None, help="synthetic bytes per export job, e.g. 1GiB"
     )
-    qlara = p.add_argument_group("qlara")
-    qlara.add_argument("--storage-port", type=int, default=8766, help="download port (0 = free port)")
-    qlara.add_argument("--fail-exports", type=parse_fail, default=False, help="true, false or a probability")
-    qlara.add_argument(
-        "--shape", action="append", default=[], metavar="NAME=VALUE", help="response-shape variant"
-    )
-    eight = p.add_argument_group("8x8")
-    eight.add_argument("--sub-account-id", default="acme-sms_01")
-    eight.add_argument("--product", choices=("sms", "chatapps"), default="sms", help="SMS or Chat Apps logs")
-    eight.add_argument("--parts", type=int, default=1, help="files per job")
-    eight.add_argument("--gzip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
-    eight.add_argument("--zip-parts", type=parse_indexes, default=False, help="all, none or 0,2")
-    eight.add_argument("--job-outcome", choices=("succeeded", "empty", "failed", "error"), default=None)
-    messangi = p.add_argument_group("messangi")
-    messangi.add_argument("--key-ttl", type=float, default=86_400.0, help="seconds a login key lives")
-    messangi.add_argument(
-        "--report-max-records", type=int, default=1_000_000, help="larger reports get the too-big error"
-    )
+    for vendor in VENDORS:
+        vendor_cli(vendor).add_arguments(p.add_argument_group(vendor))
     return p
 
 
+def vendor_cli(vendor: str) -> ModuleType:
+    """The vendor's ``cli`` module (its flags and options)."""
+    return importlib.import_module(f"{vendor_spec(vendor).package}.cli")
+
+
 def vendor_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The :func:`~.factory.create_emulator` options of ``args.vendor``."""
+    """The :func:`~.factory.create_emulator` options of ``args.vendor``: the common ones, then its own."""
+    spec = vendor_spec(args.vendor)
     common = {
-        "host": args.host, "port": VENDOR_DEFAULTS[args.vendor][0] if args.port is None else args.port,
+        "host": args.host, "port": spec.port if args.port is None else args.port,
         "api_key": args.api_key, "messages": args.messages,
         "seed": args.seed, "start": args.start, "latency": args.latency, "clock": args.clock,
         **({} if args.days is None else {"days": args.days}),
-        "rate_limit": DEFAULT_RATE_LIMITS[args.vendor]
-        if args.rate_limit is VENDOR_DEFAULT
-        else args.rate_limit,
+        "rate_limit": spec.rate_limit if args.rate_limit is VENDOR_DEFAULT else args.rate_limit,
     }  # fmt: skip
-    if args.vendor == "qlara":
-        return {
-            **common,
-            "storage_port": args.storage_port,
-            "username": args.username,
-            "password": args.password,
-            "export_delay": args.export_delay,
-            "link_ttl": 300.0 if args.link_ttl is None else args.link_ttl,
-            "shape": dict(parse_shape_option(s) for s in args.shape),
-            "fail_exports": args.fail_exports,
-            "export_size_bytes": args.export_size,
-        }
-    if args.vendor == "8x8":
-        link_ttl = {} if args.link_ttl is None else {"link_ttl": args.link_ttl}
-        return {
-            **common, **link_ttl,
-            "sub_account_id": args.sub_account_id, "product": args.product,
-            "export_delay": args.export_delay, "parts": args.parts,
-            "gzip_parts": args.gzip_parts, "zip_parts": args.zip_parts, "job_outcome": args.job_outcome,
-            "to_inclusive": not args.to_exclusive, "export_size_bytes": args.export_size,
-        }  # fmt: skip
-    return {
-        **common, "username": args.username, "password": args.password, "key_ttl": args.key_ttl,
-        "report_max_records": args.report_max_records, "to_inclusive": not args.to_exclusive,
-    }  # fmt: skip
+    return {**common, **vendor_cli(args.vendor).options(args)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,17 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    name = {"qlara": "Qlara", "8x8": "8x8", "messangi": "Messangi"}[args.vendor]
+    spec = vendor_spec(args.vendor)
+    name = spec.title
     if args.log_requests:
         emulator.on_request(lambda entry: print(format_line(entry), flush=True))
     with emulator:
         limit = "off" if emulator.rate_limit is None else "{}/min, burst {}/s".format(*emulator.rate_limit)
         print(f"{name} emulator base URL: {emulator.base_url}")
-        storage = "none (reports are e-mailed)" if args.vendor == "messangi" else emulator.storage_base_url
+        storage = spec.storage_note or emulator.storage_base_url
         print(f"Storage (downloads):     {storage}")
         span = data_range(args.vendor, args.start, args.days)
         print(f"Messages: {args.messages} (seed {args.seed}) over {span}; rate limit {limit}")
-        conn_id = args.conn_id or VENDOR_DEFAULTS[args.vendor][1]
+        conn_id = args.conn_id or spec.conn_id
         variable = "AIRFLOW_CONN_" + re.sub(r"[^A-Za-z0-9]", "_", conn_id).upper()
         print(f"export {variable}={shlex.quote(emulator.airflow_conn_json())}", flush=True)
         while not stop.wait(0.5):

@@ -7,21 +7,14 @@ from typing import Any
 
 import pytest
 
-from .factory import create_emulator
+from .factory import DEFAULT_VENDOR, create_emulator, vendor_spec
 from .server import Emulator
-
-# Fast job turnaround and no rate limit unless a test asks; Messangi has no job to wait for.
-FAST_DEFAULTS: dict[str, dict[str, Any]] = {
-    "qlara": {"export_delay": 0.2, "rate_limit": None},
-    "8x8": {"export_delay": 0.2, "rate_limit": None},
-    "messangi": {"rate_limit": None},
-}
 
 
 @pytest.fixture
 def msghistory_emulator() -> Iterator[Emulator]:
     """A fresh Qlara emulator per test: free ports, exports complete after 0.2 s, no rate limit."""
-    with create_emulator(**FAST_DEFAULTS["qlara"]) as emulator:
+    with create_emulator(DEFAULT_VENDOR, **vendor_spec(DEFAULT_VENDOR).test_defaults) as emulator:
         yield emulator
 
 
@@ -31,8 +24,8 @@ def msghistory_emulator_factory() -> Iterator[Callable[..., Emulator]]:
     defaults underneath); all are stopped at teardown."""
     started: list[Emulator] = []
 
-    def factory(vendor: str = "qlara", **options: Any) -> Emulator:
-        defaults = FAST_DEFAULTS.get(vendor.lower(), {})
+    def factory(vendor: str = DEFAULT_VENDOR, **options: Any) -> Emulator:
+        defaults = vendor_spec(vendor).test_defaults  # each vendor's VENDOR declares them
         emulator = create_emulator(vendor, **{**defaults, **options}).start()
         started.append(emulator)
         return emulator

@@ -81,13 +81,6 @@ def test_a_bad_sub_account_id_fails_at_task_start_naming_it(
     assert not emu.request_log  # nothing was sent
 
 
-def test_test_connection_reaches_8x8_with_the_bearer_key(emu: Any) -> None:
-    ok, message = MsgHistoryHook().test_connection()
-    assert ok, message
-    (entry,) = emu.request_log
-    assert entry.had_auth and entry.status == 404  # the check reads a job that cannot exist
-
-
 def test_an_export_type_8x8_lacks_fails_at_parse(emu: Any) -> None:
     for kind in ("contacts", "delivery_reports"):
         with pytest.raises(ValueError, match=rf"^export_type: 8x8 has no '{kind}' export"):
@@ -116,19 +109,6 @@ def test_filters_reach_the_wire_and_bad_ones_fail_at_parse(emu: Any) -> None:
 
 
 # --- statuses ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("deferrable", [False, True])
-def test_succeeded_export_carries_its_window_in_the_export_id(make_emu: Any, deferrable: bool) -> None:
-    emu = make_emu(export_delay=0.4)
-    result = run(export(deferrable=deferrable))
-    assert result["status"] == "COMPLETED"
-    ref = ExportRef.parse(result["export_id"])
-    assert emu.job(ref.job_id).status == "succeeded"
-    assert ref.window is not None and ref.window.start.isoformat() == "2025-01-02T00:00:00+00:00"
-    statuses = [e.status for e in emu.request_log if e.method == "GET"]
-    assert statuses and set(statuses) == {200}
-    assert all(e.had_auth for e in emu.request_log)
-
-
 @pytest.mark.parametrize("outcome", ["failed", "error"])
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_failed_and_error_jobs_fail_the_task(make_emu: Any, outcome: str, deferrable: bool) -> None:

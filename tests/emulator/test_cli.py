@@ -13,13 +13,12 @@ import requests
 
 from airflow_provider_msghistory.emulator import create_emulator
 from airflow_provider_msghistory.emulator.__main__ import (
-    VENDOR_DEFAULTS,
     build_parser,
     parse_rate_limit,
     parse_size,
     vendor_options,
 )
-from airflow_provider_msghistory.emulator.factory import VENDORS
+from airflow_provider_msghistory.emulator.factory import SPECS, VENDORS
 
 
 def test_cli_prints_base_url_and_connection_then_serves_until_sigterm() -> None:
@@ -58,7 +57,7 @@ def test_each_vendor_has_its_own_default_port_and_connection_id() -> None:
     parser = build_parser()
     ports = {vendor: vendor_options(parser.parse_args(["--vendor", vendor]))["port"] for vendor in VENDORS}
     assert len(set(ports.values())) == len(VENDORS) and 8766 not in ports.values()  # Qlara's download port
-    assert len({conn_id for _, conn_id in VENDOR_DEFAULTS.values()}) == len(VENDORS)
+    assert len({spec.conn_id for spec in SPECS.values()}) == len(VENDORS)
     assert vendor_options(parser.parse_args(["--vendor", "8x8", "--port", "0"]))["port"] == 0
 
 

@@ -14,8 +14,10 @@ import pytest
 
 from airflow_provider_msghistory.client.api import ExportClient
 from airflow_provider_msghistory.client.config import DEFAULT_BASE_URL
+from airflow_provider_msghistory.client.dialects import parse_time_dialect
 from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportStatus
+from airflow_provider_msghistory.emulator import VENDORS
 from airflow_provider_msghistory.hooks.connection import (
     base_url_from_fields,
     config_from_connection,
@@ -232,17 +234,35 @@ def test_declarative_connection_metadata_for_airflow_3() -> None:
 
 
 # --- against the emulator ---
-def test_test_connection_ok(emu: Any) -> None:
+@pytest.fixture(params=VENDORS)
+def vendor_emu(
+    request: pytest.FixtureRequest,
+    msghistory_emulator_factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    """Each vendor's emulator as ``msghistory_default`` (its API key, its own extras)."""
+    emulator = msghistory_emulator_factory(request.param, api_key="hook-key-0123456789")
+    monkeypatch.setenv(ENV, emulator.airflow_conn_json())
+    return emulator
+
+
+def test_test_connection_ok(vendor_emu: Any) -> None:
     ok, message = MsgHistoryHook().test_connection()
     assert ok, message
     assert "successful" in message
-    assert log_api(emu)[-1].had_auth
+    # One cheap authenticated call, answered as the dialect's check expects (8x8: the 404 of a job that
+    # cannot exist).
+    (entry,) = log_api(vendor_emu)
+    expected = {200, *parse_time_dialect(vendor_emu.vendor).check_connection().ok_statuses}
+    assert entry.had_auth and entry.status in expected
 
 
-def test_test_connection_401_in_plain_words(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_connection(monkeypatch, host=emu.base_url, password="wrong-key-55555")
+def test_test_connection_401_in_plain_words(vendor_emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = json.loads(vendor_emu.airflow_conn_json())
+    monkeypatch.setenv(ENV, json.dumps({**conn, "password": "wrong-key-55555"}))
     ok, message = MsgHistoryHook().test_connection()
     assert not ok
+    assert message.startswith(parse_time_dialect(vendor_emu.vendor).unauthorized_help)
     assert message.startswith("API key rejected (401)")
     assert "wrong-key-55555" not in message
 

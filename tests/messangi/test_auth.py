@@ -29,11 +29,6 @@ def config(emu: Any, login: bool, **changes: Any) -> ClientConfig:
     )
 
 
-def issued_keys(emu: Any) -> list[str]:
-    with emu._app.lock:
-        return list(emu._app.keys)
-
-
 def statuses(emu: Any, endpoint_path: str) -> list[int]:
     return [r.status for r in emu.request_log if r.path == endpoint_path]
 
@@ -160,7 +155,7 @@ def test_the_login_key_is_never_shown(make_emu: Callable[..., Any], caplog: pyte
     client = ExportClient(config(emu, login=True))
     with pytest.raises(AuthenticationError) as caught:
         client.check_connection()
-    keys = issued_keys(emu)
+    keys = emu.login_keys()
     assert len(keys) == 2
     shown = [repr(client), repr(client.auth), repr(client.config), str(caught.value), caplog.text]
     for key in keys:

@@ -48,8 +48,7 @@ def test_the_quarter_is_one_request_and_a_long_backfill_is_split(
         r.transaction_id for r in split
     ]
     assert emu.logins >= 1
-    with emu._app.lock:
-        keys = list(emu._app.keys)
+    keys = emu.login_keys()
     output = quarter.output + backfill.output
     assert all(key not in output for key in keys) and emu.password not in output
 

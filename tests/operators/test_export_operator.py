@@ -12,7 +12,11 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 from state_store import DictStateStore
 from triggers.helpers import run_trigger
+from vendor_groups import WAITED
 
+from airflow_provider_msghistory.client.dialects import DIALECTS
+from airflow_provider_msghistory.client.models import ExportStatus
+from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.waiting import ExportWaiter
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 from airflow_provider_msghistory.operators.export import MsgHistoryExportOperator
@@ -95,25 +99,51 @@ def test_sync_mode_submits_waits_and_returns_a_small_xcom(
     assert emu.api_key not in json.dumps(result)
 
 
-def test_deferrable_mode_defers_to_the_trigger_and_resumes(emu: Any) -> None:
-    op = operator(export_type="message_history", start_datetime=DAY1, end_datetime=DAY2, deferrable=True)
-    with pytest.raises(TaskDeferred) as deferred:
-        op.execute({})
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, MsgHistoryExportTrigger)
-    assert deferred.value.method_name == "execute_complete"
-    assert trigger.poll_interval == 0.05
-    assert len(list(emu.request_log)) == 1  # only the submission: the wait is the trigger's
-    event, _ = run_trigger(trigger)
-    result = op.execute_complete({}, event)
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+@pytest.mark.parametrize("vendor", WAITED)
+def test_every_vendor_submits_waits_or_defers_and_resumes(
+    vendor: str,
+    deferrable: bool,
+    msghistory_emulator_factory: Callable[..., Any],
+    use_emulator: Callable[..., None],
+) -> None:
+    emu = msghistory_emulator_factory(vendor)
+    use_emulator(emu)
+    op = operator(
+        export_type="message_history", start_datetime=DAY1, end_datetime=DAY2, deferrable=deferrable
+    )
+    if deferrable:
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute({})
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, MsgHistoryExportTrigger)
+        assert deferred.value.method_name == "execute_complete"
+        assert trigger.poll_interval == 0.05
+        assert len(list(emu.request_log)) == 1  # only the submission: the wait is the trigger's
+        event, _ = run_trigger(trigger)
+        result = op.execute_complete({}, event)
+        assert result["export_id"] == trigger.export_id
+    else:
+        result = op.execute({})
     assert result == {
-        "export_id": trigger.export_id,
+        "export_id": result["export_id"],
         "export_type": "message_history",
         "window": {"start": "2025-01-01T00:00:00.000+00:00", "end": "2025-01-01T23:59:59.999+00:00"},
         "status": "COMPLETED",
         "msghistory_conn_id": "msghistory_default",
-        "vendor": "qlara",
+        "vendor": vendor,
     }
+    # A vendor whose bounds are not exact carries the window in the id, for the transfer to cut rows by.
+    ref = ExportRef.parse(result["export_id"])
+    if DIALECTS[vendor].caps.exact_bounds:
+        assert ref.window is None
+    else:
+        assert ref.window is not None and ref.window.start.isoformat() == "2025-01-01T00:00:00+00:00"
+    assert MsgHistoryHook().get_client().get_export(result["export_id"]).status == ExportStatus.COMPLETED
+    looks = [e for e in emu.request_log if e.method == "GET"]
+    assert looks and all(e.status == 200 for e in looks)
+    assert all(e.had_auth for e in emu.request_log)
+    assert emu.api_key not in json.dumps(result)
 
 
 @pytest.mark.parametrize(

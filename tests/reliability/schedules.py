@@ -49,6 +49,12 @@ FATAL_CAUSES: dict[str, str] = {
     "storage_dead": r"gave up after \d+ failed attempt",
     "expired_too_often": r"(?i)expired",
 }
+# Where each designed failure must surface.
+FATAL_PHASE = {
+    "export_failed": "export", "submit_500": "export", "submit_reset": "export", "submit_timeout": "export",
+    "submit_dead": "export", "wait_dead": "export",
+    "link_dead": "transfer", "storage_dead": "transfer", "expired_too_often": "transfer",
+}  # fmt: skip
 _FATAL_WEIGHTS = {
     "export_failed": 3, "submit_500": 1, "submit_reset": 1, "submit_timeout": 1, "submit_dead": 2,
     "wait_dead": 2, "link_dead": 2, "storage_dead": 2, "expired_too_often": 2,

@@ -153,8 +153,7 @@ def test_messangi_fault_schedule(
     assert [r.get("filters", {}).get("channel", "") for r in result["requests"]] == [c for _, _, c in wanted]
 
     # 4. no credential in a log line or an error
-    with messangi._app.lock:
-        keys = list(messangi._app.keys)
+    keys = messangi.login_keys()
     shown = caplog.text + capsys.readouterr().out + "\n".join(failures)
     for secret in (messangi.api_key, messangi.password, *keys):
         assert secret and secret not in shown
@@ -220,8 +219,7 @@ def test_messangi_message_log_fault_schedule(
     got = [json.loads(line) for line in destination.read_text().splitlines()]
     assert got == want, f"seed {seed}"
 
-    with messangi._app.lock:
-        keys = list(messangi._app.keys)
+    keys = messangi.login_keys()
     shown = caplog.text + "\n".join(failures)
     for secret in (messangi.api_key, messangi.password, *keys):
         assert secret not in shown

@@ -12,9 +12,12 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 from triggers.helpers import run_trigger
+from vendor_groups import WAITED
 
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
 from airflow_provider_msghistory.sensors.export import MsgHistoryExportSensor
+
+DAY1, DAY2 = "2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z"
 
 
 @pytest.fixture
@@ -30,10 +33,26 @@ def sensor(export_id: str, **kwargs: Any) -> MsgHistoryExportSensor:
     return MsgHistoryExportSensor(export_id=export_id, **kwargs)
 
 
-def test_poking_until_the_export_is_ready(emu: Any) -> None:
-    export_id = MsgHistoryHook().get_client().submit_contacts_export()
+@pytest.fixture(params=WAITED)
+def vendor_emu(
+    request: pytest.FixtureRequest,
+    msghistory_emulator_factory: Callable[..., Any],
+    use_emulator: Callable[..., None],
+) -> Any:
+    emulator = msghistory_emulator_factory(request.param)
+    use_emulator(emulator)
+    return emulator
+
+
+def submit_day() -> str:
+    return MsgHistoryHook().get_client().submit_message_history_export(DAY1, DAY2)
+
+
+def test_poking_until_the_export_is_ready(vendor_emu: Any) -> None:
+    export_id = submit_day()
     result = sensor(export_id).execute({})
     assert result == {"export_id": export_id, "status": "COMPLETED"}
+    assert all(e.had_auth for e in vendor_emu.request_log)
 
 
 def test_poke_regenerates_an_expired_link(emu: Any) -> None:
@@ -60,8 +79,8 @@ def test_poke_treats_transient_errors_as_not_yet(emu: Any, use_emulator: Callabl
     assert sensor(export_id).poke({}) is False
 
 
-def test_deferrable_sensor_uses_the_same_trigger(emu: Any) -> None:
-    export_id = MsgHistoryHook().get_client().submit_contacts_export()
+def test_deferrable_sensor_uses_the_same_trigger(vendor_emu: Any) -> None:
+    export_id = submit_day()
     waiting = sensor(export_id, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         waiting.execute({})

@@ -1,22 +1,48 @@
-"""Dialect registry: one entry per vendor; adding a vendor touches only this package."""
+"""Dialect registry: the vendors are the modules of this package, found by convention.
+
+Each module here but ``base`` (and private ``_helpers``) is one vendor and declares ``DIALECT``, its
+:class:`Dialect` subclass; adding a vendor is adding its module, nothing here changes. Order (the form's
+drop-down, error texts): the default vendor first, then by name.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.dialects.base import Capabilities, Dialect
-from airflow_provider_msghistory.client.dialects.eightxeight import EightByEightDialect
-from airflow_provider_msghistory.client.dialects.messangi import MessangiDialect
-from airflow_provider_msghistory.client.dialects.qlara import QlaraDialect
 from airflow_provider_msghistory.client.options import COMMON_OPTIONS, ConnectionOption
 from airflow_provider_msghistory.client.wire import ApiRequest
 
-DIALECTS: dict[str, type[Dialect]] = {
-    "qlara": QlaraDialect,
-    "8x8": EightByEightDialect,
-    "messangi": MessangiDialect,
-}
 #: the vendor of a connection without a ``vendor`` extra
 DEFAULT_VENDOR = "qlara"
+
+
+def discover_dialects(package: str = __name__) -> dict[str, type[Dialect]]:
+    """``{vendor: dialect}`` of every vendor module in ``package``, the default vendor first, then by name.
+
+    Imports only those modules (no network, nothing above ``client/``): cheap at DAG parse.
+    """
+    found: dict[str, type[Dialect]] = {}
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        cls = getattr(module, "DIALECT", None)
+        if not (isinstance(cls, type) and issubclass(cls, Dialect)):
+            raise TypeError(
+                f"{module.__name__} declares no DIALECT: end a vendor module with DIALECT = <its Dialect "
+                "subclass>, or name a helper module with a leading underscore"
+            )
+        if cls.name in found:
+            twice = f"{found[cls.name].__module__} and {module.__name__}"
+            raise TypeError(f"vendor {cls.name!r} is declared twice: by {twice}")
+        found[cls.name] = cls
+    return {name: found[name] for name in sorted(found, key=lambda name: (name != DEFAULT_VENDOR, name))}
+
+
+DIALECTS: dict[str, type[Dialect]] = discover_dialects()
 
 
 def dialect_class(name: str) -> type[Dialect]:
@@ -66,12 +92,10 @@ __all__ = [
     "ApiRequest",
     "Capabilities",
     "Dialect",
-    "EightByEightDialect",
-    "MessangiDialect",
-    "QlaraDialect",
     "connection_options",
     "credential_forms",
     "dialect_class",
+    "discover_dialects",
     "make_dialect",
     "parse_time_dialect",
 ]

@@ -109,7 +109,8 @@ class MessageListSpec:
 
 
 class Dialect(ABC):
-    """How one vendor's API is spoken. Subclasses register in ``dialects.__init__``.
+    """How one vendor's API is spoken. A vendor's module declares its subclass as ``DIALECT`` (found by
+    ``dialects.__init__``).
 
     :param config: the connection's configuration; a dialect validates its own ``config.options`` here,
         so a bad option fails before any request.

@@ -261,3 +261,6 @@ def _file_urls(job_id: str, data: Any) -> tuple[str, ...]:
             )
         urls.setdefault(url)
     return tuple(urls)
+
+
+DIALECT = EightByEightDialect

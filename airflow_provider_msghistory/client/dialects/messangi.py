@@ -347,3 +347,6 @@ class MessangiDialect(Dialect):
 
 def _blank_none(value: Any) -> Any:
     return None if value is None or value == "" or value == [] else value
+
+
+DIALECT = MessangiDialect

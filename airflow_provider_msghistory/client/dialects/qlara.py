@@ -278,3 +278,6 @@ def _choice(value: str, allowed: tuple[str, ...], param: str) -> str:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+DIALECT = QlaraDialect

@@ -9,14 +9,10 @@ status codes of errors, the bad-sender text) and lives in the ``messangi/`` fold
 
 from __future__ import annotations
 
-import hmac
 import math
 import re
-import secrets
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from ..base import ApiError, EndpointHandler, VendorApp, int_param, json_object, json_response
@@ -25,6 +21,7 @@ from ..httpserver import Request, Response
 from ..requestlog import REDACTED, RequestLog
 from ..timeutil import DAY_MS, to_epoch_ms
 from .data import CHANNELS, STATUSES, MlogDataset, MlogRecord
+from .space import ReportRequest, Space
 
 ENDPOINTS = ("login", "export", "mlog")
 LOGIN_PATH, EXPORT_PATH, MLOG_PATH = "/kingslanding/login", "/v3/mlog/export", "/v3/mlog"
@@ -38,57 +35,18 @@ _ZULU = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
 _TIMEZONE = re.compile(r"GMT(?:[+-]\d{2}:\d{2})?")
 MAX_SIZE = 1000
-DAY_SECONDS = 86_400
-
-
-@dataclass
-class Settings:
-    """Credentials and knobs (see :class:`~.emulator.MessangiEmulator`); live: change them between calls."""
-
-    api_key: str
-    username: str | None
-    password: str | None
-    key_ttl: float
-    report_senders: tuple[str, ...]
-    report_max_records: int
-    to_inclusive: bool
-
-
-@dataclass(frozen=True)
-class ReportRequest:
-    """An accepted CSV report request (the only trace an e-mailed report leaves).
-
-    :param transaction_id: ``meta.transactionId`` of the answer.
-    :param query: the query parameters as received.
-    :param body: the JSON body as received.
-    :param records: how many records the report holds.
-    """
-
-    transaction_id: str
-    query: dict[str, str]
-    body: dict[str, Any]
-    records: int
 
 
 class MessangiApp(VendorApp):
-    """Routes the login, the report request and the message log; keys are static or issued by login."""
+    """Routes the login, the report request and the message log over the :class:`~.space.Space`."""
 
     def __init__(
-        self,
-        settings: Settings,
-        dataset: MlogDataset,
-        faults: Faults,
-        log: RequestLog,
-        latency: float,
+        self, space: Space, dataset: MlogDataset, faults: Faults, log: RequestLog, latency: float
     ) -> None:
         super().__init__(faults, log, latency)
-        self.settings = settings
+        self.space = space
+        self.settings = space.settings
         self.dataset = dataset
-        self.keys: dict[str, float] = {}  # login key -> expiry (the emulator's clock, seconds)
-        self.clock_offset = 0.0  # how far the emulator's clock runs ahead of the wall clock (tests move it)
-        self.logins = 0
-        self.reports: list[ReportRequest] = []
-        self.lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ pipeline
     def route(self, request: Request) -> tuple[str, EndpointHandler]:
@@ -105,10 +63,6 @@ class MessangiApp(VendorApp):
             raise ApiError(405, f"Request method '{request.method}' is not supported")
         return endpoint, handler
 
-    def now(self) -> float:
-        """The emulator's clock: wall-clock seconds plus :attr:`clock_offset`."""
-        return time.time() + self.clock_offset
-
     def public(self, request: Request) -> bool:
         return request.path.rstrip("/") == LOGIN_PATH
 
@@ -117,16 +71,11 @@ class MessangiApp(VendorApp):
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
             return None
-        if hmac.compare_digest(key.encode(), self.settings.api_key.encode()):
-            return "space"
-        with self.lock:
-            expires = self.keys.get(key)
-        return "space" if expires is not None and self.now() < expires else None
+        return "space" if self.space.valid_key(key) else None
 
     def unauthorized(self, request: Request) -> Response:
         key = request.headers.get("Authorization", "").partition(" ")[2]
-        with self.lock:
-            expired = key.strip() in self.keys
+        expired = self.space.issued(key.strip())
         return self.error(401, EXPIRED_EXPLAIN if expired else "Unauthorized", request)
 
     def error(self, status: int, message: str, request: Request, code: int | None = None) -> Response:
@@ -145,28 +94,10 @@ class MessangiApp(VendorApp):
     # ----------------------------------------------------------------------------------------- endpoints
     def _login(self, request: Request, fault: Fault | None) -> Response:
         body = json_object(request)
-        user, password = body.get("username"), body.get("password")
-        known = self.settings
-        if not (
-            isinstance(user, str)
-            and isinstance(password, str)
-            and known.username is not None
-            and known.password is not None
-            and hmac.compare_digest(user.encode(), known.username.encode())
-            and hmac.compare_digest(password.encode(), known.password.encode())
-        ):
+        key = self.space.login(body.get("username"), body.get("password"))
+        if key is None:
             raise ApiError(401, "Invalid username or password")
-        key = self.issue_key()
-        with self.lock:
-            self.logins += 1
         return Response(200, {"authorization": f"Bearer {key}"})
-
-    def issue_key(self) -> str:
-        """A new login key, valid ``key_ttl`` seconds from now."""
-        key = secrets.token_urlsafe(32)
-        with self.lock:
-            self.keys[key] = self.now() + self.settings.key_ttl
-        return key
 
     def _export(self, request: Request, fault: Fault | None) -> Response:
         records = self._select(request)
@@ -189,8 +120,8 @@ class MessangiApp(VendorApp):
         if len(records) > self.settings.report_max_records:
             raise ApiError(400, TOO_BIG_EXPLAIN)
         meta = _meta(f"The report will be sent to {', '.join(emails)}")
-        with self.lock:
-            self.reports.append(ReportRequest(meta["transactionId"], dict(request.query), body, len(records)))
+        report = ReportRequest(meta["transactionId"], dict(request.query), body, len(records))
+        self.space.accept_report(report)
         return json_response(200, {"meta": meta, "data": {"status": "ACCEPTED"}})
 
     def _mlog(self, request: Request, fault: Fault | None) -> Response:

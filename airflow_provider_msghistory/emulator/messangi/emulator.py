@@ -16,8 +16,9 @@ from ..requestlog import RequestLog
 from ..server import Emulator
 from ..settling import DataClock
 from ..timeutil import to_epoch_ms
-from .app import DAY_SECONDS, ENDPOINTS, MessangiApp, ReportRequest, Settings
+from .app import ENDPOINTS, MessangiApp
 from .data import MlogDataset
+from .space import DAY_SECONDS, ReportRequest, Settings, Space
 
 
 class MessangiEmulator(Emulator):
@@ -43,7 +44,8 @@ class MessangiEmulator(Emulator):
         the wall clock): statuses settle against it (:mod:`~airflow_provider_msghistory.emulator.settling`);
         move it with :meth:`set_clock`.
 
-    ``.settings`` holds the knobs after construction (``key_ttl``, ``report_max_records``, ...), live.
+    ``.settings`` holds the knobs after construction (``key_ttl``, ``report_max_records``, ...), live;
+    ``.space`` the state (:class:`~.space.Space`: login keys, logins, report requests).
     """
 
     vendor = "messangi"
@@ -78,10 +80,11 @@ class MessangiEmulator(Emulator):
         self.settings = Settings(
             api_key, username, password, key_ttl, tuple(report_senders), report_max_records, to_inclusive
         )
+        self.space = Space(self.settings)
         self.data_clock = DataClock(clock)
         self.dataset = MlogDataset(messages, seed, to_epoch_ms(start), days, self.data_clock)
         faults, log = Faults(endpoints=ENDPOINTS), RequestLog(request_log_limit)
-        self._app: MessangiApp = MessangiApp(self.settings, self.dataset, faults, log, latency)
+        self._app: MessangiApp = MessangiApp(self.space, self.dataset, faults, log, latency)
         super().__init__(self._app, host=host, ports=(port,))
         self.set_rate_limit(rate_limit)
 
@@ -118,29 +121,30 @@ class MessangiEmulator(Emulator):
     @property
     def report_requests(self) -> list[ReportRequest]:
         """Accepted report requests, oldest first."""
-        with self._app.lock:
-            return list(self._app.reports)
+        return self.space.reports()
 
     @property
     def logins(self) -> int:
         """Successful logins so far."""
-        with self._app.lock:
-            return self._app.logins
+        return self.space.logins
+
+    def login_keys(self) -> list[str]:
+        """Every login key issued so far (expired or not), oldest first: the secrets a test checks no log
+        or error shows."""
+        return self.space.login_keys()
 
     def expire_keys(self) -> None:
         """Every login key issued so far expires now (the static ``api_key`` stays valid)."""
-        with self._app.lock:
-            self._app.keys = dict.fromkeys(self._app.keys, 0.0)
+        self.space.expire_keys()
 
     def advance_clock(self, seconds: float) -> None:
         """Move the emulator's clock ``seconds`` ahead: login keys age without a test sleeping (and however
         slow the machine, a key expires exactly when the test says)."""
-        with self._app.lock:
-            self._app.clock_offset += float(seconds)
+        self.space.advance_clock(seconds)
 
     def login_key(self) -> str:
         """Issue a login key without HTTP (as ``POST /kingslanding/login`` would)."""
-        return self._app.issue_key()
+        return self.space.issue_key()
 
     def expected_records(
         self,
