@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import heapq
 import time
 import weakref
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from airflow_provider_msghistory.client.api import AsyncExportClient
@@ -41,6 +43,8 @@ from airflow_provider_msghistory.client.waiting import is_transient, transient_d
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
 WAKE_BATCH = 50
+# Job-tracked looks started per event-loop iteration (see _LookGate).
+LOOKS_PER_ITERATION = 16
 # Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
 LAST_LOOK_LEAD = 1.0
 # A new poll's first round waits for a pause of JOIN_QUIET seconds in the waits joining, MAX_SETTLE at most.
@@ -250,6 +254,68 @@ class _Poller:
                 return
 
 
+class _LookGate:
+    """Admits job-tracked looks in the order they ask: at most ``size`` in flight, at most
+    :data:`LOOKS_PER_ITERATION` started per event-loop iteration.
+
+    In flight: a thousand requests queued inside httpx's pool cost a scan of its queue per released
+    connection (quadratic, seconds of a blocked loop). Per iteration: starting a look costs the loop a
+    request's build and send (1-2 ms of CPU with httpx); ten thousand waits due together would otherwise
+    start a pool's worth (256) in one iteration, a stall of a quarter second and more.
+
+    :param size: looks in flight at most.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.in_flight = 0
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._freed = asyncio.Event()
+        self._admitter: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the ``size`` slots, once admitted."""
+        admitted = asyncio.get_running_loop().create_future()
+        self._queue.append(admitted)
+        if self._admitter is None or self._admitter.done():
+            # An empty context, as the list poll's: it serves every wait.
+            self._admitter = contextvars.Context().run(asyncio.ensure_future, self._admit())
+        try:
+            await admitted
+        except asyncio.CancelledError:
+            if admitted.done() and not admitted.cancelled():  # admitted as the wait was cancelled
+                self._release()
+            raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._freed.set()
+
+    async def _admit(self) -> None:
+        while self._queue:
+            started = 0
+            while self._queue and self.in_flight < self.size and started < LOOKS_PER_ITERATION:
+                admitted = self._queue.popleft()
+                if not admitted.done():  # a cancelled wait asks no more
+                    admitted.set_result(None)
+                    self.in_flight += 1
+                    started += 1
+            if self.in_flight >= self.size:
+                self._freed.clear()
+                await self._freed.wait()
+            else:
+                await asyncio.sleep(0)  # the admitted start in the next iteration; more in the one after
+
+    def close(self) -> None:
+        if self._admitter is not None:
+            self._admitter.cancel()
+
+
 class _Share:
     """What the waits on one connection share in one event loop: the client and a poller per page size."""
 
@@ -262,7 +328,7 @@ class _Share:
         # Waits that came while the client was being built, let on WAKE_BATCH per loop iteration.
         self._arrivals: deque[asyncio.Future[None]] = deque()
         self._admitter: asyncio.Task[None] | None = None
-        self.gate = asyncio.Semaphore(ASYNC_POOL)  # job-tracked looks in flight (see _OwnPoll)
+        self.gate = _LookGate(ASYNC_POOL)  # job-tracked looks: in flight, started per loop iteration
         self.cadence: JobCadence | None = None  # job-tracked: set with the client
         self.job_looks: dict[str, _JobLook] = {}  # job-tracked: each job's latest look, shared by its waits
         # Per export, while a wait holds it (weakly: no bookkeeping when the last wait leaves).
@@ -329,6 +395,7 @@ class _Share:
     async def close(self) -> None:
         if self._admitter is not None:
             self._admitter.cancel()
+        self.gate.close()
         for client in self._replaced:
             await client.aclose()
         if self._client is None:
@@ -337,6 +404,26 @@ class _Share:
             self._client.cancel()
         elif not self._client.cancelled() and self._client.exception() is None:
             await self._client.result().aclose()
+
+
+_frozen = False
+
+
+def _freeze_long_lived() -> None:
+    """Once per process, as its first wait starts: move every object alive then to the garbage collector's
+    permanent generation (:func:`gc.freeze`).
+
+    A triggerer holds Airflow's and the providers' modules, hundreds of thousands of objects that live as
+    long as the process. Each full collection walks them all: with ten thousand waits started together
+    the collections their allocations bring come within seconds, each blocking the loop for half a
+    second. Frozen, they are not walked again; what the waits allocate is collected as before. Freezing
+    is what CPython's documentation suggests for long-lived objects (Airflow's DAG processor freezes
+    likewise); the cost is that garbage cycles alive at that instant are never freed, once per process.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 # Per event loop (weakly: a loop that is gone takes its shares along), per connection id.
@@ -387,6 +474,7 @@ class ExportWatch:
 
         Raises what building the client raised (e.g. an unknown connection); the wait is then not joined.
         """
+        _freeze_long_lived()
         shares = _shares.setdefault(asyncio.get_running_loop(), {})
         share = shares.get(self.conn_id)
         if share is None:
@@ -519,10 +607,8 @@ class _OwnPoll:
         if shared.started > self._seen and time.monotonic() - shared.started < interval:
             started, job, error = shared.started, shared.job, shared.error  # a twin's fresh look
         else:
-            # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool
-            # cost a scan of the queue per released connection (quadratic, seconds of a blocked loop).
             # The cadence counts from when a look leaves the gate.
-            async with self.share.gate:
+            async with self.share.gate.slot():
                 started = time.monotonic()
                 error, job = None, None
                 try:
