@@ -563,6 +563,7 @@ class _JobLook:
     started: float = float("-inf")  # monotonic time the look's request left
     job: ExportJob | None = None
     error: Exception | None = None
+    pending: asyncio.Future[None] | None = None  # a look under way, done when it ends (or is cancelled)
 
 
 class _OwnPoll:
@@ -571,7 +572,8 @@ class _OwnPoll:
     the job is young); transient failures back off as the list poll does (:func:`transient_delay`).
 
     Another wait on the same job in this loop (Airflow running a trigger twice) takes this wait's look
-    when it is due within an interval of it, and the other way round: one request per interval per job.
+    when it is due within an interval of it or while it is under way, and the other way round: one request
+    per interval per job.
     """
 
     def __init__(self, share: _Share, client: AsyncExportClient, subscription: _Subscription) -> None:
@@ -603,19 +605,7 @@ class _OwnPoll:
             await asyncio.sleep(wait)
         self.rounds += 1
         interval = self.subscription.poll_interval
-        shared = self._shared
-        if shared.started > self._seen and time.monotonic() - shared.started < interval:
-            started, job, error = shared.started, shared.job, shared.error  # a twin's fresh look
-        else:
-            # The cadence counts from when a look leaves the gate.
-            async with self.share.gate.slot():
-                started = time.monotonic()
-                error, job = None, None
-                try:
-                    job = await self._look()
-                except Exception as failure:  # judged by the wait, as a failed shared round would be
-                    error = failure
-            shared.started, shared.job, shared.error = started, job, error
+        started, job, error = await self._fresh_look(interval)
         self._seen = started
         self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
         cadence = self.share.cadence
@@ -629,6 +619,33 @@ class _OwnPoll:
         # A back-off never outlasts the deadline: the wait gets a last look just before it.
         self._next_at = started + min(delay, until_last_look(self.subscription.deadline, time.time()))
         return Look(job, 0, error, self.rounds)
+
+    async def _fresh_look(self, interval: float) -> tuple[float, ExportJob | None, Exception | None]:
+        """A twin's look if it is fresh or under way (twins come due together), else this wait's own."""
+        shared = self._shared
+        while True:
+            if shared.started > self._seen and time.monotonic() - shared.started < interval:
+                return shared.started, shared.job, shared.error
+            if shared.pending is None:
+                break
+            # Shielded: this wait being cancelled must not cancel the twin's look. A twin cancelled before
+            # its look left leaves no fresh look: this wait then takes its own.
+            await asyncio.shield(shared.pending)
+        pending = shared.pending = asyncio.get_running_loop().create_future()
+        try:
+            # The cadence counts from when a look leaves the gate.
+            async with self.share.gate.slot():
+                started = time.monotonic()
+                error, job = None, None
+                try:
+                    job = await self._look()
+                except Exception as failure:  # judged by the wait, as a failed shared round would be
+                    error = failure
+            shared.started, shared.job, shared.error = started, job, error
+        finally:
+            shared.pending = None
+            pending.set_result(None)
+        return started, job, error
 
     async def _look(self) -> ExportJob | None:
         export_id = self.subscription.export_id
