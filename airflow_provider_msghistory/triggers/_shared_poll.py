@@ -47,6 +47,8 @@ WAKE_BATCH = 50
 LOOKS_PER_ITERATION = 16
 # Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
 LAST_LOOK_LEAD = 1.0
+# A round comes this many intervals after the previous one when waits joined since it started.
+JOINED_ROUND = 0.5
 # A new poll's first round waits for a pause of JOIN_QUIET seconds in the waits joining, MAX_SETTLE at most.
 JOIN_QUIET = 0.05
 MAX_SETTLE = 1.0
@@ -122,8 +124,9 @@ class _Poller:
     """Reads the export list for every subscription of one (loop, connection, page size), round by round.
 
     Rounds start every ``min(poll_interval)`` of the subscriptions, counted from the start of the previous
-    round (a steady cadence whatever the API's latency); after transient failures they back off as a lone
-    wait would (:func:`transient_delay`), so a flapping API is not hammered by the shared poll either.
+    round (a steady cadence whatever the API's latency), half an interval when waits joined after a round
+    started; after transient failures they back off as a lone wait would (:func:`transient_delay`), so a
+    flapping API is not hammered by the shared poll either.
     """
 
     def __init__(self, share: _Share, client: AsyncExportClient, page_size: int) -> None:
@@ -242,8 +245,12 @@ class _Poller:
         while self.subscriptions:
             interval = self._interval()
             delay = transient_delay(failures, interval, error) if failures else interval
-            if self._joined:  # a wait that joined during a back-off still gets its first look in time
-                delay = min(delay, interval)
+            if self._joined:
+                # A wait that joined since the round started gets its first look within half an interval
+                # (a triggerer starting thousands of waits: those after the first round's start would
+                # wait a whole interval); one that joined during a back-off, within an interval. Rounds
+                # then come at most twice per interval, while waits keep joining.
+                delay = min(delay, interval if failures else interval * JOINED_ROUND)
             wait = min(started + delay - time.monotonic(), self._until_last_look())
             if wait <= 0:
                 return
