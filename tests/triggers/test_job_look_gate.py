@@ -55,7 +55,6 @@ def done_jobs(
 def test_looks_due_together_start_a_few_per_loop_iteration_and_a_pool_at_most(
     done_jobs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_shared_poll, "ASYNC_POOL", 64)
     iterations = Iterations()
     started_in: list[int] = []
     in_flight = [0, 0]  # now, the most seen
@@ -86,7 +85,7 @@ def test_looks_due_together_start_a_few_per_loop_iteration_and_a_pool_at_most(
     assert len(started_in) == 120  # one look each: every job was done
     per_iteration = max(started_in.count(n) for n in set(started_in))
     assert per_iteration <= _shared_poll.LOOKS_PER_ITERATION, f"{per_iteration} started in one iteration"
-    assert in_flight[1] <= 64
+    assert in_flight[1] <= _shared_poll.ASYNC_POOL
 
 
 async def first_event(trigger: Any) -> dict[str, Any]:
