@@ -22,8 +22,9 @@ from __future__ import annotations
 import zlib
 from collections import deque
 
-#: The longest gap between two looks at a young job, in poll intervals.
-YOUNG_MAX_GAP = 2.0
+#: The longest gap between two looks at a young job, in poll intervals: under two, so a job that finishes
+#: early is still seen within two intervals once the look's own round trip (and queue) is counted.
+YOUNG_MAX_GAP = 1.5
 #: How many recent job durations the learned typical age is taken from.
 LEARNED = 32
 #: The learned typical age never exceeds this many times the declared one.

@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import heapq
 import time
 import weakref
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from airflow_provider_msghistory.client.api import AsyncExportClient
@@ -41,8 +43,12 @@ from airflow_provider_msghistory.client.waiting import is_transient, transient_d
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
 WAKE_BATCH = 50
+# Job-tracked looks started per event-loop iteration (see _LookGate).
+LOOKS_PER_ITERATION = 16
 # Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
 LAST_LOOK_LEAD = 1.0
+# A round comes this many intervals after the previous one when waits joined since it started.
+JOINED_ROUND = 0.5
 # A new poll's first round waits for a pause of JOIN_QUIET seconds in the waits joining, MAX_SETTLE at most.
 JOIN_QUIET = 0.05
 MAX_SETTLE = 1.0
@@ -118,8 +124,9 @@ class _Poller:
     """Reads the export list for every subscription of one (loop, connection, page size), round by round.
 
     Rounds start every ``min(poll_interval)`` of the subscriptions, counted from the start of the previous
-    round (a steady cadence whatever the API's latency); after transient failures they back off as a lone
-    wait would (:func:`transient_delay`), so a flapping API is not hammered by the shared poll either.
+    round (a steady cadence whatever the API's latency), half an interval when waits joined after a round
+    started; after transient failures they back off as a lone wait would (:func:`transient_delay`), so a
+    flapping API is not hammered by the shared poll either.
     """
 
     def __init__(self, share: _Share, client: AsyncExportClient, page_size: int) -> None:
@@ -238,8 +245,12 @@ class _Poller:
         while self.subscriptions:
             interval = self._interval()
             delay = transient_delay(failures, interval, error) if failures else interval
-            if self._joined:  # a wait that joined during a back-off still gets its first look in time
-                delay = min(delay, interval)
+            if self._joined:
+                # A wait that joined since the round started gets its first look within half an interval
+                # (a triggerer starting thousands of waits: those after the first round's start would
+                # wait a whole interval); one that joined during a back-off, within an interval. Rounds
+                # then come at most twice per interval, while waits keep joining.
+                delay = min(delay, interval if failures else interval * JOINED_ROUND)
             wait = min(started + delay - time.monotonic(), self._until_last_look())
             if wait <= 0:
                 return
@@ -248,6 +259,71 @@ class _Poller:
                 await within(self._wake.wait(), wait)
             except asyncio.TimeoutError:
                 return
+
+
+class _LookGate:
+    """Admits job-tracked looks in the order they ask: at most ``size`` in flight, at most
+    :data:`LOOKS_PER_ITERATION` started per event-loop iteration.
+
+    Per iteration: starting a look costs the loop a request's build and send (1-2 ms of CPU with httpx);
+    ten thousand waits due together would otherwise start a pool's worth (256) in one iteration. In
+    flight: a thousand requests queued inside httpx's pool cost a scan of its queue per released
+    connection (quadratic, seconds of a blocked loop). The responses of every look in flight can still
+    land in one iteration (2-3 ms of CPU each): 64 in flight bounded that stall better (215 ms against
+    330 ms outside collections, 10,000 waits) but capped a loop at 64 / latency requests/s (320/s at
+    200 ms), below what its CPU can send; the pool's size is kept.
+
+    :param size: looks in flight at most.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.in_flight = 0
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._freed = asyncio.Event()
+        self._admitter: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the ``size`` slots, once admitted."""
+        admitted = asyncio.get_running_loop().create_future()
+        self._queue.append(admitted)
+        if self._admitter is None or self._admitter.done():
+            # An empty context, as the list poll's: it serves every wait.
+            self._admitter = contextvars.Context().run(asyncio.ensure_future, self._admit())
+        try:
+            await admitted
+        except asyncio.CancelledError:
+            if admitted.done() and not admitted.cancelled():  # admitted as the wait was cancelled
+                self._release()
+            raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._freed.set()
+
+    async def _admit(self) -> None:
+        while self._queue:
+            started = 0
+            while self._queue and self.in_flight < self.size and started < LOOKS_PER_ITERATION:
+                admitted = self._queue.popleft()
+                if not admitted.done():  # a cancelled wait asks no more
+                    admitted.set_result(None)
+                    self.in_flight += 1
+                    started += 1
+            if self.in_flight >= self.size:
+                self._freed.clear()
+                await self._freed.wait()
+            else:
+                await asyncio.sleep(0)  # the admitted start in the next iteration; more in the one after
+
+    def close(self) -> None:
+        if self._admitter is not None:
+            self._admitter.cancel()
 
 
 class _Share:
@@ -262,7 +338,7 @@ class _Share:
         # Waits that came while the client was being built, let on WAKE_BATCH per loop iteration.
         self._arrivals: deque[asyncio.Future[None]] = deque()
         self._admitter: asyncio.Task[None] | None = None
-        self.gate = asyncio.Semaphore(ASYNC_POOL)  # job-tracked looks in flight (see _OwnPoll)
+        self.gate = _LookGate(ASYNC_POOL)  # job-tracked looks: in flight, started per loop iteration
         self.cadence: JobCadence | None = None  # job-tracked: set with the client
         self.job_looks: dict[str, _JobLook] = {}  # job-tracked: each job's latest look, shared by its waits
         # Per export, while a wait holds it (weakly: no bookkeeping when the last wait leaves).
@@ -329,6 +405,7 @@ class _Share:
     async def close(self) -> None:
         if self._admitter is not None:
             self._admitter.cancel()
+        self.gate.close()
         for client in self._replaced:
             await client.aclose()
         if self._client is None:
@@ -337,6 +414,26 @@ class _Share:
             self._client.cancel()
         elif not self._client.cancelled() and self._client.exception() is None:
             await self._client.result().aclose()
+
+
+_frozen = False
+
+
+def _freeze_long_lived() -> None:
+    """Once per process, as its first wait starts: move every object alive then to the garbage collector's
+    permanent generation (:func:`gc.freeze`).
+
+    A triggerer holds Airflow's and the providers' modules, hundreds of thousands of objects that live as
+    long as the process. Each full collection walks them all: with ten thousand waits started together
+    the collections their allocations bring come within seconds, each blocking the loop for half a
+    second. Frozen, they are not walked again; what the waits allocate is collected as before. Freezing
+    is what CPython's documentation suggests for long-lived objects (Airflow's DAG processor freezes
+    likewise); the cost is that garbage cycles alive at that instant are never freed, once per process.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 # Per event loop (weakly: a loop that is gone takes its shares along), per connection id.
@@ -387,6 +484,7 @@ class ExportWatch:
 
         Raises what building the client raised (e.g. an unknown connection); the wait is then not joined.
         """
+        _freeze_long_lived()
         shares = _shares.setdefault(asyncio.get_running_loop(), {})
         share = shares.get(self.conn_id)
         if share is None:
@@ -475,6 +573,7 @@ class _JobLook:
     started: float = float("-inf")  # monotonic time the look's request left
     job: ExportJob | None = None
     error: Exception | None = None
+    pending: asyncio.Future[None] | None = None  # a look under way, done when it ends (or is cancelled)
 
 
 class _OwnPoll:
@@ -483,7 +582,8 @@ class _OwnPoll:
     the job is young); transient failures back off as the list poll does (:func:`transient_delay`).
 
     Another wait on the same job in this loop (Airflow running a trigger twice) takes this wait's look
-    when it is due within an interval of it, and the other way round: one request per interval per job.
+    when it is due within an interval of it or while it is under way, and the other way round: one request
+    per interval per job.
     """
 
     def __init__(self, share: _Share, client: AsyncExportClient, subscription: _Subscription) -> None:
@@ -515,21 +615,7 @@ class _OwnPoll:
             await asyncio.sleep(wait)
         self.rounds += 1
         interval = self.subscription.poll_interval
-        shared = self._shared
-        if shared.started > self._seen and time.monotonic() - shared.started < interval:
-            started, job, error = shared.started, shared.job, shared.error  # a twin's fresh look
-        else:
-            # At most a pool's worth of looks in flight: a thousand requests queued inside httpx's pool
-            # cost a scan of the queue per released connection (quadratic, seconds of a blocked loop).
-            # The cadence counts from when a look leaves the gate.
-            async with self.share.gate:
-                started = time.monotonic()
-                error, job = None, None
-                try:
-                    job = await self._look()
-                except Exception as failure:  # judged by the wait, as a failed shared round would be
-                    error = failure
-            shared.started, shared.job, shared.error = started, job, error
+        started, job, error = await self._fresh_look(interval)
         self._seen = started
         self.failures = self.failures + 1 if error is not None and is_transient(error) else 0
         cadence = self.share.cadence
@@ -543,6 +629,33 @@ class _OwnPoll:
         # A back-off never outlasts the deadline: the wait gets a last look just before it.
         self._next_at = started + min(delay, until_last_look(self.subscription.deadline, time.time()))
         return Look(job, 0, error, self.rounds)
+
+    async def _fresh_look(self, interval: float) -> tuple[float, ExportJob | None, Exception | None]:
+        """A twin's look if it is fresh or under way (twins come due together), else this wait's own."""
+        shared = self._shared
+        while True:
+            if shared.started > self._seen and time.monotonic() - shared.started < interval:
+                return shared.started, shared.job, shared.error
+            if shared.pending is None:
+                break
+            # Shielded: this wait being cancelled must not cancel the twin's look. A twin cancelled before
+            # its look left leaves no fresh look: this wait then takes its own.
+            await asyncio.shield(shared.pending)
+        pending = shared.pending = asyncio.get_running_loop().create_future()
+        try:
+            # The cadence counts from when a look leaves the gate.
+            async with self.share.gate.slot():
+                started = time.monotonic()
+                error, job = None, None
+                try:
+                    job = await self._look()
+                except Exception as failure:  # judged by the wait, as a failed shared round would be
+                    error = failure
+            shared.started, shared.job, shared.error = started, job, error
+        finally:
+            shared.pending = None
+            pending.set_result(None)
+        return started, job, error
 
     async def _look(self) -> ExportJob | None:
         export_id = self.subscription.export_id

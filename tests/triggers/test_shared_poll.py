@@ -215,6 +215,27 @@ def test_a_faster_trigger_joining_reschedules_the_poll(slow_emu: Any) -> None:
     assert asyncio.run(scenario())["status"] == "success"
 
 
+def test_a_trigger_joining_after_a_round_started_is_served_within_half_an_interval(slow_emu: Any) -> None:
+    first_id, joined_id = submit(slow_emu, 2)
+    slow_emu.complete_export(joined_id)
+    interval = 10.0
+
+    async def scenario() -> tuple[dict[str, Any], float]:
+        first = start(make_trigger(first_id, poll_interval=interval, end_time=time.time() + 60))
+        await until(lambda: len(list_requests(slow_emu)) >= 1, "the first round")
+        joined_at = time.monotonic()
+        event = await start(make_trigger(joined_id, poll_interval=interval, end_time=time.time() + 60))
+        served_in = time.monotonic() - joined_at
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        return event, served_in
+
+    event, served_in = asyncio.run(scenario())
+    assert event["status"] == "success"
+    # The next round comes half an interval after the first (5 s), not a whole one (10 s).
+    assert served_in < 0.85 * interval, served_in
+
+
 def test_a_restarted_trigger_resumes_with_its_own_state(slow_emu: Any) -> None:
     other, export_id = submit(slow_emu, 2)
     end_time = time.time() + 20
