@@ -39,14 +39,17 @@ from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
-from airflow_provider_msghistory.client.waiting import is_transient, transient_delay, until_last_look
+from airflow_provider_msghistory.client.waiting import (
+    LAST_LOOK_LEAD,
+    is_transient,
+    transient_delay,
+    until_last_look,
+)
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
 WAKE_BATCH = 50
 # Job-tracked looks started per event-loop iteration (see _LookGate).
 LOOKS_PER_ITERATION = 16
-# Seconds before a wait's deadline at which a backed-off poll still gives it a last look.
-LAST_LOOK_LEAD = 1.0
 # A round comes this many intervals after the previous one when waits joined since it started.
 JOINED_ROUND = 0.5
 # A new poll's first round waits for a pause of JOIN_QUIET seconds in the waits joining, MAX_SETTLE at most.
