@@ -188,17 +188,19 @@ class _Records:
         """The records ``chunk`` completes."""
         data = self._rest + chunk if self._rest else chunk
         if len(data) > MAX_RECORD:  # a record this long may be runaway: split line by line, with limits
-            return self._by_lines(data)
+            done = b"".join(self._by_lines(data))
+            return _Block(done, _shadow(done), 0, len(done))
         shadow = _shadow(data)
         end = shadow.rfind(b"\n") + 1
         self._rest = data[end:]
         return _Block(data, shadow, 0, end)
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """The records ``chunk`` completes, one by one."""
-        return self.block(chunk).records()
+        """The records ``chunk`` completes, one by one (split line by line: when every record is wanted
+        on its own, cheaper than a block)."""
+        return self._by_lines(self._rest + chunk if self._rest else chunk)
 
-    def _by_lines(self, data: bytes) -> _Block:
+    def _by_lines(self, data: bytes) -> list[bytes]:
         lines = data.split(b"\n")
         tail = lines.pop()
         if len(tail) > MAX_RECORD:
@@ -224,8 +226,7 @@ class _Records:
                     f"{self.label}: a quoted field runs over {MAX_RECORD:,} bytes (an unbalanced quote?)"
                 )
         self._rest = b"\n".join([*open_lines, tail])
-        done = b"".join(records)
-        return _Block(done, _shadow(done), 0, len(done))
+        return records
 
     def close(self) -> bytes:
         """What is left: a last record without a newline (or an unterminated quoted one)."""
