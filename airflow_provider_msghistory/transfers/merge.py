@@ -272,13 +272,10 @@ class _RowWindow:
         times = list(map(_TIME, heads))
         start, end = self._start_key, self._end_key
         doubtful: set[int] = set()
-        joined = b"\n".join(heads)
-        if b'"' in joined:  # quoted fields before the time: if all are regular, CSV reads the same time
-            pieces = joined.split(b'"')
-            rows = itertools.accumulate(map(bytes.count, pieces, itertools.repeat(b"\n")))
-            quoted = sorted(set(itertools.islice(rows, len(pieces) - 1)))
-            if not self._regular_heads.fullmatch(b"\n".join(map(heads.__getitem__, quoted)) + b"\n"):
-                doubtful.update(quoted)
+        quoted = [head for head in heads if b'"' in head]
+        # Quoted fields before the time: if all are regular, CSV reads the time the expression read.
+        if quoted and not self._regular_heads.fullmatch(b"\n".join(quoted) + b"\n"):
+            doubtful.update(index for index, head in enumerate(heads) if b'"' in head)
         if not doubtful and start <= min(times) and max(times) < end:
             return block.content(), block.count
         doubtful.update(itertools.compress(itertools.count(), map(end.__le__, times)))
