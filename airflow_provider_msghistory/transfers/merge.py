@@ -176,8 +176,8 @@ def _shadow(data: bytes) -> bytes:
 class _Records:
     """Splits a byte stream into CSV records (each ending with its newline), honouring quotes.
 
-    Works a chunk at a time with whole-chunk byte operations (no Python step per line): what follows the
-    last complete record waits for the next chunk.
+    :meth:`block` works a chunk at a time with whole-chunk byte operations (no Python step per line),
+    :meth:`feed` line by line; either way what follows the last complete record waits for the next chunk.
     """
 
     def __init__(self, label: str) -> None:
@@ -257,7 +257,7 @@ class _RowWindow:
             rb"^(" + rb"[^,]*," * column + _CANONICAL_TIME + rb")(?=,|\r?\n)[^\n]*\n", re.M
         )
         # Heads whose fields before the time CSV reads as the shadow's commas split them: each unquoted
-        # without a quote or CR, or quoted whole (with "" escapes); one a line.
+        # without a quote or CR, or quoted whole (with "" escapes); one per line.
         field = rb'(?:(?:"[^"]*")+|[^",\r\n]*),'
         self._regular_heads = re.compile(rb"(?:" + field * column + rb".{24}\n)*")
 
@@ -315,6 +315,7 @@ class _RowWindow:
         # A quoted field before the time column: read the record as CSV (newline="" keeps quoted CR/LF).
         row = next(csv.reader(io.StringIO(record.decode("utf-8", "replace"), newline="")), [])
         return row[index].encode() if len(row) > index else b""
+
 
 # The one shape whose byte order is time order; any other spelling (a space or a "t" for the "T", another
 # fraction length, an offset) is parsed.
