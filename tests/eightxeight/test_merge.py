@@ -8,7 +8,6 @@ import gzip
 import io
 import zipfile
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 
@@ -183,7 +182,7 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def test_the_synthetic_8x8_export_is_cut_as_record_by_record(tmp_path: Any) -> None:
+def test_the_synthetic_8x8_export_is_cut_as_record_by_record() -> None:
     # The emulator's benchmark file: quoted multi-line bodies, quoted status messages with commas before
     # the time column, one row at the window's end in every block.
     (part,) = synthetic_parts(3 << 20, 1, _ms(DAY.start), _ms(DAY.end), "\r\n")
