@@ -302,6 +302,9 @@ def main() -> int:
                 f"{row['rss_growth_mb']:>13.1f} MB",
                 flush=True,
             )
+            if ratio is not None:
+                verdict = "met" if ratio <= CPU_TARGET else "NOT met"
+                print(f"{'':>12} CPU ratio {ratio:.2f}x, target <= {CPU_TARGET}x: {verdict}", flush=True)
     speed = (
         f"operator CPU <= (curl + bare) * {CPU_TARGET}, "
         if args.vendor == "8x8"

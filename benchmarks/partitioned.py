@@ -64,7 +64,7 @@ def start_emulator(size: str, vendor: str) -> tuple[subprocess.Popen[str], str, 
             raise RuntimeError("the emulator exited before printing its connection")
         if " emulator base URL:" in line:
             base_url = line.split()[-1]
-        if line.startswith("export AIRFLOW_CONN_MSGHISTORY_DEFAULT="):
+        if line.startswith("export AIRFLOW_CONN_"):  # each vendor names its own connection
             conn = line.split("=", 1)[1].strip().strip("'")
     return proc, base_url, conn
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import itertools
 import lzma
+import operator
 import re
 import zipfile
 import zlib
@@ -131,50 +132,116 @@ def _why(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error)[:200]}"
 
 
+class _Block:
+    """Complete CSV records, ``data[start:end]``, and their shadow: the same bytes with the commas and
+    newlines inside quoted fields blanked, so the shadow's lines are the records and its commas the
+    field separators. Offsets instead of slices: a megabyte copied less per chunk."""
+
+    def __init__(self, data: bytes, shadow: bytes, start: int, end: int) -> None:
+        self.data = data
+        self.shadow = shadow
+        self.start = start
+        self.end = end
+        self.count = shadow.count(b"\n", start, end)
+
+    def content(self) -> bytes:
+        data = self.data
+        return data if (self.start, self.end) == (0, len(data)) else data[self.start : self.end]
+
+    def split_first(self) -> tuple[bytes, _Block]:
+        """The first record and the block of the others (the block must hold a record)."""
+        first = self.shadow.find(b"\n", self.start) + 1
+        return self.data[self.start : first], _Block(self.data, self.shadow, first, self.end)
+
+    def records(self) -> list[bytes]:
+        lengths = map(len, _LINES.findall(self.shadow, self.start, self.end))
+        ends = list(itertools.accumulate(lengths, initial=self.start))
+        return list(map(self.data.__getitem__, map(slice, ends, ends[1:])))
+
+
+_LINES = re.compile(rb"[^\n]*\n")
+_BLANK_QUOTED = bytes.maketrans(b",\n", b"  ")
+
+
+def _shadow(data: bytes) -> bytes:
+    # A record ends at a newline after an even number of quotes (RFC 4180: "" escapes count twice), so
+    # the pieces between quotes alternate outside / inside quoted fields: blank the inside ones, in C.
+    if b'"' not in data:
+        return data
+    pieces = data.split(b'"')
+    pieces[1::2] = b'"'.join(pieces[1::2]).translate(_BLANK_QUOTED).split(b'"')
+    return b'"'.join(pieces)
+
+
 class _Records:
-    """Splits a byte stream into CSV records (each ending with its newline), honouring quotes."""
+    """Splits a byte stream into CSV records (each ending with its newline), honouring quotes.
+
+    :meth:`block` works a chunk at a time with whole-chunk byte operations (no Python step per line),
+    :meth:`feed` line by line; either way what follows the last complete record waits for the next chunk.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._tail = b""
-        self._open: list[bytes] = []
-        self._open_size = 0
-        self._in_quotes = False
+        self._rest = b""  # the start of the record the next chunk completes
+
+    def block(self, chunk: bytes) -> _Block:
+        """The records ``chunk`` completes."""
+        data = self._rest + chunk if self._rest else chunk
+        if len(data) > MAX_RECORD:  # a record this long may be runaway: split line by line, with limits
+            done = b"".join(self._by_lines(data))
+            return _Block(done, _shadow(done), 0, len(done))
+        shadow = _shadow(data)
+        end = shadow.rfind(b"\n") + 1
+        self._rest = data[end:]
+        return _Block(data, shadow, 0, end)
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        data = self._tail + chunk if self._tail else chunk
+        """The records ``chunk`` completes, one by one (split line by line: when every record is wanted
+        on its own, cheaper than a block)."""
+        return self._by_lines(self._rest + chunk if self._rest else chunk)
+
+    def _by_lines(self, data: bytes) -> list[bytes]:
         lines = data.split(b"\n")
-        self._tail = lines.pop()
-        if len(self._tail) > MAX_RECORD:
+        tail = lines.pop()
+        if len(tail) > MAX_RECORD:
             raise MergeError(f"{self.label}: a line longer than {MAX_RECORD:,} bytes")
-        records = []
+        records: list[bytes] = []
+        open_lines: list[bytes] = []
+        open_size = 0
+        in_quotes = False
         for line in lines:
             odd = line.count(b'"') & 1
-            if not (self._in_quotes or odd):
+            if not (in_quotes or odd):
                 records.append(line + b"\n")
                 continue
-            self._open.append(line)
-            self._open_size += len(line) + 1
+            open_lines.append(line)
+            open_size += len(line) + 1
             if odd:
-                self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
-                records.append(b"\n".join(self._open) + b"\n")
-                self._open, self._open_size = [], 0
-            elif self._open_size > MAX_RECORD:
+                in_quotes = not in_quotes
+            if not in_quotes:
+                records.append(b"\n".join(open_lines) + b"\n")
+                open_lines, open_size = [], 0
+            elif open_size > MAX_RECORD:
                 raise MergeError(
                     f"{self.label}: a quoted field runs over {MAX_RECORD:,} bytes (an unbalanced quote?)"
                 )
+        self._rest = b"\n".join([*open_lines, tail])
         return records
 
     def close(self) -> bytes:
         """What is left: a last record without a newline (or an unterminated quoted one)."""
-        rest = b"\n".join([*self._open, self._tail]) if self._open else self._tail
-        self._tail, self._open = b"", []
+        rest, self._rest = self._rest, b""
         return rest
 
 
 class _RowWindow:
-    """Whether a row's time column lies in ``[start, end)``; counts rows it could not read."""
+    """Whether a row's time column lies in ``[start, end)``; counts rows it could not read.
+
+    :meth:`cut` decides a block of records at once: one regular expression over the block's shadow reads
+    the time column of every record where it is written canonically, and only the records it cannot vouch
+    for (a time outside the window, an irregular quoted field before the time) are decided one by one by
+    :meth:`keep`; a block with any record the expression does not read is decided record by record.
+    """
 
     def __init__(self, window: Window, column: int) -> None:
         utc = window.utc()
@@ -184,6 +251,49 @@ class _RowWindow:
         self._start_key = _canonical(ceil_to(utc.start, MS))
         self._end_key = _canonical(ceil_to(utc.end, MS))
         self.unreadable = 0
+        # Per line of the shadow: its fields up to the time column, the time canonical and filling its
+        # field. Each match starts a line and ends one, so as many matches as lines means one per line.
+        self._lines = re.compile(
+            rb"^(" + rb"[^,]*," * column + _CANONICAL_TIME + rb")(?=,|\r?\n)[^\n]*\n", re.M
+        )
+        # Heads whose fields before the time CSV reads as the shadow's commas split them: each unquoted
+        # without a quote or CR, or quoted whole (with "" escapes); one per line.
+        field = rb'(?:(?:"[^"]*")+|[^",\r\n]*),'
+        self._regular_heads = re.compile(rb"(?:" + field * column + rb".{24}\n)*")
+
+    def cut(self, block: _Block) -> tuple[bytes, int]:
+        """The records of ``block`` to keep (as bytes) and how many there are."""
+        if not block.count:
+            return b"", 0
+        heads = self._lines.findall(block.shadow, block.start, block.end)
+        if len(heads) != block.count:  # a record the expression does not read: each is decided alone
+            kept = [record for record in block.records() if self.keep(record)]
+            return b"".join(kept), len(kept)
+        times = list(map(_TIME, heads))
+        start, end = self._start_key, self._end_key
+        doubtful: set[int] = set()
+        quoted = [head for head in heads if b'"' in head]
+        # Quoted fields before the time: if all are regular, CSV reads the time the expression read.
+        if quoted and not self._regular_heads.fullmatch(b"\n".join(quoted) + b"\n"):
+            doubtful.update(index for index, head in enumerate(heads) if b'"' in head)
+        if not doubtful and start <= min(times) and max(times) < end:
+            return block.content(), block.count
+        doubtful.update(itertools.compress(itertools.count(), map(end.__le__, times)))
+        doubtful.update(itertools.compress(itertools.count(), map(start.__gt__, times)))
+        # A doubtful record's line is the first after the previous one's that starts with its fields up to
+        # the time: a line that does has the same head and time, so it is doubtful too.
+        data, shadow = block.data, block.shadow
+        pieces, done, kept, first = [], block.start, block.count, block.start
+        for index in sorted(doubtful):
+            if index:
+                first = shadow.find(b"\n" + heads[index], first, block.end) + 1
+            after = shadow.find(b"\n", first) + 1
+            if not self.keep(data[first:after]):
+                pieces.append(data[done:first])
+                done = after
+                kept -= 1
+        pieces.append(data[done : block.end])
+        return b"".join(pieces), kept
 
     def keep(self, record: bytes) -> bool:
         value = self._value(record)
@@ -209,7 +319,9 @@ class _RowWindow:
 
 # The one shape whose byte order is time order; any other spelling (a space or a "t" for the "T", another
 # fraction length, an offset) is parsed.
-_CANONICAL = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z").fullmatch
+_CANONICAL_TIME = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+_CANONICAL = re.compile(_CANONICAL_TIME).fullmatch
+_TIME = operator.itemgetter(slice(-24, None))  # a canonical time's 24 bytes, at the end of a head
 
 
 def _canonical(value: datetime) -> bytes:
@@ -268,11 +380,11 @@ class CsvMerger:
         records = _Records(label)
         header: bytes | None = None
         for chunk in chunks:
-            batch = records.feed(chunk)
-            if header is None and batch:
-                header, batch = batch[0], batch[1:]
+            block = records.block(chunk)
+            if header is None and block.count:
+                header, block = block.split_first()
                 self._header(header, label)
-            self._rows(batch)
+            self._block(block)
             if header is not None and self.window is None:
                 # No window: after the header the bytes pass through untouched (no record split).
                 self._passthrough(records, chunks)
@@ -323,9 +435,18 @@ class CsvMerger:
             f"{_shown(header)}"
         )
 
-    def _rows(self, batch: list[bytes]) -> None:
-        if not batch:
+    def _block(self, block: _Block) -> None:
+        if not block.count:
             return
+        if self._filter is None:
+            data, kept = block.content(), block.count
+        else:
+            data, kept = self._filter.cut(block)
+            self.stats.dropped_rows += block.count - kept
+        self.stats.rows += kept
+        self._out(data)
+
+    def _rows(self, batch: list[bytes]) -> None:
         if self._filter is not None:
             keep = self._filter.keep
             kept = [record for record in batch if keep(record)]

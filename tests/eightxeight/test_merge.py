@@ -3,6 +3,7 @@ parts unpacked by magic bytes, hostile input refused clearly."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import zipfile
@@ -10,7 +11,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_msghistory.client.datetimes import parse_vendor_time
 from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.emulator.eightxeight.data import synthetic_parts
 from airflow_provider_msghistory.transfers import merge
 from airflow_provider_msghistory.transfers.merge import CsvMerger, MergeError, part_streams
 
@@ -70,3 +73,122 @@ def test_no_time_column_and_runaway_quotes_fail_clearly(monkeypatch: pytest.Monk
         merged([HEADER + b'9,"never closed,2025-01-02T00:00:00.000Z,x\r\n' + b"y\r\n" * 40])
     with pytest.raises(MergeError, match="broken gzip"):
         merged([b"\x1f\x8b" + b"not gzip at all"])
+
+
+# --- the block fast path: a whole chunk decided at once, only doubtful records one by one ----------------
+def oracle(data: bytes, window: Window, column: str) -> tuple[bytes, int, int]:
+    """What the merger must write for one CSV, decided record by record with the csv module: the bytes,
+    rows kept and rows with an unreadable time (kept). Dropped rows: the newlines outside quotes missing."""
+    lines = data.split(b"\n")
+    records, open_lines = [], []
+    for line in lines[:-1]:
+        open_lines.append(line)
+        if b"\n".join(open_lines).count(b'"') % 2 == 0:
+            records.append(b"\n".join(open_lines) + b"\n")
+            open_lines = []
+    header, rows = records[0], records[1:]
+    index = [name.lower() for name in next(csv.reader([header.decode()]))].index(column)
+    kept, unreadable = [header], 0
+    for record in rows:
+        row = next(csv.reader(io.StringIO(record.decode("utf-8", "replace"), newline="")))
+        value = row[index] if len(row) > index else ""
+        when = parse_vendor_time(value)
+        if when is None:
+            unreadable += 1
+        if when is None or window.start <= when < window.end:
+            kept.append(record)
+    return b"".join(kept), len(kept) - 1, unreadable
+
+
+def merged_whole(data: bytes, chunk: int = 1 << 20) -> tuple[bytes, CsvMerger]:
+    return merged([data], chunk=chunk)
+
+
+def assert_like_oracle(data: bytes, dropped: int, unreadable: int = 0) -> None:
+    expected, rows, expected_unreadable = oracle(data, DAY, "createdat")
+    assert expected_unreadable == unreadable
+    for chunk in (1 << 20, 1000, 7):  # one block, a few blocks, a record at a time
+        out, merger = merged_whole(data, chunk)
+        assert out == expected
+        assert (merger.stats.rows, merger.stats.dropped_rows) == (rows, dropped)
+        assert merger.stats.unreadable_times == unreadable
+
+
+def day_rows(count: int, day: int = 2) -> list[bytes]:
+    return [
+        b'%d,"a, ""b""",2025-01-%02dT%02d:%02d:00.000Z,"line\r\nbreak"\r\n' % (i, day, i // 60 % 24, i % 60)
+        for i in range(count)
+    ]
+
+
+def test_a_block_straddling_the_window_edges_keeps_exactly_the_rows_inside() -> None:
+    rows = day_rows(50)
+    edge = [
+        b"90,,2025-01-01T23:59:59.999Z,first\r\n",  # a millisecond before the start
+        b"91,,2025-01-03T00:00:00.000Z,after\r\n",  # the end itself: out
+        b"92,,2025-01-02T23:59:59.999Z,last\r\n",  # in
+    ]
+    data = HEADER + edge[0] + b"".join(rows[:20]) + edge[1] + b"".join(rows[20:]) + edge[2] + edge[1]
+    assert_like_oracle(data, dropped=3)
+
+
+def test_duplicate_doubtful_rows_are_each_found_where_they_are() -> None:
+    late = b"7,,2025-01-03T00:00:00.000Z,same\r\n"
+    rows = day_rows(10)
+    data = HEADER + late + rows[0] + late + late + b"".join(rows[1:5]) + late + b"".join(rows[5:])
+    assert_like_oracle(data, dropped=4)
+
+
+def test_a_time_not_written_canonically_is_parsed_even_inside_a_canonical_block() -> None:
+    rows = day_rows(30)
+    other = [
+        b"80,,2025-01-03T00:00:00+00:00,offset: after the end\r\n",  # same instant as the end: out
+        b"81,,2025-01-02 10:00:00.000,space for the T: in\r\n",
+        b"82,,2025-01-01t23:00:00.000z,lower case: before the start\r\n",
+    ]
+    data = HEADER + b"".join(rows[:10]) + b"".join(other) + b"".join(rows[10:])
+    assert_like_oracle(data, dropped=2)
+
+
+def test_an_unreadable_time_in_a_canonical_block_is_kept_and_counted() -> None:
+    rows = day_rows(30)
+    data = HEADER + b"".join(rows[:15]) + b"83,,not a time,x\r\n" + b"84,,\r\n" + b"".join(rows[15:])
+    assert_like_oracle(data, dropped=0, unreadable=2)
+
+
+def test_a_short_record_or_a_quoted_time_makes_the_block_decided_record_by_record() -> None:
+    rows = day_rows(20)
+    odd = [
+        b"85\r\n",  # no time column at all: unreadable, kept
+        b'86,,"2025-01-03T00:00:00.000Z",quoted time: out\r\n',
+        b"87,,2025-01-02T00:00:00.000Z5,a digit after the time: unreadable\r\n",
+    ]
+    data = HEADER + b"".join(rows[:10]) + b"".join(odd) + b"".join(rows[10:])
+    assert_like_oracle(data, dropped=1, unreadable=2)
+
+
+def test_an_irregular_quote_before_the_time_is_read_as_csv_reads_it() -> None:
+    # Quote parity blanks the comma in a"b,c" (the shadow sees a time in the time column); CSV reads a"b
+    # and c" as two fields, so the time column holds c": an unreadable time (kept and counted) where the
+    # shadow sees one inside the window.
+    rows = day_rows(20)
+    irregular = [b'88,a"b,c",2025-01-02T05:00:00.000Z\r\n', b'89,"x"y,z"",2025-01-02T05:00:00.000Z\r\n']
+    regular = b'90,"x, ""y""",2025-01-03T00:00:00.000Z,regular: out\r\n'
+    data = HEADER + b"".join(rows[:10]) + irregular[0] + regular + b"".join(rows[10:]) + irregular[1]
+    assert_like_oracle(data, dropped=1, unreadable=2)
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def test_the_synthetic_8x8_export_is_cut_as_record_by_record() -> None:
+    # The emulator's benchmark file: quoted multi-line bodies, quoted status messages with commas before
+    # the time column, one row at the window's end in every block.
+    (part,) = synthetic_parts(3 << 20, 1, _ms(DAY.start), _ms(DAY.end), "\r\n")
+    data = b"".join(part.iter_from(0))
+    data = data[: data.rfind(b"\r\n") + 2]
+    expected, rows, unreadable = oracle(data, DAY, "createdat")
+    out, merger = merged_whole(data)
+    assert out == expected and (merger.stats.rows, unreadable) == (rows, 0)
+    assert merger.stats.dropped_rows == len(data) // part.block_size > 0  # one a block
