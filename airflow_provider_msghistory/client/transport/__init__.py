@@ -269,7 +269,7 @@ class TransportCore:
     """
 
     #: errors that mean the call's time is up (each I/O loop names its own)
-    deadline_errors: tuple[type[BaseException], ...] = (CallDeadlineExceeded,)
+    deadline_errors: tuple[type[Exception], ...] = (CallDeadlineExceeded,)
 
     def __init__(
         self,

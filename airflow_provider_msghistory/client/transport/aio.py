@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1)
-def _network_errors() -> tuple[type[BaseException], ...]:
+def _network_errors() -> tuple[type[Exception], ...]:
     """What a request raises when the network or the server fails it, or its time is up."""
     import httpx
 

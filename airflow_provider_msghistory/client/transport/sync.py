@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 @functools.lru_cache(maxsize=1)
-def _network_errors() -> tuple[type[BaseException], ...]:
+def _network_errors() -> tuple[type[Exception], ...]:
     """What a request or a read raises when the network or the server fails it."""
     import requests
     from urllib3.exceptions import HTTPError as Urllib3Error
