@@ -259,6 +259,40 @@ class Attempts:
         )
 
 
+class Authorizing:
+    """One request's pass through the auth flow (see :mod:`~airflow_provider_msghistory.client.auth`):
+    ``step`` is what to send next (``None``: done), ``take(answer)`` hands its answer to the flow (errors
+    scrubbed), ``answer`` is the request's. The transports' loops only send."""
+
+    def __init__(self, core: TransportCore, flow: Flow) -> None:
+        self._core = core
+        self._flow = flow
+        self._answer: RawResponse | None = None
+        self.step: Step | None = None
+        self.take(None)
+
+    def take(self, answer: RawResponse | None) -> None:
+        """The answer to ``step`` (``None`` for a login another client made, or to start)."""
+        if isinstance(self.step, Signed):
+            self._answer = answer
+        with self._core.authenticating():
+            try:
+                self.step = self._flow.send(answer)
+            except StopIteration:
+                self.step = None
+
+    def credentials(self) -> Mapping[str, str]:
+        """The headers of the flow's first signature, its logins taken (a download is not renewed)."""
+        self._flow.close()
+        return self.step.headers if isinstance(self.step, Signed) else {}
+
+    @property
+    def answer(self) -> RawResponse:
+        if self._answer is None:
+            raise RuntimeError(f"{type(self._core.auth).__name__} ended without signing the request")
+        return self._answer
+
+
 class TransportCore:
     """What both transports share: configuration, credentials and their scrubbing, and the decisions.
 
@@ -334,20 +368,12 @@ class TransportCore:
     def api_url(self, request: ApiRequest) -> str:
         return self.config.base_url + request.path
 
-    def flow(self, url: str) -> Flow:
-        """The auth flow of one request to ``url``: the dialect's on the API's origin, else none."""
+    def authorizing(self, url: str) -> Authorizing:
+        """A request's pass through the auth flow: the dialect's on the API's origin, else none."""
         if _origin(url) == self._origin:
-            return self.auth.auth_flow()
+            return Authorizing(self, self.auth.auth_flow())
         log.warning("Not sending credentials to %s: not the API base URL's host", redact_url(url))
-        return _anonymous()
-
-    def advance(self, flow: Flow, answer: RawResponse | None) -> Step | None:
-        """The flow's next step after ``answer`` (``None``: the last answer is the request's)."""
-        with self.authenticating():
-            try:
-                return flow.send(answer)
-            except StopIteration:
-                return None
+        return Authorizing(self, _anonymous())
 
     def raw(self, status: int, headers: Mapping[str, str], content: bytes) -> RawResponse:
         """The response as the client reads it; its text scrubbed before it is cut."""

@@ -11,12 +11,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
-from airflow_provider_msghistory.client.auth import Flow, Login, Step
+from airflow_provider_msghistory.client.auth import Login
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.decoding import ACCEPT_ENCODING
 from airflow_provider_msghistory.client.dialects.base import Dialect
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
-from airflow_provider_msghistory.client.transport import CappedBody, TransportCore
+from airflow_provider_msghistory.client.transport import Authorizing, CappedBody, TransportCore
 from airflow_provider_msghistory.client.transport.pools import async_clients
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
@@ -79,24 +79,18 @@ class AsyncTransport(TransportCore):
     async def send(self, request: ApiRequest) -> RawResponse:
         """Send ``request`` with retries, through the auth flow (a login, a renewal after a 401); returns
         the final response, error statuses included."""
-        flow = self.flow(self.api_url(request))
-        step = self.advance(flow, None)
-        response = None
-        while step is not None:
+        run = self.authorizing(self.api_url(request))
+        while (step := run.step) is not None:
             if isinstance(step, Login):
-                step = await self._login(flow, step)
-                continue
-            response = await self._exchange(request, step.headers)
-            step = self.advance(flow, response)
-        if response is None:
-            raise RuntimeError(f"{type(self.auth).__name__} ended without signing the request")
-        return response
+                await self._login(run, step)
+            else:
+                run.take(await self._exchange(request, step.headers))
+        return run.answer
 
-    async def _login(self, flow: Flow, step: Login) -> Step | None:
-        async with step.alock():
+    async def _login(self, run: Authorizing, step: Login) -> None:
+        async with step.alock():  # one login at a time; none when another client made it
             with self.authenticating():
-                answer = await self._exchange(step.request, {}) if step.needed() else None
-                return self.advance(flow, answer)
+                run.take(await self._exchange(step.request, {}) if step.needed() else None)
 
     async def _exchange(self, request: ApiRequest, credentials: Mapping[str, str]) -> RawResponse:
         headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **request.headers}

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_msghistory.client.auth import Flow, Login, Step
+from airflow_provider_msghistory.client.auth import Login
 from airflow_provider_msghistory.client.config import ClientConfig
 from airflow_provider_msghistory.client.decoding import ACCEPT_ENCODING
 from airflow_provider_msghistory.client.dialects.base import Dialect
@@ -18,6 +18,7 @@ from airflow_provider_msghistory.client.transport import (
     DOWNLOAD_ENDPOINT,
     READ_SIZE,
     Attempts,
+    Authorizing,
     CallDeadlineExceeded,
     CappedBody,
     Hops,
@@ -154,22 +155,17 @@ class SyncTransport(TransportCore):
     def send(self, request: ApiRequest) -> RawResponse:
         """Send ``request`` with retries, through the auth flow (a login, a renewal after a 401); returns
         the final response, error statuses included."""
-        flow = self.flow(self.api_url(request))
-        step = self.advance(flow, None)
-        response = None
-        while step is not None:
+        run = self.authorizing(self.api_url(request))
+        while (step := run.step) is not None:
             if isinstance(step, Login):
-                step = self._login(flow, step)
-                continue
-            response = self._exchange(request, step.headers)
-            step = self.advance(flow, response)
-        if response is None:
-            raise RuntimeError(f"{type(self.auth).__name__} ended without signing the request")
-        return response
+                self._login(run, step)
+            else:
+                run.take(self._exchange(request, step.headers))
+        return run.answer
 
-    def _login(self, flow: Flow, step: Login) -> Step | None:
-        with step.lock, self.authenticating():
-            return self.advance(flow, self._exchange(step.request, {}) if step.needed() else None)
+    def _login(self, run: Authorizing, step: Login) -> None:
+        with step.lock, self.authenticating():  # one login at a time; none when another client made it
+            run.take(self._exchange(step.request, {}) if step.needed() else None)
 
     def _exchange(self, request: ApiRequest, credentials: Mapping[str, str]) -> RawResponse:
         headers = {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **request.headers}
@@ -212,12 +208,10 @@ class SyncTransport(TransportCore):
 
     def _credentials(self) -> Mapping[str, str]:
         """The auth flow's headers for a download on the API's origin (a download is not renewed)."""
-        flow = self.auth.auth_flow()
-        step = self.advance(flow, None)
-        while isinstance(step, Login):
-            step = self._login(flow, step)
-        flow.close()
-        return {} if step is None else step.headers
+        run = Authorizing(self, self.auth.auth_flow())
+        while isinstance(step := run.step, Login):
+            self._login(run, step)
+        return run.credentials()
 
     def _send(
         self,
