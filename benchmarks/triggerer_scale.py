@@ -214,9 +214,10 @@ def rss_mb() -> float:
 
 def count_requests(counter: Counter[str], times: list[float]) -> None:
     """Count every API request per wait, at the transports both clients send through, and note when."""
-    from airflow_provider_msghistory.client import transport
+    from airflow_provider_msghistory.client.transport.aio import AsyncTransport
+    from airflow_provider_msghistory.client.transport.sync import SyncTransport
 
-    for cls in (transport.AsyncTransport, transport.SyncTransport):
+    for cls in (AsyncTransport, SyncTransport):
         original = cls.send
         if asyncio.iscoroutinefunction(original):
 

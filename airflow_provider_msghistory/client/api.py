@@ -29,13 +29,11 @@ from airflow_provider_msghistory.client.errors import (
 )
 from airflow_provider_msghistory.client.history import HistoryPage, HistoryWalk, message_list_of
 from airflow_provider_msghistory.client.models import DownloadLink, ExportJob, ExportKind, ExportRequest
+from airflow_provider_msghistory.client.pacing import Pacer
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.client.retry import RetryPolicy
-from airflow_provider_msghistory.client.transport import (
-    AsyncTransport,
-    DownloadResponse,
-    SyncTransport,
-)
+from airflow_provider_msghistory.client.transport.aio import AsyncTransport
+from airflow_provider_msghistory.client.transport.sync import DownloadResponse, SyncTransport
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 log = logging.getLogger(__name__)
@@ -148,26 +146,37 @@ class _ListEnd:
         return len(jobs) < self.page_size or bool(repeated)
 
 
-class _Storm:
-    """A page refused with 429 even after the transport's retries is asked again once the server's wait is
-    over (paging is idempotent), until the refusals have lasted ``HISTORY_STORM_BUDGET`` seconds."""
+class _Paging:
+    """What a walk does between its page calls (no I/O): a page refused with 429 even after the transport's
+    retries is asked again once the server's wait is over (paging is idempotent; the key's pacer holds every
+    client that long, capped), until the refusals have lasted ``HISTORY_STORM_BUDGET`` seconds; a page size
+    the server refuses is asked again smaller."""
 
-    def __init__(self) -> None:
-        self.since: float | None = None
+    def __init__(self, walk: HistoryWalk, pacer: Pacer) -> None:
+        self.walk = walk
+        self.pacer = pacer
+        self.done = False
+        self._storm_since: float | None = None
 
-    def wait_after(self, error: RateLimitedError) -> float:
-        """The wait before asking again (the key's pacer holds every client that long); re-raises ``error``
-        once the storm outlasts the budget."""
-        now = time.monotonic()
-        self.since = self.since if self.since is not None else now
-        if now - self.since > HISTORY_STORM_BUDGET:
-            raise error
-        wait = error.retry_after if error.retry_after and error.retry_after > 0 else 1.0
-        log.warning("%s: rate limited; asking again in %.1f s", error.endpoint, wait)
-        return wait
+    def again(self, error: ApiError) -> bool:
+        """Whether to ask for the page again after ``error`` (else the walk fails with it)."""
+        if isinstance(error, RateLimitedError):
+            now = time.monotonic()
+            self._storm_since = self._storm_since if self._storm_since is not None else now
+            if now - self._storm_since > HISTORY_STORM_BUDGET:
+                return False
+            wait = error.retry_after if error.retry_after and error.retry_after > 0 else 1.0
+            log.warning("%s: rate limited; asking again in %.1f s", error.endpoint, wait)
+            self.pacer.hold(wait)  # the next send waits it out
+            return True
+        return isinstance(error, ApiValidationError) and self.walk.refused(error)
 
-    def passed(self) -> None:
-        self.since = None
+    def page(self, body: Any) -> HistoryPage:
+        """The page a call answered (the walk is done after its last)."""
+        self._storm_since = None
+        page = self.walk.absorb(body)
+        self.done = page.last
+        return page
 
 
 class _FindState:
@@ -275,11 +284,6 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
     def _call(self, request: ApiRequest) -> Any:
         try:
             response = self._transport.send(request)
-            if response.status_code == 401:
-                with self._transport.authenticating():
-                    renewed = self._transport.auth.refresh()
-                if renewed:
-                    response = self._transport.send(request)  # a login flow renewed its key
         except ApiConnectionError as error:
             error.locate(self.source)  # which connection's host did not answer
             raise
@@ -432,23 +436,15 @@ class ExportClient(_ClientCore, AbstractContextManager["ExportClient"]):
         return self._walk_pages(walk)
 
     def _walk_pages(self, walk: HistoryWalk) -> Iterator[HistoryPage]:
-        storm = _Storm()
-        while True:
+        paging = _Paging(walk, self._transport.pacer)
+        while not paging.done:
             try:
                 body = self._call(walk.request())
-            except RateLimitedError as error:
-                # The key's pacer holds every client (capped); the next send waits it out.
-                self._transport.pacer.hold(storm.wait_after(error))
-                continue
-            except ApiValidationError as error:
-                if walk.refused(error):  # the page size: asked again smaller
+            except ApiError as error:
+                if paging.again(error):
                     continue
                 raise
-            storm.passed()
-            page = walk.absorb(body)
-            yield page
-            if page.last:
-                return
+            yield paging.page(body)
 
     # --- misc -----------------------------------------------------------------------------------------
     def check_connection(self) -> None:
@@ -492,11 +488,6 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
     async def _call(self, request: ApiRequest) -> Any:
         try:
             response = await self._transport.send(request)
-            if response.status_code == 401:
-                with self._transport.authenticating():
-                    renewed = await self._transport.auth.arefresh()
-                if renewed:
-                    response = await self._transport.send(request)
         except ApiConnectionError as error:
             error.locate(self.source)
             raise
@@ -588,23 +579,15 @@ class AsyncExportClient(_ClientCore, AbstractAsyncContextManager["AsyncExportCli
         return self._walk_pages(walk)
 
     async def _walk_pages(self, walk: HistoryWalk) -> AsyncIterator[HistoryPage]:
-        storm = _Storm()
-        while True:
+        paging = _Paging(walk, self._transport.pacer)
+        while not paging.done:
             try:
                 body = await self._call(walk.request())
-            except RateLimitedError as error:
-                # The key's pacer holds every client (capped); the next send waits it out.
-                self._transport.pacer.hold(storm.wait_after(error))
-                continue
-            except ApiValidationError as error:
-                if walk.refused(error):
+            except ApiError as error:
+                if paging.again(error):
                     continue
                 raise
-            storm.passed()
-            page = walk.absorb(body)
-            yield page
-            if page.last:
-                return
+            yield paging.page(body)
 
     async def check_connection(self) -> None:
         """Async :meth:`ExportClient.check_connection`."""

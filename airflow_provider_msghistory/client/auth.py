@@ -1,23 +1,49 @@
 """Authentication flows: how a request to the API's own origin proves who it is.
 
-A dialect owns its flow (:meth:`Dialect.auth`). Both transports ask the flow for headers per request and
-attach them only to the API base URL's origin. A flow that logs in (a key renewed every 24 h) overrides
-:meth:`AuthFlow.refresh` and :meth:`AuthFlow.arefresh`; the clients call them once after a 401 and send
-the request again with the new headers.
+A dialect owns its flow (:meth:`Dialect.auth`). As httpx's ``Auth.auth_flow``, a flow is a generator that
+one driver per transport runs for each request: it yields :class:`Signed` (send the request with these
+credential headers) or :class:`Login` (send this login request, without credentials), and takes each
+answer back. A flow that logs in (a key renewed every 24 h) renews its key after a 401 inside the flow and
+signs the request once more; the last answer is the request's. The transports attach the headers only to
+the API base URL's origin.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
-#: sends one request without credentials (a login); the transport binds it
-Send = Callable[["ApiRequest"], "RawResponse"]
-ASend = Callable[["ApiRequest"], Awaitable["RawResponse"]]
+
+@dataclass(frozen=True)
+class Signed:
+    """A flow's step: send the request with these credential headers and hand back its answer."""
+
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Login:
+    """A flow's step: send ``request`` without credentials and hand back its answer.
+
+    Concurrent clients of one login share it: a driver takes ``lock`` (``alock()`` on an event loop), sends
+    the login only while ``needed()`` (else hands back ``None``: another client logged in meanwhile), and
+    keeps the lock until the flow took the answer.
+    """
+
+    request: ApiRequest
+    needed: Callable[[], bool]
+    lock: threading.Lock
+    alock: Callable[[], asyncio.Lock]
+
+
+Step = Signed | Login
+#: yields the steps of one request, takes back each answer (``None`` for a login another client made)
+Flow = Generator[Step, RawResponse | None, None]
 
 
 class AuthFlow:
@@ -40,21 +66,9 @@ class AuthFlow:
         values built from them."""
         return self._secrets + tuple(self._headers.values())
 
-    def bind(self, send: Send | None = None, asend: ASend | None = None) -> None:
-        """The transport hands over how to send a request without credentials (a login flow needs it)."""
-
-    def headers(self) -> dict[str, str]:
-        return dict(self._headers)
-
-    async def aheaders(self) -> dict[str, str]:
-        return self.headers()
-
-    def refresh(self) -> bool:
-        """Renew the credentials after a 401; ``True`` when a retry may now succeed."""
-        return False
-
-    async def arefresh(self) -> bool:
-        return self.refresh()
+    def auth_flow(self) -> Flow:
+        """The steps of one request (static credentials: sign it; a 401 is the request's answer)."""
+        yield Signed(self._headers)
 
 
 def api_key_header(name: str, key: str) -> AuthFlow:

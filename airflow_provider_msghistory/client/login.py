@@ -13,14 +13,11 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from airflow_provider_msghistory.client.auth import ASend, AuthFlow, Send
-
-if TYPE_CHECKING:
-    from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
+from airflow_provider_msghistory.client.auth import AuthFlow, Flow, Login, Signed
+from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 # Renew this long before the stated expiry: a request signed just before it may arrive just after.
 RENEW_MARGIN = 300.0
@@ -77,10 +74,9 @@ class LoginFlow(AuthFlow):
         self._read_key = read_key
         self._lifetime = float(lifetime)
         self._clock = clock or _now
-        self._send: Send | None = None
-        self._asend: ASend | None = None
+        with _KEYS_LOCK:
+            self._lock = _LOGIN_LOCKS.setdefault(self._scope, threading.Lock())
         self._alock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-        self._used: str | None = None  # the key last put on a request (the one a 401 refers to)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self._login.path!r})"
@@ -90,11 +86,31 @@ class LoginFlow(AuthFlow):
         key = self._cached(any_age=True)
         return self._secrets + ((key,) if key else ())
 
-    def bind(self, send: Send | None = None, asend: ASend | None = None) -> None:
-        self._send = send or self._send
-        self._asend = asend or self._asend
+    def auth_flow(self) -> Flow:
+        """Sign with the cached key (logging in first when there is none); after a 401, drop that key, get
+        the current one (one login for every client that saw the 401) and sign once more."""
+        key = self._cached() or (yield from self._key())
+        response = yield Signed({"Authorization": f"Bearer {key}"})
+        if response is not None and response.status_code == 401:
+            self._forget(key)
+            key = yield from self._key()
+            yield Signed({"Authorization": f"Bearer {key}"})
 
     # --- the key --------------------------------------------------------------------------------------
+    def _key(self) -> Generator[Login, RawResponse | None, str]:
+        """The cached key, or one from a login (sent by the driver under the scope's lock)."""
+        answer = yield Login(self._login, lambda: self._cached() is None, self._lock, self._async_lock)
+        if answer is not None:
+            return self._store(answer)
+        return self._cached() or (yield from self._key())  # the other client's key, unless dropped since
+
+    def _async_lock(self) -> asyncio.Lock:
+        """One login at a time on this flow's event loop (a lock belongs to the loop it was made on)."""
+        loop = asyncio.get_running_loop()
+        if self._alock is None or self._alock[0] is not loop:
+            self._alock = (loop, asyncio.Lock())
+        return self._alock[1]
+
     def _cached(self, any_age: bool = False) -> str | None:
         with _KEYS_LOCK:
             key = _KEYS.get(self._scope)
@@ -116,39 +132,3 @@ class LoginFlow(AuthFlow):
             key = _KEYS.get(self._scope)
             if key is not None and key.value == value:
                 del _KEYS[self._scope]
-
-    def _sync_login(self) -> str:
-        if self._send is None:
-            raise RuntimeError("LoginFlow used before a transport bound it")
-        with _KEYS_LOCK:
-            lock = _LOGIN_LOCKS.setdefault(self._scope, threading.Lock())
-        with lock:  # threads waiting here reuse the key the first one got
-            return self._cached() or self._store(self._send(self._login))
-
-    async def _async_login(self) -> str:
-        if self._asend is None:
-            raise RuntimeError("LoginFlow used before an async transport bound it")
-        loop = asyncio.get_running_loop()
-        if self._alock is None or self._alock[0] is not loop:
-            self._alock = (loop, asyncio.Lock())
-        async with self._alock[1]:
-            return self._cached() or self._store(await self._asend(self._login))
-
-    # --- AuthFlow -------------------------------------------------------------------------------------
-    def headers(self) -> dict[str, str]:
-        self._used = self._cached() or self._sync_login()
-        return {"Authorization": f"Bearer {self._used}"}
-
-    async def aheaders(self) -> dict[str, str]:
-        self._used = self._cached() or await self._async_login()
-        return {"Authorization": f"Bearer {self._used}"}
-
-    def refresh(self) -> bool:
-        self._forget(self._used)
-        self._sync_login()
-        return True
-
-    async def arefresh(self) -> bool:
-        self._forget(self._used)
-        await self._async_login()
-        return True

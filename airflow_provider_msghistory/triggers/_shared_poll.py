@@ -38,7 +38,8 @@ from airflow_provider_msghistory.client.cadence import JobCadence, first_look_of
 from airflow_provider_msghistory.client.errors import AuthenticationError
 from airflow_provider_msghistory.client.models import ExportJob, ExportStatus
 from airflow_provider_msghistory.client.refs import ExportRef
-from airflow_provider_msghistory.client.transport import ASYNC_POOL, within
+from airflow_provider_msghistory.client.transport.aio import within
+from airflow_provider_msghistory.client.transport.pools import ASYNC_POOL
 from airflow_provider_msghistory.client.waiting import (
     LAST_LOOK_LEAD,
     is_transient,

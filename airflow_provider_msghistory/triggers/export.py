@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_msghistory.client.cancel import CANCEL_TIMEOUT
 from airflow_provider_msghistory.client.models import ExportStatus
-from airflow_provider_msghistory.client.transport import within
+from airflow_provider_msghistory.client.transport.aio import within
 from airflow_provider_msghistory.client.waiting import LIST_PAGE_SIZE, ExportWaiter, timeout_reason
 from airflow_provider_msghistory.triggers._shared_poll import ExportWatch
 from airflow_provider_msghistory.triggers.events import ExportEvent

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -115,6 +117,24 @@ def test_the_async_client_logs_in_and_renews_too(make_emu: Callable[..., Any]) -
 
     assert asyncio.run(run()) > 0
     assert emu.logins == 2  # five concurrent first calls shared one login
+
+
+def test_threads_of_the_process_share_one_login(make_emu: Callable[..., Any]) -> None:
+    """Sync clients on four threads at once (each login answered after 0.3 s): one logs in, the others wait
+    for its key instead of logging in too."""
+    emu = make_emu(login=True, latency=0.3)
+    clients = [ExportClient(config(emu, login=True)) for _ in range(4)]
+    together = threading.Barrier(len(clients))
+
+    def check(client: ExportClient) -> None:
+        together.wait()
+        client.check_connection()
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(check, clients))
+    for client in clients:
+        client.close()
+    assert emu.logins == 1
 
 
 def test_wrong_password_says_what_to_fix(make_emu: Callable[..., Any]) -> None:
