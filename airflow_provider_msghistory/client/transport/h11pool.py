@@ -248,18 +248,21 @@ class H11Pool:
             await conn.writer.drain()
         except OSError as exc:
             raise ExchangeFailed(f"sending failed: {type(exc).__name__}: {exc}") from None
+        answered = False
         while True:
             event = _next_event(conn)
             if event is h11.NEED_DATA:
-                await self.receive(conn)
+                if not await self.receive(conn) and not answered:
+                    stale = " (a kept-alive connection the server had closed)" if conn.reused else ""
+                    raise ExchangeFailed(f"the server closed the connection without answering{stale}")
+                answered = True
             elif type(event) is h11.Response:
                 return Response(self, origin, conn, event)
-            elif type(event) is not h11.InformationalResponse:  # ConnectionClosed
-                stale = " (an idle keep-alive connection the server had closed)" if conn.reused else ""
-                raise ExchangeFailed(f"the server closed the connection without answering{stale}")
+            elif type(event) is not h11.InformationalResponse:
+                raise ExchangeFailed(f"the connection ended before the reply ({type(event).__name__})")
 
-    async def receive(self, conn: _Connection) -> None:
-        """Feed the connection's parser the next bytes (``b""`` at the end)."""
+    async def receive(self, conn: _Connection) -> int:
+        """Feed the connection's parser the next bytes (``b""`` at the end); how many there were."""
         try:
             async with asyncio.timeout(self._read_timeout):
                 data = await conn.reader.read(READ_SIZE)
@@ -271,6 +274,7 @@ class H11Pool:
             conn.protocol.receive_data(data)
         except h11.RemoteProtocolError as exc:
             raise ExchangeFailed(f"malformed response: {exc}") from None
+        return len(data)
 
     async def _connection(self, origin: Origin, now: float) -> _Connection:
         idle = self._idle.get(origin)
