@@ -1,15 +1,14 @@
-"""The async transport: the core's decisions around ``httpx`` (API calls, for triggers). Never blocks the
-event loop."""
+"""The async transport: the core's decisions around h11 on asyncio streams, or ``httpx`` through a proxy (API
+calls, for triggers). Never blocks the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from airflow_provider_msghistory.client.auth import Login
 from airflow_provider_msghistory.client.config import ClientConfig
@@ -17,11 +16,8 @@ from airflow_provider_msghistory.client.decoding import ACCEPT_ENCODING
 from airflow_provider_msghistory.client.dialects.base import Dialect
 from airflow_provider_msghistory.client.retry import NetworkFailure, RetryPolicy
 from airflow_provider_msghistory.client.transport import Authorizing, CappedBody, TransportCore
-from airflow_provider_msghistory.client.transport.pools import async_clients
+from airflow_provider_msghistory.client.transport.pools import AsyncResponse, async_sender
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
-
-if TYPE_CHECKING:
-    import httpx
 
 T = TypeVar("T")
 
@@ -31,11 +27,21 @@ def _network_errors() -> tuple[type[Exception], ...]:
     """What a request raises when the network or the server fails it, or its time is up."""
     import httpx
 
-    return (httpx.HTTPError, httpx.InvalidURL, OSError, asyncio.TimeoutError)
+    from airflow_provider_msghistory.client.transport import h11pool
+
+    return (
+        h11pool.ConnectFailed,
+        h11pool.ExchangeFailed,
+        h11pool.InvalidRequest,
+        httpx.HTTPError,
+        httpx.InvalidURL,
+        OSError,
+        asyncio.TimeoutError,
+    )
 
 
 class AsyncTransport(TransportCore):
-    """HTTP on ``httpx.AsyncClient`` pools with the shared retry policy.
+    """HTTP on an h11 keep-alive pool (``httpx`` through a proxy) with the shared retry policy.
 
     :param config: client configuration.
     :param dialect: the vendor dialect (supplies auth headers).
@@ -57,8 +63,7 @@ class AsyncTransport(TransportCore):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(config, dialect, policy, clock)
-        self._clients = async_clients(config)
-        self._next = itertools.cycle(self._clients)
+        self._sender = async_sender(config)
         self._sleep = sleep
 
     def classify(self, exc: Exception) -> NetworkFailure | None:
@@ -66,6 +71,12 @@ class AsyncTransport(TransportCore):
 
         import httpx
 
+        from airflow_provider_msghistory.client.transport import h11pool
+
+        if isinstance(exc, h11pool.ConnectFailed):
+            return None if exc.certificate else NetworkFailure.CONNECT
+        if isinstance(exc, h11pool.ExchangeFailed):
+            return NetworkFailure.AFTER_SEND
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
             if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
                 return None
@@ -101,15 +112,7 @@ class AsyncTransport(TransportCore):
                 await self._sleep(held)
             await self.pacer.aacquire()
             try:
-                client = next(self._next)
-                built = client.build_request(
-                    request.method,
-                    self.api_url(request),
-                    params=dict(request.params) if request.params else None,
-                    json=request.json,
-                    headers={**headers, **credentials},
-                )
-                exchange = self._attempt(client, built, request.endpoint)
+                exchange = self._attempt(request, {**headers, **credentials})
                 response, body = await within(exchange, float(self.config.call_timeout))
             except _network_errors() as exc:
                 await self._sleep(attempts.failed(exc))
@@ -120,14 +123,14 @@ class AsyncTransport(TransportCore):
                 return self.raw(response.status_code, response.headers, content)
             await self._sleep(delay)
 
-    @staticmethod
     async def _attempt(
-        client: httpx.AsyncClient, built: httpx.Request, endpoint: str
-    ) -> tuple[httpx.Response, CappedBody]:
-        """One request: the response and its capped body."""
-        response = await client.send(built, stream=True)
-        body = CappedBody(response.headers.get("Content-Encoding"), endpoint)
+        self, request: ApiRequest, headers: Mapping[str, str]
+    ) -> tuple[AsyncResponse, CappedBody]:
+        """One request: the response and its capped body (past the cap the connection is dropped)."""
+        url = self.api_url(request)
+        response = await self._sender.send(request.method, url, request.params, request.json, headers)
         try:
+            body = CappedBody(response.headers.get("Content-Encoding"), request.endpoint)
             async for chunk in response.aiter_raw():
                 if not body.feed(chunk):
                     break
@@ -137,12 +140,11 @@ class AsyncTransport(TransportCore):
 
     @property
     def closed(self) -> bool:
-        return all(client.is_closed for client in self._clients)
+        return self._sender.is_closed
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        for client in self._clients:
-            await client.aclose()
+        """Close the connections."""
+        await self._sender.aclose()
 
 
 async def within(awaitable: Awaitable[T], timeout: float) -> T:
