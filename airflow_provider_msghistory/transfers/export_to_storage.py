@@ -317,7 +317,9 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
         waiter: ExportWaiter,
     ) -> dict[str, Any]:
         """The job's files, unpacked, merged with one header and cut to the export's window."""
-        merger = CsvMerger(part.write, ref.window, client.dialect.row_time_column)
+        window, dialect = ref.window, client.dialect
+        asked = dialect.asked_window(window) if window is not None else None
+        merger = CsvMerger(part.write, window, dialect.row_time_column, asked)
         if client.caps.links_in_job:
             if job is None or not job.files:  # a job the wait called done lists its files
                 raise AirflowException(f"export {export_id}: the job lists no files to download")

@@ -8,6 +8,7 @@ read, and only when there is a window to cut to. No Airflow here (the benchmark 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -18,10 +19,10 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO
 
-from airflow_provider_msghistory.client.datetimes import MS, ceil_to, parse_vendor_time, zulu_ms
+from airflow_provider_msghistory.client.datetimes import MS, ceil_to, floor_to, parse_vendor_time, zulu_ms
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.transfers.streaming import CsvDigest
@@ -32,6 +33,9 @@ CHUNK = 1 << 20
 MAX_RECORD = 16 << 20
 #: Default cap of what one part (one zip member) unpacks to: far above a real log file, far below a disk.
 MAX_PART_BYTES = 16 << 30
+MINUTE = timedelta(minutes=1)
+#: What the merger writes: slices of a chunk as memoryviews (not copied) or bytes.
+Buffer = bytes | memoryview
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -133,25 +137,36 @@ def _why(error: BaseException) -> str:
 
 
 class _Block:
-    """Complete CSV records, ``data[start:end]``, and their shadow: the same bytes with the commas and
-    newlines inside quoted fields blanked, so the shadow's lines are the records and its commas the
-    field separators. Offsets instead of slices: a megabyte copied less per chunk."""
+    """Complete CSV records, ``data[start:end]``. Offsets instead of slices: a megabyte copied less per
+    chunk. Its :attr:`shadow` (the same bytes with the commas and newlines inside quoted fields blanked,
+    so the shadow's lines are the records and its commas the field separators) is made only when asked."""
 
-    def __init__(self, data: bytes, shadow: bytes, start: int, end: int) -> None:
+    def __init__(self, data: bytes, start: int, end: int, count: int | None = None) -> None:
         self.data = data
-        self.shadow = shadow
         self.start = start
         self.end = end
-        self.count = shadow.count(b"\n", start, end)
+        if count is not None:
+            self.count = count
 
-    def content(self) -> bytes:
-        data = self.data
-        return data if (self.start, self.end) == (0, len(data)) else data[self.start : self.end]
+    @functools.cached_property
+    def shadow(self) -> bytes:
+        # Quote parity starts at ``start``: an odd number of quotes before it (the end of a record that
+        # began in the previous chunk) would flip inside and outside, so one more quote evens it.
+        if self.data.count(b'"', 0, self.start) & 1:
+            return _shadow(b'"' + self.data)[1:]
+        return _shadow(self.data)
+
+    @functools.cached_property
+    def count(self) -> int:
+        return _count_records(_quotes_and_newlines(self.data[self.start : self.end]))
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)[self.start : self.end]
 
     def split_first(self) -> tuple[bytes, _Block]:
         """The first record and the block of the others (the block must hold a record)."""
-        first = self.shadow.find(b"\n", self.start) + 1
-        return self.data[self.start : first], _Block(self.data, self.shadow, first, self.end)
+        first = _record_end(self.data, self.start, self.data.find(b"\n", self.start))
+        return self.data[self.start : first], _Block(self.data, first, self.end)
 
     def records(self) -> list[bytes]:
         lengths = map(len, _LINES.findall(self.shadow, self.start, self.end))
@@ -161,6 +176,7 @@ class _Block:
 
 _LINES = re.compile(rb"[^\n]*\n")
 _BLANK_QUOTED = bytes.maketrans(b",\n", b"  ")
+_NOT_QUOTE_OR_NEWLINE = bytes(set(range(256)) - {ord('"'), ord("\n")})
 
 
 def _shadow(data: bytes) -> bytes:
@@ -171,6 +187,49 @@ def _shadow(data: bytes) -> bytes:
     pieces = data.split(b'"')
     pieces[1::2] = b'"'.join(pieces[1::2]).translate(_BLANK_QUOTED).split(b'"')
     return b'"'.join(pieces)
+
+
+def _quotes_and_newlines(data: bytes) -> bytes:
+    """Only the quotes and newlines of ``data``, in order (one C pass): all that record bounds depend on."""
+    return data.translate(None, _NOT_QUOTE_OR_NEWLINE)
+
+
+def _count_records(reduced: bytes) -> int:
+    """Newlines outside quoted fields, from :func:`_quotes_and_newlines` of records starting outside one:
+    with adjacent quote pairs dropped, the pieces between quotes alternate outside / inside, and the
+    inside ones hold only quoted newlines."""
+    if b'"' not in reduced:
+        return len(reduced)
+    reduced = reduced.replace(b'""', b"")
+    return reduced.count(b"\n") - sum(map(len, reduced.split(b'"')[1::2]))
+
+
+def _record_end(data: bytes, start: int, newline: int, quotes: int = 0) -> int:
+    """Just past the first newline at or after ``newline`` that lies outside quoted fields, counting quotes
+    from ``start`` (a record's start, after ``quotes`` more); 0 when there is none."""
+    quotes += data.count(b'"', start, newline) if newline >= 0 else 0
+    while newline >= 0:
+        if not quotes & 1:
+            return newline + 1
+        after = data.find(b"\n", newline + 1)
+        quotes += data.count(b'"', newline, after) if after >= 0 else 0
+        newline = after
+    return 0
+
+
+def _last_record_end(data: bytes, start: int, end: int, quotes: int | None = None) -> int:
+    """Just past the last newline of ``data[start:end]`` outside quoted fields (``start`` is a record's
+    start; ``quotes``: how many it holds, if known); ``start`` if none. Quote parity from the end: a few
+    short counts, no pass of Python per line."""
+    if quotes is None:
+        quotes = data.count(b'"', start, end)
+    newline, after = data.rfind(b"\n", start, end), end
+    while newline >= 0:
+        quotes -= data.count(b'"', newline, after)
+        if not quotes & 1:
+            return newline + 1
+        newline, after = data.rfind(b"\n", start, newline), newline
+    return start
 
 
 class _Records:
@@ -184,16 +243,31 @@ class _Records:
         self.label = label
         self._rest = b""  # the start of the record the next chunk completes
 
-    def block(self, chunk: bytes) -> _Block:
-        """The records ``chunk`` completes."""
-        data = self._rest + chunk if self._rest else chunk
-        if len(data) > MAX_RECORD:  # a record this long may be runaway: split line by line, with limits
-            done = b"".join(self._by_lines(data))
-            return _Block(done, _shadow(done), 0, len(done))
-        shadow = _shadow(data)
-        end = shadow.rfind(b"\n") + 1
+    def blocks(self, chunk: bytes) -> list[_Block]:
+        """The records ``chunk`` completes: the one the previous chunk left open (joined alone, so the
+        chunk itself is never copied), then the chunk's own."""
+        rest = self._rest
+        if not rest:
+            return [self._own(chunk, 0)]
+        joined = _record_end(chunk, 0, chunk.find(b"\n"), rest.count(b'"'))
+        if not joined:  # the open record goes on past this chunk
+            data = rest + chunk
+            if len(data) > MAX_RECORD:  # a record this long may be runaway: split line by line, with limits
+                done = b"".join(self._by_lines(data))
+                return [_Block(done, 0, len(done))]
+            return [self._own(data, 0)]
+        first = rest + chunk[:joined]
+        return [_Block(first, 0, len(first)), self._own(chunk, joined)]
+
+    def _own(self, data: bytes, start: int) -> _Block:
+        # One pass keeps the quotes and newlines of the whole chunk: the quote count finds the last
+        # record's end, and the part before it counts the records.
+        reduced = _quotes_and_newlines(data)
+        skip = len(_quotes_and_newlines(data[:start])) if start else 0
+        end = _last_record_end(data, start, len(data), reduced.count(b'"', skip))
         self._rest = data[end:]
-        return _Block(data, shadow, 0, end)
+        tail = len(_quotes_and_newlines(self._rest)) if self._rest else 0
+        return _Block(data, start, end, _count_records(reduced[skip : len(reduced) - tail]))
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The records ``chunk`` completes, one by one (split line by line: when every record is wanted
@@ -241,9 +315,14 @@ class _RowWindow:
     the time column of every record where it is written canonically, and only the records it cannot vouch
     for (a time outside the window, an irregular quoted field before the time) are decided one by one by
     :meth:`keep`; a block with any record the expression does not read is decided record by record.
+
+    :meth:`cut_edges` is the cheaper path once a part has shown its shape (see :class:`CsvMerger`): the
+    vendor was asked for ``asked``, a covering window, so a row outside ``[start, end)`` lies in the
+    slack between the two, a few minutes at most; only records holding such a minute (``HH:MM:``) anywhere
+    are found (byte searches in C) and decided by :meth:`keep`, and the rest pass untouched.
     """
 
-    def __init__(self, window: Window, column: int) -> None:
+    def __init__(self, window: Window, column: int, asked: Window | None = None) -> None:
         utc = window.utc()
         self.start, self.end = utc.start, utc.end
         self.column = column
@@ -260,15 +339,23 @@ class _RowWindow:
         # without a quote or CR, or quoted whole (with "" escapes); one per line.
         field = rb'(?:(?:"[^"]*")+|[^",\r\n]*),'
         self._regular_heads = re.compile(rb"(?:" + field * column + rb".{24}\n)*")
+        self.edge_needles = _edge_needles(utc, asked)
+        self._asked_keys = (
+            (_canonical(ceil_to(asked.utc().start, MS)), _canonical(ceil_to(asked.utc().end, MS)))
+            if self.edge_needles is not None and asked is not None
+            else None
+        )
 
-    def cut(self, block: _Block) -> tuple[bytes, int]:
-        """The records of ``block`` to keep (as bytes) and how many there are."""
+    def cut(self, block: _Block) -> tuple[list[Buffer], int, bool]:
+        """The records of ``block`` to keep (as pieces of its bytes, in order), how many there are, and
+        whether every record's time was read canonically and lies inside the asked window (the shape
+        :meth:`cut_edges` needs)."""
         if not block.count:
-            return b"", 0
+            return [], 0, True
         heads = self._lines.findall(block.shadow, block.start, block.end)
         if len(heads) != block.count:  # a record the expression does not read: each is decided alone
             kept = [record for record in block.records() if self.keep(record)]
-            return b"".join(kept), len(kept)
+            return list(kept), len(kept), False
         times = list(map(_TIME, heads))
         start, end = self._start_key, self._end_key
         doubtful: set[int] = set()
@@ -276,24 +363,55 @@ class _RowWindow:
         # Quoted fields before the time: if all are regular, CSV reads the time the expression read.
         if quoted and not self._regular_heads.fullmatch(b"\n".join(quoted) + b"\n"):
             doubtful.update(index for index, head in enumerate(heads) if b'"' in head)
-        if not doubtful and start <= min(times) and max(times) < end:
-            return block.content(), block.count
+        first_time, last_time = min(times), max(times)
+        asked = self._asked_keys
+        vouched = not doubtful and asked is not None and asked[0] <= first_time and last_time < asked[1]
+        if not doubtful and start <= first_time and last_time < end:
+            return [block.view()], block.count, vouched
         doubtful.update(itertools.compress(itertools.count(), map(end.__le__, times)))
         doubtful.update(itertools.compress(itertools.count(), map(start.__gt__, times)))
         # A doubtful record's line is the first after the previous one's that starts with its fields up to
         # the time: a line that does has the same head and time, so it is doubtful too.
-        data, shadow = block.data, block.shadow
-        pieces, done, kept, first = [], block.start, block.count, block.start
+        data, shadow = memoryview(block.data), block.shadow
+        pieces: list[Buffer] = []
+        done, kept, first = block.start, block.count, block.start
         for index in sorted(doubtful):
             if index:
                 first = shadow.find(b"\n" + heads[index], first, block.end) + 1
             after = shadow.find(b"\n", first) + 1
-            if not self.keep(data[first:after]):
+            if not self.keep(bytes(data[first:after])):
                 pieces.append(data[done:first])
                 done = after
                 kept -= 1
         pieces.append(data[done : block.end])
-        return b"".join(pieces), kept
+        return pieces, kept, vouched
+
+    def cut_edges(self, block: _Block) -> tuple[list[Buffer], int]:
+        """Like :meth:`cut`, for a part whose rows are known to be canonical and inside the asked window:
+        only the records holding a slack minute are decided (by :meth:`keep`)."""
+        data, end = block.data, block.end
+        hits = []
+        for needle in self.edge_needles or ():
+            at = data.find(needle, block.start, end)
+            while at >= 0:
+                hits.append(at)
+                at = data.find(needle, at + 1, end)
+        if not hits:
+            return [block.view()], block.count
+        view = memoryview(data)
+        pieces: list[Buffer] = []
+        done, dropped, record = block.start, 0, block.start
+        for at in sorted(hits):
+            if at < record:  # inside the record just decided
+                continue
+            first = _last_record_end(data, record, at)
+            record = _record_end(data, first, data.find(b"\n", at))
+            if not self.keep(data[first:record]):
+                pieces.append(view[done:first])
+                done = record
+                dropped += 1
+        pieces.append(view[done:end])
+        return pieces, block.count - dropped
 
     def keep(self, record: bytes) -> bool:
         value = self._value(record)
@@ -315,6 +433,34 @@ class _RowWindow:
         # A quoted field before the time column: read the record as CSV (newline="" keeps quoted CR/LF).
         row = next(csv.reader(io.StringIO(record.decode("utf-8", "replace"), newline="")), [])
         return row[index].encode() if len(row) > index else b""
+
+
+#: Records of a part read one by one, all canonical and inside the asked window, before the edge search.
+VOUCH_RECORDS = 4096
+#: Edge search only for windows this long at least (shorter ones: most rows would be near an edge).
+EDGE_MIN_WINDOW = timedelta(hours=1)
+#: At most this many slack minutes are searched for; a wider covering window is cut row by row.
+MAX_EDGE_MINUTES = 8
+
+
+def _edge_needles(window: Window, asked: Window | None) -> tuple[bytes, ...] | None:
+    """``HH:MM:`` (UTC) of every minute in the slack between ``window`` and the covering ``asked`` one, or
+    ``None`` when the edge search does not apply. Whatever separates date and time, whatever the fraction,
+    a UTC time in the slack holds one of them."""
+    if asked is None or window.end - window.start < EDGE_MIN_WINDOW:
+        return None
+    outer = asked.utc()
+    if outer.start > window.start or outer.end < window.end:
+        return None  # not a covering window
+    minutes: set[bytes] = set()
+    for low, high in ((outer.start, window.start), (window.end, outer.end)):
+        minute = floor_to(low, MINUTE)
+        while minute < high:
+            minutes.add(minute.strftime("%H:%M:").encode())
+            minute += MINUTE
+            if len(minutes) > MAX_EDGE_MINUTES:
+                return None
+    return tuple(sorted(minutes))
 
 
 # The one shape whose byte order is time order; any other spelling (a space or a "t" for the "T", another
@@ -352,39 +498,54 @@ class CsvMerger:
     """Writes one CSV from part streams: the first header once, every later header checked against it,
     rows cut to ``window`` by ``time_column`` (when a window is given).
 
+    Each part's rows are first read record by record (every time column located and compared). Once
+    :data:`VOUCH_RECORDS` of them in a row have shown canonical UTC times inside ``asked``, the window the
+    vendor was asked for, the rest of the part is searched only for the slack minutes between ``asked``
+    and ``window`` (:meth:`_RowWindow.cut_edges`): the vendor's own bound keeps every other row inside
+    the window, and that is what makes the cut about as cheap as a bare record count. A part that shows
+    anything else (another time shape, a row outside ``asked``) is read record by record to its end.
+
     :param write: where the merged bytes go.
     :param window: the half-open window to keep rows of, or ``None`` (every row).
     :param time_column: the header name of the rows' time (case-insensitive), needed with a window.
+    :param asked: the covering window the vendor was asked for (``None``: rows are always read one by one).
     """
 
     def __init__(
-        self, write: Callable[[bytes], None], window: Window | None, time_column: str | None
+        self,
+        write: Callable[[bytes], None],
+        window: Window | None,
+        time_column: str | None,
+        asked: Window | None = None,
     ) -> None:
         self._write = write
         self.window = window
         self.time_column = time_column
+        self.asked = asked
+        self._vouched: int | None = 0  # this part's records shown canonical and asked-for (None: not so)
         self.header: bytes | None = None
         self._newline = b"\n"
         self._filter: _RowWindow | None = None
         self._sha = hashlib.sha256()
         self.stats = MergeStats()
 
-    def _out(self, data: bytes) -> None:
-        if data:
-            self._write(data)
+    def _out(self, data: Buffer) -> None:
+        if size := len(data):  # pieces are bytes or memoryviews of bytes: len() counts bytes
+            self._write(data)  # type: ignore[arg-type]  # every sink takes a buffer
             self._sha.update(data)
-            self.stats.bytes += len(data)
+            self.stats.bytes += size
 
     def add(self, chunks: Iterator[bytes], label: str) -> None:
         """Append one part's CSV stream."""
         records = _Records(label)
         header: bytes | None = None
+        self._vouched = 0
         for chunk in chunks:
-            block = records.block(chunk)
-            if header is None and block.count:
-                header, block = block.split_first()
-                self._header(header, label)
-            self._block(block)
+            for block in records.blocks(chunk):
+                if header is None and block.count:
+                    header, block = block.split_first()
+                    self._header(header, label)
+                self._block(block)
             if header is not None and self.window is None:
                 # No window: after the header the bytes pass through untouched (no record split).
                 self._passthrough(records, chunks)
@@ -416,7 +577,7 @@ class CsvMerger:
             self._newline = b"\r\n" if header.endswith(b"\r\n") else b"\n"
             self._out(header)
             if self.window is not None:
-                self._filter = _RowWindow(self.window, self._time_index(header, label))
+                self._filter = _RowWindow(self.window, self._time_index(header, label), self.asked)
             return
         if header.rstrip(b"\r\n") != self.header.rstrip(b"\r\n"):
             raise MergeError(
@@ -438,13 +599,20 @@ class CsvMerger:
     def _block(self, block: _Block) -> None:
         if not block.count:
             return
-        if self._filter is None:
-            data, kept = block.content(), block.count
+        row_window = self._filter
+        if row_window is None:
+            pieces, kept = [block.view()], block.count
+        elif self._vouched is not None and self._vouched >= VOUCH_RECORDS:
+            pieces, kept = row_window.cut_edges(block)
         else:
-            data, kept = self._filter.cut(block)
+            pieces, kept, vouched = row_window.cut(block)
+            if self._vouched is not None and row_window.edge_needles is not None:
+                self._vouched = self._vouched + block.count if vouched else None
+        if row_window is not None:
             self.stats.dropped_rows += block.count - kept
         self.stats.rows += kept
-        self._out(data)
+        for piece in pieces:
+            self._out(piece)
 
     def _rows(self, batch: list[bytes]) -> None:
         if self._filter is not None:

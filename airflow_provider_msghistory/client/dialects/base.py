@@ -44,6 +44,7 @@ from airflow_provider_msghistory.client.models import (
 from airflow_provider_msghistory.client.options import ConnectionOption
 from airflow_provider_msghistory.client.pacing import RateLimit
 from airflow_provider_msghistory.client.retry import retry_after_seconds
+from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,12 @@ class Dialect(ABC):
     @abstractmethod
     def submit_export(self, request: ExportRequest) -> ApiRequest:
         """The request that creates ``request``'s export (already :meth:`check`-ed)."""
+
+    def asked_window(self, window: Window) -> Window:
+        """The half-open window the vendor's rows lie in when :meth:`submit_export` asks for ``window``:
+        ``window`` itself where the wire bounds are exact; a covering one where they are coarser
+        (``caps.exact_bounds = False``), whose rows are then cut to ``window``."""
+        return window
 
     @abstractmethod
     def parse_export_id(self, body: Any) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_msghistory.client.auth import AuthFlow, bearer
 from airflow_provider_msghistory.client.config import ClientConfig
-from airflow_provider_msghistory.client.datetimes import EXAMPLE, zulu_seconds
+from airflow_provider_msghistory.client.datetimes import EXAMPLE, SECOND, zulu_seconds
 from airflow_provider_msghistory.client.dialects.base import (
     Capabilities,
     Dialect,
@@ -27,6 +27,7 @@ from airflow_provider_msghistory.client.dialects.base import (
 from airflow_provider_msghistory.client.errors import ApiError, ExportExpiredError, UnexpectedResponseError
 from airflow_provider_msghistory.client.models import ExportJob, ExportKind, ExportRequest, ExportStatus
 from airflow_provider_msghistory.client.options import ConnectionOption
+from airflow_provider_msghistory.client.windows import Window
 from airflow_provider_msghistory.client.wire import ApiRequest, RawResponse
 
 CODE_INVALID_JOB = 4018  # [doc] the 404 body's code for an unknown job
@@ -154,6 +155,11 @@ class EightByEightDialect(Dialect):
                     raise ValueError(f"filters.channelUserId: {why}, e.g. 'US.1349...'")
                 body[name] = value.strip()
         return body
+
+    def asked_window(self, window: Window) -> Window:
+        # ``to`` is ceil(end) + 1 s and may be inclusive to the second: rows up to 2 s past ceil(end).
+        first, last = window.covering_seconds()
+        return Window(first, last + SECOND)
 
     def submit_export(self, request: ExportRequest) -> ApiRequest:
         assert request.window is not None  # check() refuses a request without one
