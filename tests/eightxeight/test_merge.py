@@ -7,7 +7,7 @@ import csv
 import gzip
 import io
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -192,3 +192,106 @@ def test_the_synthetic_8x8_export_is_cut_as_record_by_record() -> None:
     out, merger = merged_whole(data)
     assert out == expected and (merger.stats.rows, unreadable) == (rows, 0)
     assert merger.stats.dropped_rows == len(data) // part.block_size > 0  # one a block
+
+
+# --- the edge search: a part that showed its shape is cut only where a slack minute appears -------------
+ASKED = Window(DAY.start, DAY.end + timedelta(seconds=2))  # 8x8's covering window for DAY
+
+
+def edge_merged(data: bytes, chunk: int, asked: Window | None = ASKED) -> tuple[bytes, CsvMerger, int]:
+    """Merged with the covering window given; also how many blocks the edge search decided."""
+    out = io.BytesIO()
+    merger = CsvMerger(out.write, DAY, "createdat", asked)
+    searched = 0
+    real = merge._RowWindow.cut_edges
+
+    def spy(self: merge._RowWindow, block: merge._Block) -> tuple[list[merge.Buffer], int]:
+        nonlocal searched
+        searched += 1
+        return real(self, block)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merge._RowWindow, "cut_edges", spy)
+        merger.add(iter([data[i : i + chunk] for i in range(0, len(data), chunk)]), "part 1")
+    merger.finish()
+    return out.getvalue(), merger, searched
+
+
+def many_rows(count: int) -> list[bytes]:
+    return [
+        b'%d,"a, ""b""",2025-01-02T%02d:%02d:%02d.%03dZ,"line\r\nbreak"\r\n'
+        % (i, i % 24, i % 60, i % 59, i % 1000)
+        for i in range(count)
+    ]
+
+
+def test_after_the_shown_shape_slack_rows_in_any_spelling_are_found_and_cut() -> None:
+    rows = many_rows(merge.VOUCH_RECORDS + 3000)
+    slack = [
+        b"70,,2025-01-03T00:00:00.000Z,the end itself: out\r\n",
+        b'71,"x, ""y""",2025-01-03 00:00:01.5,"space, no zone, \r\n a quoted newline: out"\r\n',
+        b"72,,2025-01-03t00:00:01.999z,lower case: out\r\n",
+        b"73,,2025-01-02T00:00:00.250Z,the start's minute: in\r\n",
+        b"74,,2025-01-02T23:59:59.999Z,the last millisecond: in\r\n",
+    ]
+    tail = rows[merge.VOUCH_RECORDS + 1000 :]
+    data = (
+        HEADER + b"".join(rows[: merge.VOUCH_RECORDS + 1000]) + b"".join(slack[:3]) + b"".join(tail[:700])
+        + b"".join(slack[3:]) + b"".join(tail[700:]) + slack[0]
+    )  # fmt: skip
+    expected, rows_kept, _ = oracle(data, DAY, "createdat")
+    for chunk in (1 << 20, 4099, 997):
+        out, merger, searched = edge_merged(data, chunk)
+        assert out == expected
+        assert (merger.stats.rows, merger.stats.dropped_rows) == (rows_kept, 4)
+        assert (searched > 0) is (chunk < len(data))  # the edge search decided the later blocks
+
+
+def test_a_part_that_shows_another_time_shape_is_cut_row_by_row_to_its_end() -> None:
+    # The first rows write times with a space: the edge search never starts for this part, so a later
+    # row far past the window (no slack minute in it) is still found.
+    spaced = [row.replace(b"Z,", b",").replace(b"T", b" ", 1) for row in many_rows(merge.VOUCH_RECORDS)]
+    far = b"75,,2025-01-04 12:34:56.000,a day late: out\r\n"
+    data = HEADER + b"".join(spaced) + far + b"".join(many_rows(2000))
+    expected, rows_kept, _ = oracle(data, DAY, "createdat")
+    out, merger, searched = edge_merged(data, 4099)
+    assert (out, merger.stats.dropped_rows, searched) == (expected, 1, 0)
+    assert merger.stats.rows == rows_kept
+
+
+def test_a_row_outside_the_asked_window_keeps_the_part_row_by_row() -> None:
+    rows = many_rows(merge.VOUCH_RECORDS + 2000)
+    early = b"76,,2025-01-01T12:00:00.000Z,not what the vendor was asked for\r\n"
+    far = b"77,,2025-01-05T12:00:00.000Z,nor this\r\n"
+    data = HEADER + early + b"".join(rows) + far
+    out, merger, searched = edge_merged(data, 4099)
+    assert (out, merger.stats.dropped_rows, searched) == (oracle(data, DAY, "createdat")[0], 2, 0)
+
+
+def test_without_a_covering_window_every_row_is_read() -> None:
+    rows = many_rows(merge.VOUCH_RECORDS + 2000)
+    far = b"78,,2025-01-05T12:00:00.000Z,far past the window\r\n"
+    data = HEADER + b"".join(rows) + far
+    out, merger, searched = edge_merged(data, 1 << 20, asked=None)
+    assert (out, merger.stats.dropped_rows, searched) == (oracle(data, DAY, "createdat")[0], 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("window", "asked", "needles"),
+    [
+        (DAY, ASKED, (b"00:00:",)),
+        (  # bounds inside a minute: the start's second and the end's two seconds after
+            Window(DAY.start + timedelta(seconds=90.5), DAY.end - timedelta(seconds=30.25)),
+            Window(DAY.start + timedelta(seconds=90), DAY.end - timedelta(seconds=28)),
+            (b"00:01:", b"23:59:"),
+        ),
+        (DAY, Window(DAY.start - timedelta(minutes=10), DAY.end), None),  # too wide a slack
+        (Window(DAY.start, DAY.start + timedelta(minutes=30)), ASKED, None),  # too short a window
+        (DAY, Window(DAY.start + timedelta(seconds=1), DAY.end), None),  # not a covering window
+        (DAY, DAY, ()),  # exact bounds: nothing to search for
+    ],
+)
+def test_the_slack_minutes_searched_for(
+    window: Window, asked: Window, needles: tuple[bytes, ...] | None
+) -> None:
+    assert merge._edge_needles(window, asked) == needles
