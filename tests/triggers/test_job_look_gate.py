@@ -157,6 +157,29 @@ def test_a_wait_that_cannot_start_leaves_the_collector_as_it_was(done_jobs: list
     assert _gc._waits == 0 and _gc._after_collection not in gc.callbacks
 
 
+def test_frozen_objects_grown_past_the_bound_are_walked_by_the_next_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gc.unfreeze()
+    try:
+        _gc.enter()
+        monkeypatch.setattr(_gc, "_checked_at", time.monotonic() - _gc.CHECK_EVERY)
+        cycles = []
+        for _ in range(5_000):  # alive at a full collection, so frozen; garbage cycles once dropped
+            cycle: list[Any] = []
+            cycle.append(cycle)
+            cycles.append(cycle)
+        monkeypatch.setattr(_gc, "_base", 1_000)  # as if the heap had been much smaller at the last walk
+        gc.collect()
+        assert gc.get_freeze_count() == 0 and _gc._base is None  # grown past GROWTH: all unfrozen
+        del cycles, cycle
+        assert gc.collect() >= 5_000  # the next full collection walks the whole heap: the cycles go
+        assert _gc._base is not None and gc.get_freeze_count() > 0  # its survivors: frozen, the new base
+    finally:
+        _gc.leave()
+        gc.unfreeze()
+
+
 def test_the_collector_is_restored_only_when_the_last_of_nested_waits_leaves() -> None:
     gc.unfreeze()
     try:
@@ -169,5 +192,3 @@ def test_the_collector_is_restored_only_when_the_last_of_nested_waits_leaves() -
         assert gc.get_freeze_count() == 0 and _gc._after_collection not in gc.callbacks
     finally:
         gc.unfreeze()
-
-
