@@ -5,13 +5,14 @@ A triggerer holds Airflow's and the providers' modules (hundreds of thousands of
 as the process) and, with ten thousand waits, several hundred thousand objects of the waits themselves
 (tasks, coroutines, triggers, their bookkeeping), which live as long as the waits. CPython's full
 collection walks every tracked object, reachable or not: with 10,000 waits each one blocked the loop for
-0.1-0.3 s, several times in a wait's first seconds and then every minute or so, while young collections
-stay at a few ms.
+0.1-0.3 s, several times in the waits' first seconds and again as their looks promote new objects, while
+young collections stay at a few ms.
 
 So, while at least one wait is registered (:func:`enter` .. :func:`leave`, process-wide):
 
 - the objects alive when the first wait starts are frozen (:func:`gc.freeze`: moved to the permanent
-  generation, which no collection walks);
+  generation, which no collection walks; what CPython's documentation suggests for long-lived objects).
+  Garbage cycles alive at that instant stay until the unfreeze;
 - after every full collection, what survived it is frozen too. Right after a full collection every
   tracked object is reachable, so freezing then pins no garbage; the next full collection walks only what
   was allocated (and promoted) since. Frozen objects are still freed by reference counting, which is how

@@ -164,7 +164,7 @@ def test_frozen_objects_grown_past_the_bound_are_walked_by_the_next_full_collect
     try:
         _gc.enter()
         monkeypatch.setattr(_gc, "_checked_at", time.monotonic() - _gc.CHECK_EVERY)
-        cycles = []
+        cycles: list[list[Any]] = []
         for _ in range(5_000):  # alive at a full collection, so frozen; garbage cycles once dropped
             cycle: list[Any] = []
             cycle.append(cycle)
