@@ -337,6 +337,7 @@ async def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     wall = time.time() - t0
     stop.set()
     await tick
+    gc.callbacks.remove(on_gc)  # the collections of the waits only, not of the listing below
 
     counter = Counter(counter)  # the waits' requests: not the listing below
     times = list(request_times)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import gc
 import heapq
 import time
 import weakref
@@ -46,6 +45,7 @@ from airflow_provider_msghistory.client.waiting import (
     transient_delay,
     until_last_look,
 )
+from airflow_provider_msghistory.triggers import _gc
 
 # Waits woken per event-loop iteration when a round's looks are handed out.
 WAKE_BATCH = 50
@@ -420,26 +420,6 @@ class _Share:
             await self._client.result().aclose()
 
 
-_frozen = False
-
-
-def _freeze_long_lived() -> None:
-    """Once per process, as its first wait starts: move every object alive then to the garbage collector's
-    permanent generation (:func:`gc.freeze`).
-
-    A triggerer holds Airflow's and the providers' modules, hundreds of thousands of objects that live as
-    long as the process. Each full collection walks them all: with ten thousand waits started together
-    the collections their allocations bring come within seconds, each blocking the loop for half a
-    second. Frozen, they are not walked again; what the waits allocate is collected as before. Freezing
-    is what CPython's documentation suggests for long-lived objects (Airflow's DAG processor freezes
-    likewise); the cost is that garbage cycles alive at that instant are never freed, once per process.
-    """
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
-
-
 # Per event loop (weakly: a loop that is gone takes its shares along), per connection id.
 _shares: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Share]] = weakref.WeakKeyDictionary()
 
@@ -488,13 +468,13 @@ class ExportWatch:
 
         Raises what building the client raised (e.g. an unknown connection); the wait is then not joined.
         """
-        _freeze_long_lived()
         shares = _shares.setdefault(asyncio.get_running_loop(), {})
         share = shares.get(self.conn_id)
         if share is None:
             share = shares[self.conn_id] = _Share(self.conn_id)
         share.users += 1
         self._share = share
+        _gc.enter()  # left in stop(), which every started wait reaches
         try:
             client = await share.client()
         except BaseException:
@@ -554,6 +534,7 @@ class ExportWatch:
             own.leave()
         # Bookkeeping first, synchronously: a wait joining meanwhile must find a consistent registry.
         share.users -= 1
+        _gc.leave()
         last = share.users == 0
         if last:
             shares = _shares.get(asyncio.get_running_loop(), {})

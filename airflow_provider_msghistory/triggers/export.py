@@ -193,19 +193,19 @@ class MsgHistoryExportTrigger(BaseTrigger):
             return self._error(
                 f"cannot build the API client from connection {self.msghistory_conn_id!r}: {error}"
             )
-        waiter = ExportWaiter.for_client(
-            watch.client,
-            self.export_id,
-            self.poll_interval,
-            self.end_time,
-            self.max_regenerations,
-            page_hint=self.page_hint,
-            regenerations=self.regenerations,
-            page_size=self.page_size,
-            fallback_page_size=self.fallback_page_size,
-        )
         self._watch = watch
-        try:
+        try:  # from here on the watch is stopped whatever happens: it holds the process's GC regime too
+            waiter = ExportWaiter.for_client(
+                watch.client,
+                self.export_id,
+                self.poll_interval,
+                self.end_time,
+                self.max_regenerations,
+                page_hint=self.page_hint,
+                regenerations=self.regenerations,
+                page_size=self.page_size,
+                fallback_page_size=self.fallback_page_size,
+            )
             event = await self._follow(waiter, watch)
             if event.status == "timeout" and self.cancel_on_kill:
                 await self._cancel_export()  # the task fails: its export is not wanted any more

@@ -1,5 +1,5 @@
 """Job-tracked looks are admitted in order, a bounded number in flight and started per loop iteration; the
-first wait of a process freezes the objects alive then, once."""
+collector walks only what is new while waits run, and is restored when the last one leaves."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_msghistory.client.refs import ExportRef
 from airflow_provider_msghistory.hooks.msghistory import MsgHistoryHook
-from airflow_provider_msghistory.triggers import _shared_poll
+from airflow_provider_msghistory.triggers import _gc, _shared_poll
 from triggers.helpers import make_trigger, run_trigger
 
 DAY1, DAY2 = "2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z"
@@ -118,18 +118,77 @@ def test_the_gate_admits_in_order_and_a_cancelled_wait_takes_no_slot() -> None:
     assert in_flight == 0
 
 
-def test_the_first_wait_of_a_process_freezes_the_objects_alive_then_once(
+def test_while_waits_run_full_collections_freeze_their_survivors_and_the_last_wait_unfreezes(
     done_jobs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gc.unfreeze()
-    monkeypatch.setattr(_shared_poll, "_frozen", False)
+    freeze_counts: list[int] = []
+    look = _shared_poll._OwnPoll._look
+
+    async def observed_look(self: Any) -> Any:
+        if not freeze_counts:  # inside the first wait's first look
+            freeze_counts.append(gc.get_freeze_count())
+            survivors = [[] for _ in range(5_000)]  # allocated after the freeze
+            gc.collect()
+            freeze_counts.append(gc.get_freeze_count())
+            del survivors
+        return await look(self)
+
+    monkeypatch.setattr(_shared_poll._OwnPoll, "_look", observed_look)
+
+    async def triggerer() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(first_event(make_trigger(e)) for e in done_jobs[:3]))
+
     try:
-        payload, _ = run_trigger(make_trigger(done_jobs[0]))
-        assert payload["status"] == "success"
-        assert gc.get_freeze_count() > 10_000  # the modules imported so far, at least
+        assert [e["status"] for e in asyncio.run(triggerer())] == ["success"] * 3
+        assert freeze_counts[0] > 10_000  # what was alive when the first wait started: the modules, at least
+        assert freeze_counts[1] >= freeze_counts[0] + 5_000  # a full collection's survivors: frozen
+        assert gc.get_freeze_count() == 0  # the last wait left: nothing stays frozen
+        assert _gc._after_collection not in gc.callbacks
+    finally:
         gc.unfreeze()
-        payload, _ = run_trigger(make_trigger(done_jobs[1]))
-        assert payload["status"] == "success"
-        assert gc.get_freeze_count() == 0  # not frozen again: what later waits allocate stays collectable
+
+
+def test_a_wait_that_cannot_start_leaves_the_collector_as_it_was(done_jobs: list[str]) -> None:
+    gc.unfreeze()
+    payload, _ = run_trigger(make_trigger(done_jobs[0], msghistory_conn_id="no_such_connection"))
+    assert payload["status"] == "error"
+    assert gc.get_freeze_count() == 0
+    assert _gc._waits == 0 and _gc._after_collection not in gc.callbacks
+
+
+def test_frozen_objects_grown_past_the_bound_are_walked_by_the_next_full_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gc.unfreeze()
+    try:
+        _gc.enter()
+        monkeypatch.setattr(_gc, "_checked_at", time.monotonic() - _gc.CHECK_EVERY)
+        cycles: list[list[Any]] = []
+        for _ in range(5_000):  # alive at a full collection, so frozen; garbage cycles once dropped
+            cycle: list[Any] = []
+            cycle.append(cycle)
+            cycles.append(cycle)
+        monkeypatch.setattr(_gc, "_base", 1_000)  # as if the heap had been much smaller at the last walk
+        gc.collect()
+        assert gc.get_freeze_count() == 0 and _gc._base is None  # grown past GROWTH: all unfrozen
+        del cycles, cycle
+        assert gc.collect() >= 5_000  # the next full collection walks the whole heap: the cycles go
+        assert _gc._base is not None and gc.get_freeze_count() > 0  # its survivors: frozen, the new base
+    finally:
+        _gc.leave()
+        gc.unfreeze()
+
+
+def test_the_collector_is_restored_only_when_the_last_of_nested_waits_leaves() -> None:
+    gc.unfreeze()
+    try:
+        _gc.enter()
+        _gc.enter()
+        assert gc.get_freeze_count() > 0
+        _gc.leave()
+        assert gc.get_freeze_count() > 0 and _gc._after_collection in gc.callbacks
+        _gc.leave()
+        assert gc.get_freeze_count() == 0 and _gc._after_collection not in gc.callbacks
     finally:
         gc.unfreeze()
