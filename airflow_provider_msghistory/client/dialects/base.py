@@ -192,7 +192,8 @@ class Dialect(ABC):
     def asked_window(self, window: Window) -> Window:
         """The half-open window the vendor's rows lie in when :meth:`submit_export` asks for ``window``:
         ``window`` itself where the wire bounds are exact; a covering one where they are coarser
-        (``caps.exact_bounds = False``), whose rows are then cut to ``window``."""
+        (``caps.exact_bounds = False``), whose rows are then cut to ``window``. A covering window lets the
+        transfer search only its slack for rows to cut (``transfers/merge.py``)."""
         return window
 
     @abstractmethod
