@@ -25,7 +25,7 @@ from typing import IO
 from airflow_provider_msghistory.client.datetimes import MS, ceil_to, floor_to, parse_vendor_time, zulu_ms
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.windows import Window
-from airflow_provider_msghistory.transfers.streaming import CsvDigest
+from airflow_provider_msghistory.transfers.streaming import CsvDigest, quotes_and_newlines
 
 CHUNK = 1 << 20
 # One record (a row with its quoted newlines) read into memory at most: an unbalanced quote in a hostile
@@ -158,7 +158,7 @@ class _Block:
 
     @functools.cached_property
     def count(self) -> int:
-        return _count_records(_quotes_and_newlines(self.data[self.start : self.end]))
+        return _count_records(quotes_and_newlines(self.data[self.start : self.end]))
 
     def view(self) -> memoryview:
         return memoryview(self.data)[self.start : self.end]
@@ -176,7 +176,6 @@ class _Block:
 
 _LINES = re.compile(rb"[^\n]*\n")
 _BLANK_QUOTED = bytes.maketrans(b",\n", b"  ")
-_NOT_QUOTE_OR_NEWLINE = bytes(set(range(256)) - {ord('"'), ord("\n")})
 
 
 def _shadow(data: bytes) -> bytes:
@@ -189,13 +188,8 @@ def _shadow(data: bytes) -> bytes:
     return b'"'.join(pieces)
 
 
-def _quotes_and_newlines(data: bytes) -> bytes:
-    """Only the quotes and newlines of ``data``, in order (one C pass): all that record bounds depend on."""
-    return data.translate(None, _NOT_QUOTE_OR_NEWLINE)
-
-
 def _count_records(reduced: bytes) -> int:
-    """Newlines outside quoted fields, from :func:`_quotes_and_newlines` of records starting outside one:
+    """Newlines outside quoted fields, from :func:`quotes_and_newlines` of records starting outside one:
     with adjacent quote pairs dropped, the pieces between quotes alternate outside / inside, and the
     inside ones hold only quoted newlines."""
     if b'"' not in reduced:
@@ -262,11 +256,11 @@ class _Records:
     def _own(self, data: bytes, start: int) -> _Block:
         # One pass keeps the quotes and newlines of the whole chunk: the quote count finds the last
         # record's end, and the part before it counts the records.
-        reduced = _quotes_and_newlines(data)
-        skip = len(_quotes_and_newlines(data[:start])) if start else 0
+        reduced = quotes_and_newlines(data)
+        skip = len(quotes_and_newlines(data[:start])) if start else 0
         end = _last_record_end(data, start, len(data), reduced.count(b'"', skip))
         self._rest = data[end:]
-        tail = len(_quotes_and_newlines(self._rest)) if self._rest else 0
+        tail = len(quotes_and_newlines(self._rest)) if self._rest else 0
         return _Block(data, start, end, _count_records(reduced[skip : len(reduced) - tail]))
 
     def feed(self, chunk: bytes) -> list[bytes]:

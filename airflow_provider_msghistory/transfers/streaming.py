@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 _log = logging.getLogger(__name__)
 
 _NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in b'"\n')
+
+
+def quotes_and_newlines(data: bytes) -> bytes:
+    """Only the quotes and newlines of ``data``, in order (one C pass): all that record bounds depend on."""
+    return data.translate(None, _NOT_QUOTE_OR_NEWLINE)
 #: A part file not written for this long is left by a dead writer, whichever host wrote it.
 STALE_PART_AGE = 24 * 3600.0
 
@@ -65,7 +70,7 @@ class CsvDigest:
         # no newline's side), then the pieces between quotes alternate outside / inside a quoted field,
         # and the inside ones hold nothing but the newlines of quoted fields. C-level passes throughout:
         # no Python work per row.
-        reduced = chunk.translate(None, _NOT_QUOTE_OR_NEWLINE).replace(b'""', b"")
+        reduced = quotes_and_newlines(chunk).replace(b'""', b"")
         if self._in_quotes:
             reduced = b'"' + reduced  # the field open at the end of the previous chunk
         pieces = reduced.split(b'"')
