@@ -27,14 +27,16 @@ def serve_content(
     """A 200 or 206 response streaming ``content``.
 
     :param headers: Content-Type, Content-Disposition and an ``ETag`` (needed for ``If-Range``).
-    :param fault: a ``truncate`` / ``expire`` fault cuts the body after ``keep_bytes``.
+    :param fault: a ``truncate`` / ``expire`` fault cuts the body after ``keep_bytes``; ``norange`` ignores
+        ``Range`` (the whole file, 200).
     :param range_error: builds the 416 answer from the headers it must carry.
     :param in_thread: render chunks off the event loop (rows take CPU to format).
     """
     size = content.size
     headers = {**headers, "Accept-Ranges": "bytes"}
     first, last, status = 0, size - 1, 200
-    wanted = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+    ignored = fault is not None and fault.kind == "norange"
+    wanted = None if ignored else _RANGE.fullmatch(request.headers.get("Range", "").strip())
     if_range = request.headers.get("If-Range")
     if wanted is not None and (if_range is None or if_range == headers.get("ETag")):
         first = int(wanted.group(1))

@@ -6,7 +6,8 @@ Endpoints are named by each vendor; Qlara's: ``submit`` (A, C, D), ``history`` (
 ``"truncate"`` / ``"truncate:BYTES"`` (download closes early while Content-Length claims the full size),
 ``"fail"`` (submit: the export will FAIL), ``"expire"`` (link: the link expires right after it is handed
 out; download: ``"expire[:BYTES]"``, the link expires while the body is in flight, which then breaks off
-like a truncation, so the resume meets an expired link) and ``"ok"`` (no fault).
+like a truncation, so the resume meets an expired link), ``"norange"`` (download: ``Range`` is ignored, the
+whole file is sent with a 200, as by a server without range support) and ``"ok"`` (no fault).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_ONLY_ON = {"truncate": {"download"}, "fail": {"submit"}, "expire": {"link", "download"}}
+_ONLY_ON = {
+    "truncate": {"download"}, "norange": {"download"}, "fail": {"submit"}, "expire": {"link", "download"},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,8 @@ class Faults:
             if name in _ONLY_ON and endpoint not in _ONLY_ON[name]:
                 raise ValueError(f"fault {name!r} applies to {sorted(_ONLY_ON[name])}, not {endpoint!r}")
             try:
-                if name == "reset":
-                    return Fault("reset")
+                if name in ("reset", "norange"):
+                    return Fault(name)
                 if name == "slow":
                     return Fault("slow", seconds=float(arg) if arg else self.slow_seconds)
                 if name == "truncate" or (name == "expire" and endpoint == "download"):
@@ -159,7 +162,7 @@ class Faults:
                 ) from None
         raise ValueError(
             f"unknown fault {action!r}; use a status (503), 'reset', 'slow[:s]', 'truncate[:bytes]', "
-            "'fail', 'expire' or 'ok'"
+            "'norange', 'fail', 'expire' or 'ok'"
         )
 
     def _check_endpoint(self, endpoint: str) -> None:

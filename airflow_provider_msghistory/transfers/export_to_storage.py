@@ -32,7 +32,7 @@ from airflow_provider_msghistory.transfers.lineage import export_lineage
 from airflow_provider_msghistory.transfers.merge import MAX_PART_BYTES, CsvMerger, MergeStats
 from airflow_provider_msghistory.transfers.partition_store import publish, stager
 from airflow_provider_msghistory.transfers.partitions import CsvPartitioner
-from airflow_provider_msghistory.transfers.parts import JobFileLinks, download_parts
+from airflow_provider_msghistory.transfers.parts import JobFileLinks, MergeStartOver, download_parts
 from airflow_provider_msghistory.transfers.streaming import PartFile
 from airflow_provider_msghistory.transfers.to_storage import StorageTransferOperator
 from airflow_provider_msghistory.utils.waits import (
@@ -319,7 +319,6 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
         """The job's files, unpacked, merged with one header and cut to the export's window."""
         window, dialect = ref.window, client.dialect
         asked = dialect.asked_window(window) if window is not None else None
-        merger = CsvMerger(part.write, window, dialect.row_time_column, asked)
         if client.caps.links_in_job:
             if job is None or not job.files:  # a job the wait called done lists its files
                 raise AirflowException(f"export {export_id}: the job lists no files to download")
@@ -327,15 +326,33 @@ class MsgHistoryExportToStorageOperator(StorageTransferOperator):
             links: list[Any] = [JobFileLinks(client, export_id, files, i) for i in range(len(files))]
         else:
             links = [_FreshLinks(client, waiter, self.timeout, self.log)]
-        download_parts(
-            client,
-            links,
-            merger,
-            label=f"export {export_id}",
-            max_attempts=self.max_attempts,
-            max_part_bytes=self.max_part_bytes,
-            log=self.log,
-        )
+
+        def merge(stream: bool) -> CsvMerger:
+            merger = CsvMerger(part.write, window, dialect.row_time_column, asked)
+            download_parts(
+                client,
+                links,
+                merger,
+                label=f"export {export_id}",
+                max_attempts=self.max_attempts,
+                max_part_bytes=self.max_part_bytes,
+                log=self.log,
+                stream=stream,
+            )
+            return merger
+
+        # Plain parts are merged as they arrive. One that must start over from byte 0 spoils the merged
+        # file: it is begun again once, every part then complete on local disk before it is merged.
+        try:
+            merger = merge(stream=True)
+        except MergeStartOver as why:
+            self.log.warning(
+                "Export %s: %s; starting the merged file over, each part downloaded in full first",
+                export_id,
+                why,
+            )
+            part.restart()
+            merger = merge(stream=False)
         stats = merger.finish()
         if stats.unreadable_times:
             self.log.warning(

@@ -533,38 +533,16 @@ class CsvMerger:
 
     def add(self, chunks: Iterator[bytes], label: str) -> None:
         """Append one part's CSV stream."""
-        records = _Records(label)
-        header: bytes | None = None
-        self._vouched = 0
+        feed = self.feed(label)
         for chunk in chunks:
-            for block in records.blocks(chunk):
-                if header is None and block.count:
-                    header, block = block.split_first()
-                    self._header(header, label)
-                self._block(block)
-            if header is not None and self.window is None:
-                # No window: after the header the bytes pass through untouched (no record split).
-                self._passthrough(records, chunks)
-                return
-        last = records.close()
-        if header is None:
-            if last:
-                self._header(last + self._newline, label)  # a header with no newline and no rows
-            return
-        if last:
-            self._rows([last + self._newline])
+            feed.write(chunk)
+        feed.close()
 
-    def _passthrough(self, records: _Records, chunks: Iterator[bytes]) -> None:
-        # The splitter may hold the start of a record: hand it on first, then the raw chunks. Records are
-        # counted from this record boundary on, quotes included.
-        counter = CsvDigest()
-        for chunk in itertools.chain((records.close(),), chunks):
-            self._out(chunk)
-            counter.count_chunk(chunk)
-        if counter.size:
-            self.stats.rows += counter.rows + 1  # CsvDigest.rows leaves out a header: here there is none
-            if not counter.ends_with_newline:
-                self._out(self._newline)
+    def feed(self, label: str) -> PartFeed:
+        """Append one part's CSV stream chunk by chunk, as it arrives (:meth:`PartFeed.write`, then
+        :meth:`PartFeed.close`); parts are fed one after the other."""
+        self._vouched = 0
+        return PartFeed(self, label)
 
     def _header(self, header: bytes, label: str) -> None:
         self.stats.parts += 1
@@ -625,6 +603,50 @@ class CsvMerger:
         if self._filter is not None:
             self.stats.unreadable_times = self._filter.unreadable
         return self.stats
+
+
+class PartFeed:
+    """One part's bytes on their way into a :class:`CsvMerger` (from :meth:`CsvMerger.feed`)."""
+
+    def __init__(self, merger: CsvMerger, label: str) -> None:
+        self._merger = merger
+        self.label = label
+        self._records = _Records(label)
+        self._header: bytes | None = None
+        # Without a window, the bytes after the header pass through untouched, only counted.
+        self._raw: CsvDigest | None = None
+
+    def write(self, chunk: bytes) -> None:
+        merger = self._merger
+        if self._raw is not None:
+            merger._out(chunk)
+            self._raw.count_chunk(chunk)
+            return
+        for block in self._records.blocks(chunk):
+            if self._header is None and block.count:
+                self._header, block = block.split_first()
+                merger._header(self._header, self.label)
+            merger._block(block)
+        if self._header is not None and merger.window is None:
+            # The splitter may hold the start of a record: hand it on first. Records are counted from
+            # this record boundary on, quotes included.
+            self._raw = CsvDigest()
+            self.write(self._records.close())
+
+    def close(self) -> None:
+        """The part's last bytes are in."""
+        merger, last = self._merger, self._records.close()
+        if self._raw is not None:
+            if self._raw.size:
+                merger.stats.rows += self._raw.rows + 1  # CsvDigest.rows leaves out a header: none here
+                if not self._raw.ends_with_newline:
+                    merger._out(merger._newline)
+        elif self._header is None:
+            if last:
+                merger._header(last + merger._newline, self.label)  # a header with no newline, no rows
+        elif last:
+            merger._rows([last + merger._newline])
+
 
 
 def _shown(header: bytes) -> str:

@@ -228,6 +228,46 @@ def test_broken_downloads_are_resumed_or_restarted(make_emu: Any, tmp_path: Path
     assert "bytes=300-" in ranges  # the truncated part was resumed, not downloaded again
 
 
+def test_plain_parts_are_merged_as_they_arrive_and_packed_ones_spooled(
+    make_emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_msghistory.transfers import parts
+
+    emu = make_emu(parts=2, gzip_parts=[1])
+    export_id = export().execute({})["export_id"]
+    spooled: list[int] = []  # bytes each part left in its temporary file
+    close = parts._PartSink.close
+
+    def recording_close(self: Any, max_part_bytes: int) -> None:
+        spooled.append(self.file.seek(0, 2))
+        close(self, max_part_bytes)
+
+    monkeypatch.setattr(parts._PartSink, "close", recording_close)
+    target = tmp_path / "day.csv"
+    store(export_id, target).execute({})
+    assert target.read_bytes() == emu.expected_csv(DAY1, DAY2)
+    assert spooled[0] == 0 and spooled[1] > 0  # the plain part never touched local disk; the gzip one did
+
+
+def test_a_streamed_part_that_must_start_over_begins_the_merged_file_again(
+    make_emu: Any, tmp_path: Path
+) -> None:
+    emu = make_emu(parts=3)
+    export_id = export().execute({})["export_id"]
+    # Part 2 breaks after 300 bytes and its resume is answered from byte 0 (Range ignored): what parts 1 and
+    # 2 already put in the merged file cannot be taken back.
+    emu.faults.script("download", ["ok", "truncate:300", "norange"])
+    target = tmp_path / "day.csv"
+    result = store(export_id, target).execute({})
+    expected = emu.expected_csv(DAY1, DAY2)
+    assert target.read_bytes() == expected  # no row twice, none lost
+    assert result["sha256"] == hashlib.sha256(expected).hexdigest()
+    # the merged file was begun again: every part downloaded again, from byte 0
+    downloads = [(e.status, e.headers.get("Range")) for e in emu.request_log if "/download/" in e.path]
+    assert downloads == [(200, None), (200, None), (200, "bytes=300-"), (200, None), (200, None), (200, None)]
+    assert [p.name for p in tmp_path.iterdir()] == ["day.csv"]
+
+
 def test_429_with_retry_after_and_5xx_are_ridden_out(make_emu: Any, tmp_path: Path) -> None:
     emu = make_emu()
     emu.faults.script("submit", [429, 503])
