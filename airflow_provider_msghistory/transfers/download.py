@@ -103,6 +103,8 @@ class ResumableDownload:
     :param sleep: how to wait (tests pass a recorder).
     :param digest: what to keep of the bytes: :class:`CsvDigest` (size, SHA-256 and rows of the file as
         served), or :class:`ByteCount` when the bytes are digested later anyway (merged parts).
+    :param read_ahead: chunks a helper thread reads (and hashes) ahead of the sink; 0: read in this
+        thread, cheaper in CPU when the sink's own work leaves the helper nothing to do but receive.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class ResumableDownload:
         log: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
         digest: Callable[[], CsvDigest | ByteCount] = CsvDigest,
+        read_ahead: int = READ_AHEAD,
     ) -> None:
         self.client = client
         self.links = links
@@ -129,6 +132,7 @@ class ResumableDownload:
         self.log = log or logging.getLogger(__name__)
         self.sleep = sleep
         self.digest = digest
+        self.read_ahead = read_ahead
         self.stats = DownloadStats(digest(), None)
         self.progress = ProgressLog(self.log, label)
 
@@ -188,8 +192,13 @@ class ResumableDownload:
 
     def _copy(self, response: Any) -> None:
         digest = self.stats.digest
-        # Hashing runs in the reader thread, counting and writing here: two cores share the work.
-        for chunk in read_ahead(response.iter_bytes(self.chunk_size), READ_AHEAD, on_read=digest.hash_chunk):
+        chunks = response.iter_bytes(self.chunk_size)
+        if self.read_ahead:
+            # Hashing runs in the reader thread, counting and writing here: two cores share the work.
+            chunks = read_ahead(chunks, self.read_ahead, on_read=digest.hash_chunk)
+        for chunk in chunks:
+            if not self.read_ahead:
+                digest.hash_chunk(chunk)
             self.sink.write(chunk)
             digest.count_chunk(chunk)
             self.progress.update(digest.size)

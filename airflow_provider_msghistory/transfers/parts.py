@@ -160,5 +160,6 @@ def download_parts(
                 max_attempts=max_attempts,
                 log=log,
                 digest=ByteCount,  # the merged CSV is hashed; the part's raw bytes need only counting
+                read_ahead=0,  # merging is the work: a reader thread would only add hand-overs
             ).run()
             sink.close(max_part_bytes)

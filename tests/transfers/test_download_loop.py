@@ -93,11 +93,12 @@ def download(url: str, sink: Buffer, **kwargs: object) -> ResumableDownload:
     return ResumableDownload(client, Links(url), sink, label="export e1", sleep=sleeps.append, **kwargs)  # type: ignore[arg-type]
 
 
-def test_restarts_from_zero_when_the_server_ignores_range(storage: str) -> None:
+@pytest.mark.parametrize("read_ahead", [4, 0], ids=["reader-thread", "same-thread"])
+def test_restarts_from_zero_when_the_server_ignores_range(storage: str, read_ahead: int) -> None:
     NoRangeStorage.truncate = 1
     sink = Buffer()
 
-    stats = download(storage, sink).run()
+    stats = download(storage, sink, read_ahead=read_ahead).run()
 
     assert bytes(sink.data) == BODY
     assert stats.digest.sha256 == hashlib.sha256(BODY).hexdigest()
