@@ -312,8 +312,9 @@ class _RowWindow:
 
     :meth:`cut_edges` is the cheaper path once a part has shown its shape (see :class:`CsvMerger`): the
     vendor was asked for ``asked``, a covering window, so a row outside ``[start, end)`` lies in the
-    slack between the two, a few minutes at most; only records holding such a minute (``HH:MM:``) anywhere
-    are found (byte searches in C) and decided by :meth:`keep`, and the rest pass untouched.
+    slack between the two, a few minutes at most; only records holding such a minute anywhere (see
+    :class:`_Edges`) are found (byte searches in C) and decided by :meth:`keep`, and the rest pass
+    untouched.
     """
 
     def __init__(self, window: Window, column: int, asked: Window | None = None) -> None:
@@ -333,10 +334,10 @@ class _RowWindow:
         # without a quote or CR, or quoted whole (with "" escapes); one per line.
         field = rb'(?:(?:"[^"]*")+|[^",\r\n]*),'
         self._regular_heads = re.compile(rb"(?:" + field * column + rb".{24}\n)*")
-        self.edge_needles = _edge_needles(utc, asked)
+        self.edges = _edges(utc, asked)
         self._asked_keys = (
             (_canonical(ceil_to(asked.utc().start, MS)), _canonical(ceil_to(asked.utc().end, MS)))
-            if self.edge_needles is not None and asked is not None
+            if self.edges is not None and asked is not None
             else None
         )
 
@@ -384,12 +385,7 @@ class _RowWindow:
         """Like :meth:`cut`, for a part whose rows are known to be canonical and inside the asked window:
         only the records holding a slack minute are decided (by :meth:`keep`)."""
         data, end = block.data, block.end
-        hits = []
-        for needle in self.edge_needles or ():
-            at = data.find(needle, block.start, end)
-            while at >= 0:
-                hits.append(at)
-                at = data.find(needle, at + 1, end)
+        hits = self.edges.hits(data, block.start, end) if self.edges is not None else []
         if not hits:
             return [block.view()], block.count
         view = memoryview(data)
@@ -398,7 +394,10 @@ class _RowWindow:
         for at in sorted(hits):
             if at < record:  # inside the record just decided
                 continue
-            first = _last_record_end(data, record, at)
+            # Whole records hold an even number of quotes, so the quotes from the hit to the block's end
+            # tell the parity as well as those since the last record start: count the shorter side.
+            quotes = data.count(b'"', at, end) if end - at < at - record else None
+            first = _last_record_end(data, record, at, quotes)
             record = _record_end(data, first, data.find(b"\n", at))
             if not self.keep(data[first:record]):
                 pieces.append(view[done:first])
@@ -437,10 +436,32 @@ EDGE_MIN_WINDOW = timedelta(hours=1)
 MAX_EDGE_MINUTES = 8
 
 
-def _edge_needles(window: Window, asked: Window | None) -> tuple[bytes, ...] | None:
-    """``HH:MM:`` (UTC) of every minute in the slack between ``window`` and the covering ``asked`` one, or
-    ``None`` when the edge search does not apply. Whatever separates date and time, whatever the fraction,
-    a UTC time in the slack holds one of them."""
+@dataclass(frozen=True)
+class _Edges:
+    """What the edge search looks for: the ``HH:MM:`` of each slack minute, or, when no slack minute lies on
+    a date the window covers (a window from midnight to midnight UTC), the slack minutes' ``YYYY-MM-DD``
+    dates, a hit counting only where one of the ``minutes`` follows the date and one separator: a longer
+    needle, searched faster, that rows of the window's own dates never hold in their time."""
+
+    needles: tuple[bytes, ...]
+    minutes: frozenset[bytes] | None = None
+
+    def hits(self, data: bytes, start: int, end: int) -> list[int]:
+        """Where in ``data[start:end]`` a time in the slack may be written."""
+        hits = []
+        for needle in self.needles:
+            at = data.find(needle, start, end)
+            while at >= 0:
+                if self.minutes is None or data[at + 11 : at + 17] in self.minutes:
+                    hits.append(at)
+                at = data.find(needle, at + 1, end)
+        return hits
+
+
+def _edges(window: Window, asked: Window | None) -> _Edges | None:
+    """The slack minutes between ``window`` and the covering ``asked`` one (UTC), or ``None`` when the edge
+    search does not apply. Whatever separates date and time, whatever the fraction, a UTC time in the
+    slack holds one of them."""
     if asked is None or window.end - window.start < EDGE_MIN_WINDOW:
         return None
     outer = asked.utc()
@@ -448,15 +469,20 @@ def _edge_needles(window: Window, asked: Window | None) -> tuple[bytes, ...] | N
         return None  # not a covering window
     if (outer.start, outer.end) == (window.start, window.end):
         return None  # exact bounds: no row is expected outside, so each is checked (a safety net)
-    minutes: set[bytes] = set()
+    slack: set[datetime] = set()
     for low, high in ((outer.start, window.start), (window.end, outer.end)):
         minute = floor_to(low, MINUTE)
         while minute < high:
-            minutes.add(minute.strftime("%H:%M:").encode())
+            slack.add(minute)
             minute += MINUTE
-            if len(minutes) > MAX_EDGE_MINUTES:
+            if len(slack) > MAX_EDGE_MINUTES:
                 return None
-    return tuple(sorted(minutes))
+    minutes = tuple(sorted({minute.strftime("%H:%M:").encode() for minute in slack}))
+    first_day, last_day = window.start.date(), (window.end - timedelta.resolution).date()
+    if any(first_day <= minute.date() <= last_day for minute in slack):
+        return _Edges(minutes)
+    dates = tuple(sorted({minute.strftime("%Y-%m-%d").encode() for minute in slack}))
+    return _Edges(dates, frozenset(minutes))
 
 
 # The one shape whose byte order is time order; any other spelling (a space or a "t" for the "T", another
@@ -580,7 +606,7 @@ class CsvMerger:
             pieces, kept = row_window.cut_edges(block)
         else:
             pieces, kept, vouched = row_window.cut(block)
-            if self._vouched is not None and row_window.edge_needles is not None:
+            if self._vouched is not None and row_window.edges is not None:
                 self._vouched = self._vouched + block.count if vouched else None
         if row_window is not None:
             self.stats.dropped_rows += block.count - kept

@@ -277,13 +277,24 @@ def test_without_a_covering_window_every_row_is_read() -> None:
 
 
 @pytest.mark.parametrize(
-    ("window", "asked", "needles"),
+    ("window", "asked", "edges"),
     [
-        (DAY, ASKED, (b"00:00:",)),
-        (  # bounds inside a minute: the start's second and the end's two seconds after
+        # midnight to midnight: the slack's date, then its minute after one separator
+        (DAY, ASKED, merge._Edges((b"2025-01-03",), frozenset({b"00:00:"}))),
+        (
+            DAY,
+            Window(DAY.start - timedelta(seconds=1), DAY.end + timedelta(seconds=2)),
+            merge._Edges((b"2025-01-01", b"2025-01-03"), frozenset({b"00:00:", b"23:59:"})),
+        ),
+        (  # bounds inside a minute: the start's second and the end's two seconds after, on the window's dates
             Window(DAY.start + timedelta(seconds=90.5), DAY.end - timedelta(seconds=30.25)),
             Window(DAY.start + timedelta(seconds=90), DAY.end - timedelta(seconds=28)),
-            (b"00:01:", b"23:59:"),
+            merge._Edges((b"00:01:", b"23:59:")),
+        ),
+        (  # an end a microsecond past midnight: the slack's date is one the window covers
+            Window(DAY.start, DAY.end + timedelta(microseconds=1)),
+            Window(DAY.start, DAY.end + timedelta(seconds=2)),
+            merge._Edges((b"00:00:",)),
         ),
         (DAY, Window(DAY.start - timedelta(minutes=10), DAY.end), None),  # too wide a slack
         (Window(DAY.start, DAY.start + timedelta(minutes=30)), ASKED, None),  # too short a window
@@ -291,7 +302,11 @@ def test_without_a_covering_window_every_row_is_read() -> None:
         (DAY, DAY, None),  # exact bounds (Qlara): every row is checked, as a safety net
     ],
 )
-def test_the_slack_minutes_searched_for(
-    window: Window, asked: Window, needles: tuple[bytes, ...] | None
-) -> None:
-    assert merge._edge_needles(window, asked) == needles
+def test_what_the_edge_search_looks_for(window: Window, asked: Window, edges: merge._Edges | None) -> None:
+    assert merge._edges(window, asked) == edges
+
+
+def test_a_slack_date_counts_only_with_a_slack_minute_after_it() -> None:
+    edges = merge._Edges((b"2025-01-03",), frozenset({b"00:00:"}))
+    data = b"a,2025-01-03T00:00:01Z,2025-01-03 05:00:00,2025-01-03t00:00:59.1,2025-01-0300:00:00\n"
+    assert edges.hits(data, 0, len(data)) == [2, 43]  # not 05:00, nor a minute without a separator
