@@ -25,6 +25,7 @@ from typing import IO
 from airflow_provider_msghistory.client.datetimes import MS, ceil_to, floor_to, parse_vendor_time, zulu_ms
 from airflow_provider_msghistory.client.errors import MsgHistoryError
 from airflow_provider_msghistory.client.windows import Window
+from airflow_provider_msghistory.transfers.bytesearch import find_all
 from airflow_provider_msghistory.transfers.streaming import CsvDigest, quotes_and_newlines
 
 CHUNK = 1 << 20
@@ -450,11 +451,11 @@ class _Edges:
         """Where in ``data[start:end]`` a time in the slack may be written."""
         hits = []
         for needle in self.needles:
-            at = data.find(needle, start, end)
-            while at >= 0:
-                if self.minutes is None or data[at + 11 : at + 17] in self.minutes:
-                    hits.append(at)
-                at = data.find(needle, at + 1, end)
+            found = find_all(data, needle, start, end)
+            if self.minutes is not None:
+                minutes = self.minutes
+                found = [at for at in found if data[at + 11 : at + 17] in minutes]
+            hits += found
         return hits
 
 
@@ -672,7 +673,6 @@ class PartFeed:
                 merger._header(last + merger._newline, self.label)  # a header with no newline, no rows
         elif last:
             merger._rows([last + merger._newline])
-
 
 
 def _shown(header: bytes) -> str:
