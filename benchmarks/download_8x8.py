@@ -10,7 +10,8 @@ size (medians): MB/s of each, the operator's share of curl's (target >= 80%), th
 client spent (the operator also hashes and counts rows: on a small machine that shares its cores with the
 emulator, this work is what separates the two), and the operator's peak RSS growth over its pre-download
 baseline (target < 100 MB, the same for every size). Both files' SHA-256 must match. Files live in a temp
-dir and are deleted after each run; every step has a timeout.
+dir and are deleted after each run; each client's first byte comes :data:`SETTLE` seconds after the
+last large file was deleted; every step has a timeout.
 
 ``--vendor 8x8``: the export is an 8x8 log export job served as three files on the API's own host, with
 quoted multi-line bodies and rows past the window's end: the operator downloads the parts, merges them
@@ -48,6 +49,11 @@ STEP_TIMEOUT = 900.0
 UNITS = {"gib": 1 << 30, "mib": 1 << 20, "gb": 10**9, "mb": 10**6}
 #: the 8x8 transfer's CPU per GB may be at most this many times curl's plus the bare hash and record scan
 CPU_TARGET = 1.25
+#: Seconds from deleting the last large file to a measured client's first byte, the same for both. On a VM,
+#: memory freed a moment ago is cheaper to write into than memory freed seconds ago (here, 4 GiB into tmpfs:
+#: 0.5 system CPU s/GB right after, 1.0 five seconds after), and the operator's child process takes seconds
+#: to start while curl starts at once: without the wait, the figure favoured curl.
+SETTLE = 5.0
 
 
 def default_dirs() -> list[str]:
@@ -122,10 +128,15 @@ def run_curl(urls: list[str], dests: list[Path]) -> tuple[float, float, float]:
     return seconds, (after.ru_utime - before.ru_utime) + system, system
 
 
-def run_operator(conn: str, export_id: str, dest: Path) -> dict[str, float]:
+def settle(freed_at: float) -> None:
+    """Wait until :data:`SETTLE` seconds after ``freed_at`` (``time.time()``: children share the clock)."""
+    time.sleep(max(0.0, freed_at + SETTLE - time.time()))
+
+
+def run_operator(conn: str, export_id: str, dest: Path, freed_at: float) -> dict[str, float]:
     env = {**os.environ, "AIRFLOW_CONN_MSGHISTORY_DEFAULT": conn}
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", export_id, str(dest)],
+        [sys.executable, __file__, "--worker", export_id, str(dest), str(freed_at)],
         env=env,
         capture_output=True,
         text=True,
@@ -137,7 +148,7 @@ def run_operator(conn: str, export_id: str, dest: Path) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def worker(export_id: str, dest: str) -> None:
+def worker(export_id: str, dest: str, freed_at: str) -> None:
     """Child process: run the operator once, report seconds, digest and RSS (baseline and peak)."""
     import logging
 
@@ -151,6 +162,7 @@ def worker(export_id: str, dest: str) -> None:
     )
     process = psutil.Process()
     op.hook.get_client()  # connection lookup and session setup are not part of the download
+    settle(float(freed_at))
     baseline = process.memory_info().rss
     peak = baseline
     done = threading.Event()
@@ -222,11 +234,13 @@ def bench(size_text: str, directory: str | None, repeat: int, vendor: str) -> di
     bare_runs: list[float] = []
     try:
         export_id, urls = ready_export(base_url, vendor)
+        freed_at = time.time()
         for _ in range(repeat):
             with tempfile.TemporaryDirectory(prefix="msghistory-bench-", dir=directory) as tmp:
                 curl_files = [Path(tmp) / f"curl-{i}.csv" for i in range(len(urls))]
                 op_file = Path(tmp) / "operator.csv"
                 os.sync()  # each timed run starts without the other's dirty pages still being written back
+                settle(freed_at)
                 curl_runs.append(run_curl(urls, curl_files))
                 served = sum(f.stat().st_size for f in curl_files)
                 if served < size * 0.99:
@@ -241,7 +255,8 @@ def bench(size_text: str, directory: str | None, repeat: int, vendor: str) -> di
                 for path in curl_files:
                     path.unlink()
                 os.sync()
-                op = run_operator(conn, export_id, op_file)
+                freed_at = time.time()
+                op = run_operator(conn, export_id, op_file, freed_at)
                 op_runs.append(op)
                 if sha256_of(op_file) != op["sha256"]:
                     raise RuntimeError("the operator's file differs from what it reported")
@@ -253,6 +268,7 @@ def bench(size_text: str, directory: str | None, repeat: int, vendor: str) -> di
                         )
                 elif (op["bytes"], op["sha256"]) != (size, curl_sha):
                     raise RuntimeError("curl's and the operator's files differ (or have the wrong size)")
+            freed_at = time.time()  # the operator's file is gone with the directory
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -281,7 +297,9 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each per size (medians are printed)")
     parser.add_argument("--vendor", choices=["qlara", "8x8"], default="qlara")
-    parser.add_argument("--worker", nargs=2, metavar=("EXPORT_ID", "DEST"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("EXPORT_ID", "DEST", "FREED_AT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
