@@ -26,12 +26,12 @@ def _memmem() -> _Find | None:
     return memmem
 
 
-def find_all(data: bytes, needle: bytes, start: int, end: int) -> list[int]:
+def find_all(data: bytes | bytearray, needle: bytes, start: int, end: int) -> list[int]:
     """The offsets in ``data[start:end]`` where ``needle`` begins, in order, overlapping ones included
     (what repeated ``data.find(needle, at + 1, end)`` gives)."""
     start, end = max(start, 0), min(end, len(data))
     memmem = _memmem()
-    if memmem is None or not needle:
+    if memmem is None or not needle or type(data) is not bytes:  # a bytearray's buffer may move
         return _find_all(data, needle, start, end)
     # ``data`` is immutable and referenced here for the whole loop, so its buffer's address stays valid;
     # every call reads only inside [start, end).
@@ -48,7 +48,7 @@ def find_all(data: bytes, needle: bytes, start: int, end: int) -> list[int]:
     return hits
 
 
-def _find_all(data: bytes, needle: bytes, start: int, end: int) -> list[int]:
+def _find_all(data: bytes | bytearray, needle: bytes, start: int, end: int) -> list[int]:
     hits = []
     at = data.find(needle, start, end)
     while at >= 0:

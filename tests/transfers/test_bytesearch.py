@@ -66,3 +66,8 @@ def test_a_large_buffer_with_hits_at_both_ends() -> None:
     data = b"2025-01-02" + b"2025-01-01T12:00:00.000Z," * 50_000 + b"2025-01-02"
     assert find_all(data, b"2025-01-02", 0, len(data)) == [0, len(data) - 10]
     assert find_all(data, b"2025-01-02", 1, len(data) - 1) == []
+
+
+def test_a_bytearray_is_searched_too() -> None:
+    data = bytearray(b"x2025-01-02y2025-01-02")
+    assert find_all(data, b"2025-01-02", 0, len(data)) == [1, 12]
